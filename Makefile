@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh machine:  `make demo`  and  `make test`.
+# Both create the virtual environment .venv on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export FACEREC_DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed
+
+# torch/torchvision first, pinned (they come from this machine's local wheels); then the
+# project with its test extras; facenet-pytorch last with --no-deps because it pins
+# torch<2.3, numpy<2 and Pillow<10.3, which would drag in another torch.
+$(VENV)/.installed: setup.cfg pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q --no-deps facenet-pytorch==2.6.0
+	touch $@
+
+demo: setup
+	$(PY) -m pipelines.demo
+
+test: setup
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

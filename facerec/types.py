@@ -1,0 +1,59 @@
+"""Plain data types shared across the library."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Order of the 5 landmarks everywhere in facerec (and in MTCNN / insightface):
+LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected face, in original-image pixel coordinates.
+
+    box: (4,) float32 ``x1, y1, x2, y2``; score: detector confidence in [0, 1];
+    landmarks: (5, 2) float32 ``(x, y)`` in :data:`LANDMARK_NAMES` order
+    ("left"/"right" as seen in the image).
+    """
+
+    box: np.ndarray
+    score: float
+    landmarks: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly view (lists of floats)."""
+        return {
+            "box": [round(float(v), 2) for v in self.box],
+            "score": round(float(self.score), 5),
+            "landmarks": {n: [round(float(x), 2), round(float(y), 2)]
+                          for n, (x, y) in zip(LANDMARK_NAMES, self.landmarks)},
+        }
+
+    @property
+    def center(self) -> np.ndarray:
+        """(2,) box centre."""
+        return np.array([(self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2])
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face with its aligned crop and (optionally) its embedding."""
+
+    detection: Detection
+    crop: np.ndarray  # (H, W, 3) uint8 RGB aligned crop
+    embedding: np.ndarray | None = field(default=None)  # (D,) float32, L2-normalised
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """Outcome of comparing two faces: cosine score and decision at ``threshold``."""
+
+    same: bool
+    score: float
+    threshold: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"same": bool(self.same), "score": float(self.score), "threshold": float(self.threshold)}

@@ -1,0 +1,1 @@
+"""Workflows over files (prepare, train, enroll, search, evaluate) and the ``facerec`` CLI."""

@@ -1,0 +1,44 @@
+"""Arguments and helpers shared by several CLI subcommands."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from facerec import FaceRecognizer, MTCNNConfig
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--weights/--device/--precision and the detector knobs."""
+    g = p.add_argument_group("model")
+    g.add_argument("--weights", metavar="PATH", help="model checkpoint (.pt); default: the model shipped with facerec")
+    g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
+    g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="embedding precision; bf16 is ~2x faster on recent CPUs (default: fp32)")
+    add_detector_args(p)
+
+
+def add_detector_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("detector (MTCNN)")
+    d = MTCNNConfig()
+    g.add_argument("--min-face-size", type=int, default=d.min_face_size, help=f"smallest face in pixels (default: {d.min_face_size})")
+    g.add_argument("--factor", type=float, default=d.factor, help=f"image pyramid step; smaller is faster (default: {d.factor})")
+    g.add_argument("--thresholds", type=float, nargs=3, default=list(d.thresholds), metavar=("P", "R", "O"),
+                   help="P-Net, R-Net and O-Net thresholds (default: %(default)s)")
+
+
+def detector_config(args: argparse.Namespace) -> MTCNNConfig:
+    return MTCNNConfig(min_face_size=args.min_face_size, factor=args.factor, thresholds=tuple(args.thresholds))
+
+
+def load_recognizer(args: argparse.Namespace) -> FaceRecognizer:
+    """The recognizer the model arguments describe."""
+    return FaceRecognizer.load(args.weights, detector_config=detector_config(args), device=args.device,
+                               precision=args.precision)
+
+
+def emit_json(obj: Any) -> None:
+    """Machine-readable output on stdout (one document)."""
+    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")

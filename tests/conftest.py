@@ -1,0 +1,51 @@
+"""Shared fixtures: where the real face data lives, and small real images."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_dir() -> Path | None:
+    env = os.environ.get("FACEREC_DATA_DIR")
+    p = Path(env) if env else REPO.parent / "shared" / "data"
+    return p if p.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """``$FACEREC_DATA_DIR`` (default ../shared/data). In CI (FACEREC_REQUIRE_DATA or CI set)
+    a missing folder fails the test; elsewhere it skips with the reason."""
+    p = _data_dir()
+    if p is None:
+        msg = "real face data not found: set FACEREC_DATA_DIR to the shared data folder (../shared/data)"
+        if os.environ.get("FACEREC_REQUIRE_DATA") or os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return p
+
+
+@pytest.fixture(scope="session")
+def lfw_dir(data_dir: Path) -> Path:
+    return data_dir / "lfw"
+
+
+@pytest.fixture(scope="session")
+def orl_dir(data_dir: Path) -> Path:
+    return data_dir / "orl"
+
+
+@pytest.fixture(scope="session")
+def aaron(lfw_dir: Path) -> Path:
+    """A real LFW image with exactly one face."""
+    return lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
+
+
+@pytest.fixture(scope="session")
+def mtcnn():
+    from facerec import MTCNNDetector
+
+    return MTCNNDetector()
