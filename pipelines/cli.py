@@ -14,7 +14,7 @@ from typing import Sequence
 from facerec import FacerecError, __version__
 
 # Subcommand modules, in --help order.
-COMMAND_MODULES = ["detect", "verify"]
+COMMAND_MODULES = ["detect", "verify", "prepare"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,249 @@
+"""``facerec prepare SRC DST``: detect and align a folder-per-identity tree of photos.
+
+Every file under ``SRC`` (``SRC/<identity>/<photo>``) becomes a 112×112 (or the template's
+size) aligned crop at the same relative path under ``DST`` (suffix ``.png`` or ``.jpg``).
+Nothing is dropped silently: images with no face, several faces (the largest is kept) or
+that cannot be read are listed in ``DST/prepare_report.json``.
+
+Resumable: outputs that exist are skipped (crops are written to a temporary name and
+renamed, so an existing file is always complete), and each result is appended to
+``DST/.prepare_log.jsonl`` as it arrives so an interrupted run loses no report entries.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing as mp
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from facerec.alignment import TEMPLATES, align_face, center_crop_landmarks
+from facerec.detection import MTCNNConfig, MTCNNDetector
+from facerec.errors import FacerecError
+from facerec.image import load_image
+from facerec.types import Detection
+
+from .common import add_detector_args, detector_config
+
+log = logging.getLogger(__name__)
+
+REPORT_NAME = "prepare_report.json"
+LOG_NAME = ".prepare_log.jsonl"
+FORMATS = {"png": ".png", "jpg": ".jpg"}
+JPEG_QUALITY = 95
+
+# Per-image outcomes.
+OK, MULTIPLE, NO_FACE_FALLBACK, NO_FACE, UNREADABLE, FAILED = (
+    "ok", "multiple_faces", "no_face_center_fallback", "no_face", "unreadable", "failed")
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """What ``prepare`` does to each image."""
+
+    template: str = "arcface_112"
+    image_format: str = "png"
+    fallback_center: bool = False
+    detector: MTCNNConfig = field(default_factory=MTCNNConfig)
+
+    def __post_init__(self) -> None:
+        if self.template not in TEMPLATES:
+            raise ValueError(f"unknown template {self.template!r}; known: {sorted(TEMPLATES)}")
+        if self.image_format not in FORMATS:
+            raise ValueError(f"image format must be one of {sorted(FORMATS)}")
+
+
+def list_sources(src: Path) -> list[str]:
+    """Relative paths (POSIX) of every regular, non-hidden file under ``src``, sorted."""
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src}: not a directory")
+    out = []
+    for root, dirs, files in os.walk(src):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in files:
+            if not f.startswith("."):
+                out.append((Path(root) / f).relative_to(src).as_posix())
+    return sorted(out)
+
+
+def output_path(dst: Path, rel: str, image_format: str) -> Path:
+    """Where the crop of ``SRC/rel`` goes: same relative path, suffix of the format."""
+    return (dst / rel).with_suffix(FORMATS[image_format])
+
+
+def save_crop_atomic(crop: np.ndarray, path: Path, image_format: str) -> None:
+    """Write an (H, W, 3) uint8 crop to a temporary file beside ``path``, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    img = Image.fromarray(crop)
+    if image_format == "jpg":
+        img.save(tmp, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    else:
+        img.save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def _area(d: Detection) -> float:
+    return float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+
+
+def process_image(src: Path, dst: Path, rel: str, opts: PrepareOptions, detector: MTCNNDetector) -> dict[str, Any]:
+    """Detect, align and save one image; returns its report record."""
+    rec: dict[str, Any] = {"path": rel}
+    try:
+        rgb = load_image(src / rel)
+    except FacerecError as exc:
+        return {**rec, "status": UNREADABLE, "error": str(exc)}
+    try:
+        dets = detector.detect(rgb)
+        h, w = rgb.shape[:2]
+        if not dets:
+            if not opts.fallback_center:
+                return {**rec, "status": NO_FACE}
+            landmarks, status = center_crop_landmarks(w, h, opts.template), NO_FACE_FALLBACK
+        else:
+            best = max(dets, key=_area)  # several faces: keep the largest, and say so
+            landmarks, status = best.landmarks, (OK if len(dets) == 1 else MULTIPLE)
+            rec["score"] = round(float(best.score), 4)
+            if len(dets) > 1:
+                rec["faces"] = len(dets)
+        crop = align_face(rgb, landmarks, opts.template)
+        save_crop_atomic(crop, output_path(dst, rel, opts.image_format), opts.image_format)
+        return {**rec, "status": status}
+    except (FacerecError, OSError, ValueError) as exc:  # alignment or write failure: report, go on
+        return {**rec, "status": FAILED, "error": f"{type(exc).__name__}: {exc}"}
+
+
+# -- worker processes ---------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(src: str, dst: str, opts: PrepareOptions) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one thread per process: N workers use N cores, no oversubscription
+    _WORKER.update(src=Path(src), dst=Path(dst), opts=opts, detector=MTCNNDetector(opts.detector))
+
+
+def _work(rel: str) -> dict[str, Any]:
+    w = _WORKER
+    return process_image(w["src"], w["dst"], rel, w["opts"], w["detector"])
+
+
+def _read_log(path: Path) -> dict[str, dict[str, Any]]:
+    """Records of earlier runs, last one per path wins (a torn last line is ignored)."""
+    out: dict[str, dict[str, Any]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                r = json.loads(line)
+                out[r["path"]] = r
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+    return out
+
+
+def prepare(src: str | Path, dst: str | Path, opts: PrepareOptions | None = None, workers: int = 1,
+            progress: bool = True) -> dict[str, Any]:
+    """Align every image of ``src`` into ``dst``; returns (and writes) the report."""
+    opts = opts or PrepareOptions()
+    src, dst = Path(src), Path(dst)
+    if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
+        raise ValueError("DST must not be SRC or inside it")
+    dst.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    rels = list_sources(src)
+    previous = _read_log(dst / LOG_NAME)
+    done = [r for r in rels if output_path(dst, r, opts.image_format).is_file()]
+    todo = [r for r in rels if not output_path(dst, r, opts.image_format).is_file()]
+    records: dict[str, dict[str, Any]] = {}
+    for r in done:  # skipped: keep what the earlier run knew about them
+        records[r] = {**previous.get(r, {"path": r, "status": OK}), "resumed": True}
+    log.info("%d files, %d already prepared, %d to do", len(rels), len(done), len(todo))
+
+    with open(dst / LOG_NAME, "a", encoding="utf-8") as logf:
+        def results() -> Iterator[dict[str, Any]]:
+            if workers <= 1 or len(todo) <= 1:
+                _init_worker(str(src), str(dst), opts)
+                yield from map(_work, todo)
+                return
+            ctx = mp.get_context("spawn")  # fresh interpreters: no forked torch thread pools
+            with ctx.Pool(workers, initializer=_init_worker, initargs=(str(src), str(dst), opts)) as pool:
+                yield from pool.imap_unordered(_work, todo, chunksize=4)
+
+        bar = tqdm(results(), total=len(todo), desc="prepare", unit="img", disable=not progress, smoothing=0.1)
+        for rec in bar:
+            records[rec["path"]] = rec
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+
+    report = build_report(src, dst, opts, [records[r] for r in rels], skipped=len(done), seconds=time.time() - t0)
+    tmp = dst / f".{REPORT_NAME}.tmp"
+    tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    os.replace(tmp, dst / REPORT_NAME)
+    return report
+
+
+def build_report(src: Path, dst: Path, opts: PrepareOptions, records: list[dict[str, Any]], skipped: int,
+                 seconds: float) -> dict[str, Any]:
+    """Counts per status and the list of every image that was not a clean single face."""
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    written = sum(counts.get(s, 0) for s in (OK, MULTIPLE, NO_FACE_FALLBACK))
+    return {
+        "src": str(src), "dst": str(dst),
+        "options": {**asdict(opts), "detector": asdict(opts.detector)},
+        "total": len(records), "written": written, "skipped_existing": skipped, "seconds": round(seconds, 1),
+        "counts": counts,
+        "identities": len({r["path"].split("/")[0] for r in records if "/" in r["path"]}),
+        "issues": {s: [r for r in records if r["status"] == s]
+                   for s in (MULTIPLE, NO_FACE_FALLBACK, NO_FACE, UNREADABLE, FAILED)},
+    }
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    c = report["counts"]
+    return (f"prepared {report['written']}/{report['total']} images into {report['dst']} "
+            f"({report['skipped_existing']} already there): {c.get(OK, 0)} one face, "
+            f"{c.get(MULTIPLE, 0)} several faces (largest kept), {c.get(NO_FACE_FALLBACK, 0)} no face (centre crop), "
+            f"{c.get(NO_FACE, 0)} no face (skipped), {c.get(UNREADABLE, 0)} unreadable, {c.get(FAILED, 0)} failed; "
+            f"report: {Path(report['dst']) / REPORT_NAME}")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="detect and align a folder-per-identity photo tree into crops",
+                       description="Detect (MTCNN) and align every image of SRC/<identity>/<photo> into an "
+                                   "aligned crop at the same relative path under DST. Resumable; writes "
+                                   "DST/prepare_report.json listing images with no face, several faces "
+                                   "(the largest is kept) or that could not be read.")
+    p.add_argument("src", help="folder of identity folders of photos")
+    p.add_argument("dst", help="output folder (created)")
+    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
+                   help="parallel processes, each with its own detector (default: number of CPUs)")
+    p.add_argument("--template", default="arcface_112", choices=sorted(TEMPLATES),
+                   help="alignment template (default: arcface_112, 112x112)")
+    p.add_argument("--format", dest="image_format", default="png", choices=sorted(FORMATS),
+                   help=f"output format: lossless png or jpg at quality {JPEG_QUALITY} (default: png)")
+    p.add_argument("--fallback-center", action="store_true",
+                   help="when no face is found, align a fixed centre crop instead of skipping the image "
+                        "(for photos that are already roughly face-centred)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_detector_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = PrepareOptions(template=args.template, image_format=args.image_format,
+                          fallback_center=args.fallback_center, detector=detector_config(args))
+    report = prepare(args.src, args.dst, opts, workers=args.workers, progress=not args.no_progress)
+    print(summary_line(report))
+    return 0
