@@ -49,3 +49,17 @@ def mtcnn():
     from facerec import MTCNNDetector
 
     return MTCNNDetector()
+
+
+@pytest.fixture(scope="session")
+def random_model(tmp_path_factory) -> Path:
+    """A random-weight MobileFaceNet checkpoint with a stated threshold (0.5), for plumbing
+    tests that must not depend on a trained model."""
+    import torch
+
+    from facerec import Embedder
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("models") / "random_mbf.pt"
+    Embedder.create("mobilefacenet", metadata={"threshold": 0.5}).save(path)
+    return path

@@ -1,0 +1,64 @@
+"""FaceRecognizer on real images with a random-weight model (plumbing, not accuracy)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facerec import FaceRecognizer, ModelError, MultipleFacesError, NoFaceError, cosine_similarity
+from facerec.recognizer import default_weights
+
+
+@pytest.fixture(scope="module")
+def rec(random_model, mtcnn) -> FaceRecognizer:
+    return FaceRecognizer(FaceRecognizer.load(random_model).embedder, mtcnn)
+
+
+def test_inputs_path_pil_array_agree(rec, aaron):
+    e_path = rec.embed(aaron)
+    e_pil = rec.embed(Image.open(aaron))
+    e_arr = rec.embed(np.asarray(Image.open(aaron).convert("RGB")))
+    assert e_path.shape == (1, 512)
+    np.testing.assert_allclose(e_pil, e_path, atol=1e-6)
+    np.testing.assert_allclose(e_arr, e_path, atol=1e-6)
+
+
+def test_verify_same_image_scores_one(rec, aaron):
+    res = rec.verify(aaron, aaron)
+    assert res.same and abs(res.score - 1.0) < 1e-5 and res.threshold == 0.5
+    assert res.to_dict() == {"same": True, "score": res.score, "threshold": 0.5}
+
+
+def test_verify_score_is_cosine_of_embeddings(rec, aaron, lfw_dir):
+    other = lfw_dir / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    res = rec.verify(aaron, other, threshold=0.99)
+    ref = float(cosine_similarity(rec.embed(aaron)[0], rec.embed(other)[0]))
+    assert abs(res.score - ref) < 1e-6 and res.same == (ref >= 0.99)
+
+
+def test_no_face_and_many_faces(rec, aaron):
+    blank = np.full((120, 120, 3), 127, np.uint8)
+    with pytest.raises(NoFaceError):
+        rec.face(blank)
+    fb = rec.face(np.full((250, 250, 3), 127, np.uint8), fallback_center=True)
+    assert fb.detection.score == 0.0 and fb.crop.shape == (112, 112, 3)
+    face = np.asarray(Image.open(aaron).convert("RGB"))
+    two = np.concatenate([face, face[:, ::-1]], axis=1)  # two people side by side
+    assert len(rec.detect(two)) == 2
+    with pytest.raises(MultipleFacesError):
+        rec.face(two, select="only")
+    assert rec.face(two).embedding.shape == (512,)
+
+
+def test_no_default_model_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("FACEREC_WEIGHTS", str(tmp_path / "none.pt"))
+    with pytest.raises(ModelError, match="no default model"):
+        default_weights()
+
+
+def test_threshold_required_when_model_has_none(tmp_path, mtcnn):
+    from facerec import Embedder
+
+    e = Embedder.create("mobilefacenet")
+    with pytest.raises(ModelError, match="threshold"):
+        _ = FaceRecognizer(e, mtcnn).threshold

@@ -1,0 +1,54 @@
+"""The CLI in-process on real LFW images: detect, verify, errors as one line."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from pipelines.cli import main
+
+
+def test_detect_json_one_face_five_landmarks(aaron, capsys, tmp_path):
+    out_img = tmp_path / "annotated.png"
+    assert main(["detect", str(aaron), "--json", "--annotate", str(out_img)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (face,) = doc["faces"]
+    assert set(face["landmarks"]) == {"left_eye", "right_eye", "nose", "mouth_left", "mouth_right"}
+    assert face["score"] > 0.95 and 60 < face["box"][0] < face["box"][2] < 190
+    assert Image.open(out_img).size == (250, 250)
+
+
+def test_detect_text(aaron, capsys):
+    assert main(["detect", str(aaron)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1 face(s)") and "landmarks" in out
+
+
+def test_verify_json(aaron, lfw_dir, random_model, capsys):
+    b = lfw_dir / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
+    assert main(["verify", str(aaron), str(b), "--weights", str(random_model), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"same", "score", "threshold"} and doc["same"] is True and doc["threshold"] == 0.5
+
+
+@pytest.mark.parametrize("case", ["missing", "text", "noface", "badweights"])
+def test_errors_are_one_line(case, aaron, random_model, tmp_path, capsys):
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(blank)
+    args = {"missing": ["verify", str(tmp_path / "nope.jpg"), str(aaron), "--weights", str(random_model)],
+            "text": ["detect", str(text)],
+            "noface": ["verify", str(blank), str(aaron), "--weights", str(random_model)],
+            "badweights": ["verify", str(aaron), str(aaron), "--weights", str(text)]}[case]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "error:" in err and "Traceback" not in err
+
+
+def test_help_mentions_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "detect" in out and "verify" in out
