@@ -14,7 +14,7 @@ from typing import Sequence
 from facerec import FacerecError, __version__
 
 # Subcommand modules, in --help order.
-COMMAND_MODULES = ["detect", "verify", "prepare"]
+COMMAND_MODULES = ["detect", "verify", "prepare", "train", "evaluate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

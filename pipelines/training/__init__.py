@@ -1,0 +1,4 @@
+"""Training of embedding models: config, data, schedule, checkpoints, verification, trainer.
+
+Entry points: :func:`pipelines.training.trainer.train` (library) and ``facerec train`` (CLI).
+"""

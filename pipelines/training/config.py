@@ -1,0 +1,327 @@
+"""Training configuration: frozen dataclasses, read from TOML presets, overridden by ``--set``.
+
+Unknown sections or keys are rejected (a typo must not silently train with a default). The
+resolved configuration is written beside every checkpoint (``config.toml`` and
+``config.json``) and stored inside it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Folder-per-identity dataset of face images (``root/<identity>/<image>``).
+
+    align: ``"none"`` — the images are aligned crops of the template's size (made by
+    ``facerec prepare``); ``"center"`` — pre-cropped, roughly centred faces (e.g. ORL's
+    92×112) aligned with :func:`facerec.alignment.center_crop_landmarks` at
+    ``center_face_fraction`` (the template's width spans that fraction of the shorter side).
+    val_identities: identities held out for validation (identity-disjoint split by ``seed``).
+    """
+
+    root: str = ""
+    template: str = "arcface_112"
+    align: str = "none"
+    center_face_fraction: float = 1.0
+    val_identities: int = 0
+    min_images_per_identity: int = 2
+    max_identities: int = 0  # 0: all; otherwise the first N (sorted) — for quick experiments
+    preload: bool = True  # decode every crop once into memory (small datasets)
+    num_workers: int = 0  # DataLoader processes (useful without preload)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Per-sample augmentation probabilities. ``downscale``: shrink by a factor in
+    [downscale_min, 1) and enlarge back (low-resolution robustness); ``grayscale``: LFW is grey."""
+
+    flip: float = 0.5
+    grayscale: float = 0.2
+    downscale: float = 0.2
+    downscale_min: float = 0.3
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backbone: str = "mobilefacenet"
+    embedding_size: int = 512
+    dropout: float = 0.0  # only passed to backbones that take it (iresnet*)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """``name`` from :data:`losses.LOSSES`; ``params`` its hyperparameters (papers' defaults otherwise)."""
+
+    name: str = "arcface"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PartialFCConfig:
+    """Partial FC (An et al. 2021): class centres sharded across ranks, and per step only the
+    batch's positive classes plus a random ``sample_rate`` share of negatives enter the softmax."""
+
+    enabled: bool = False
+    sample_rate: float = 1.0
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "sgd"  # sgd | adamw
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 5e-4
+    no_decay_norm_bias: bool = True  # no weight decay on BatchNorm/PReLU/bias parameters
+    clip_grad_norm: float = 0.0  # 0: off
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Linear warm-up from 0 over ``warmup_epochs``, then ``decay`` (cosine | poly | constant)
+    down to ``min_lr_ratio``·lr at the end of training; ``power`` for poly."""
+
+    warmup_epochs: float = 1.0
+    decay: str = "cosine"
+    power: float = 2.0
+    min_lr_ratio: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``batch_size`` is the global batch (split evenly across DDP ranks)."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"  # fp32 | bf16 (CPU or CUDA autocast) | fp16 (CUDA, with GradScaler)
+    channels_last: bool = True
+    threads: int = 0  # torch CPU threads; 0: torch's default
+    max_minutes: float = 0.0  # time budget: stop cleanly (after saving) once exceeded; 0: none
+    max_steps: int = 0  # stop (after saving) at this global step; 0: none. Does not change the schedule
+    log_every: int = 10
+    checkpoint_every: int = 0  # steps between 'last' checkpoints besides epoch ends; 0: epoch ends only
+    progress: bool = True
+    tensorboard: bool = True  # if the tensorboard package is installed
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Verification during training.
+
+    Generated pairs of the held-out identities (``val_pairs`` at most, half same / half
+    different) select the best checkpoint and its threshold. ``pairs_file`` (LFW
+    ``pairs.txt`` format) with images under ``pairs_root`` is evaluated too (10-fold
+    accuracy), aligned on the fly with MTCNN and cached — evaluation only, never training.
+    """
+
+    every_steps: int = 0  # 0: at each epoch end
+    val_pairs: int = 2000
+    pairs_file: str = ""
+    pairs_root: str = ""
+    pairs_limit: int = 0  # evaluate the first N pairs only (0: all)
+    flip: bool = True
+    batch_size: int = 64
+    cache_dir: str = ""  # default: <out>/cache
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    partial_fc: PartialFCConfig = field(default_factory=PartialFCConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def validate(c: Config) -> None:
+    """Cross-field checks; raise ValueError with the offending key."""
+    if c.data.align not in ("none", "center"):
+        raise ValueError("data.align must be 'none' or 'center'")
+    if c.optim.name not in ("sgd", "adamw"):
+        raise ValueError("optim.name must be 'sgd' or 'adamw'")
+    if c.schedule.decay not in ("cosine", "poly", "constant"):
+        raise ValueError("schedule.decay must be 'cosine', 'poly' or 'constant'")
+    if c.train.precision not in PRECISIONS:
+        raise ValueError(f"train.precision must be one of {PRECISIONS}")
+    if c.train.epochs < 1 or c.train.batch_size < 1:
+        raise ValueError("train.epochs and train.batch_size must be >= 1")
+    if not 0.0 < c.partial_fc.sample_rate <= 1.0:
+        raise ValueError("partial_fc.sample_rate must be in (0, 1]")
+    for k in ("flip", "grayscale", "downscale"):
+        if not 0.0 <= getattr(c.augment, k) <= 1.0:
+            raise ValueError(f"augment.{k} is a probability in [0, 1]")
+    if not 0.0 < c.augment.downscale_min <= 1.0:
+        raise ValueError("augment.downscale_min must be in (0, 1]")
+    if c.optim.lr <= 0:
+        raise ValueError("optim.lr must be > 0")
+
+
+# -- dict <-> dataclass -------------------------------------------------------------------
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{key}: expected a table")
+        return _build(tp, value, key)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{key}: expected a table")
+        return dict(value)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ValueError(f"{key}: expected a list of {len(args)} values")
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{key}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        where = f"[{prefix}]" if prefix else "the top level"
+        raise ValueError(f"unknown config key(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(names))}")
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(d: Mapping[str, Any]) -> Config:
+    """Build (and validate) a :class:`Config`; unknown keys raise ValueError."""
+    return _build(Config, d)
+
+
+def config_to_dict(c: Config) -> dict[str, Any]:
+    """Plain nested dict (tuples as lists), JSON/TOML-ready."""
+    return json.loads(json.dumps(dataclasses.asdict(c)))
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"a.b.c=VALUE"`` → (["a", "b", "c"], value); VALUE is read as a TOML value
+    (numbers, true/false, "strings", [lists]) and otherwise taken as a bare string."""
+    if "=" not in item:
+        raise ValueError(f"--set expects key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ValueError(f"--set: empty key in {item!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(d: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``--set key=value`` items to a nested config dict (copied)."""
+    out = json.loads(json.dumps(d))
+    for item in overrides:
+        path, value = parse_override(item)
+        node = out
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {item}: {p} is not a table")
+        node[path[-1]] = value
+    return out
+
+
+def expand_paths(d: dict[str, Any]) -> dict[str, Any]:
+    """Expand ``$VARS`` and ``~`` in path-like string values (data.root, eval.pairs_*).
+    ``$FACEREC_DATA_DIR`` defaults to ``../shared/data`` beside the repository."""
+    env = dict(os.environ)
+    env.setdefault("FACEREC_DATA_DIR", str(Path(__file__).resolve().parents[3] / "shared" / "data"))
+    out = json.loads(json.dumps(d))
+    for sec, key in (("data", "root"), ("eval", "pairs_file"), ("eval", "pairs_root"), ("eval", "cache_dir")):
+        v = out.get(sec, {}).get(key)
+        if isinstance(v, str) and v:
+            for name in sorted(env, key=len, reverse=True):  # longest names first: $A_B before $A
+                v = v.replace("${" + name + "}", env[name]).replace("$" + name, env[name])
+            out[sec][key] = os.path.expanduser(v)
+    return out
+
+
+def load_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> Config:
+    """Read a TOML preset (or start from defaults when ``path`` is None) and apply overrides."""
+    d: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: no such config file")
+        try:
+            d = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{p}: invalid TOML ({exc})") from None
+    return config_from_dict(expand_paths(apply_overrides(d, overrides)))
+
+
+# -- writing ------------------------------------------------------------------------------
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(d: Mapping[str, Any]) -> str:
+    """A two-level dict (sections of scalars; nested dicts inline) as TOML text."""
+    lines: list[str] = []
+    for section, values in d.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def save_config(c: Config, out_dir: str | os.PathLike) -> None:
+    """Write ``config.toml`` and ``config.json`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    d = config_to_dict(c)
+    for name, text in (("config.toml", to_toml(d)), ("config.json", json.dumps(d, indent=2))):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out / name)

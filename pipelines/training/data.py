@@ -1,0 +1,171 @@
+"""Folder-per-identity face datasets: scanning, the identity-disjoint split, batches.
+
+Images are decoded with PIL (:func:`facerec.image.load_image`), aligned if asked
+(``data.align = "center"``), augmented as uint8 crops and turned into tensors by
+:meth:`facerec.preprocessing.Preprocessing.to_tensor` — the preprocessing inference uses.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from facerec.alignment import align_face, center_crop_landmarks, get_template
+from facerec.image import load_image
+from facerec.preprocessing import Preprocessing
+
+from .augment import augment, sample_rng
+from .config import AugmentConfig, DataConfig
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Identity-disjoint train / validation identities."""
+
+    train: tuple[Identity, ...]
+    val: tuple[Identity, ...]
+
+    def counts(self) -> dict[str, int]:
+        return {"train_identities": len(self.train), "train_images": sum(len(i.files) for i in self.train),
+                "val_identities": len(self.val), "val_images": sum(len(i.files) for i in self.val)}
+
+
+def scan_identities(root: str | Path, min_images: int = 1, max_identities: int = 0) -> list[Identity]:
+    """Identities (sub-folders, sorted) of ``root`` with at least ``min_images`` images."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: dataset folder not found (set data.root)")
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = tuple(sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")))
+        if len(files) >= min_images:
+            out.append(Identity(d.name, files))
+        if max_identities and len(out) >= max_identities:
+            break
+    if not out:
+        raise ValueError(f"{root}: no identity folder with >= {min_images} images")
+    return out
+
+
+def split_identities(identities: Sequence[Identity], val_identities: int, seed: int) -> Split:
+    """Hold out ``val_identities`` identities chosen by a seeded permutation; both sides sorted by name."""
+    if not 0 <= val_identities < len(identities):
+        raise ValueError(f"data.val_identities={val_identities} must be < the {len(identities)} identities found")
+    perm = np.random.default_rng(seed).permutation(len(identities))
+    val_idx = set(perm[:val_identities].tolist())
+    train = tuple(i for k, i in enumerate(identities) if k not in val_idx)
+    val = tuple(i for k, i in enumerate(identities) if k in val_idx)
+    return Split(train, val)
+
+
+def load_crop(path: Path, cfg: DataConfig) -> np.ndarray:
+    """One image → aligned (H, W, 3) uint8 crop of the template's size."""
+    rgb = load_image(path)
+    tpl = get_template(cfg.template)
+    h, w = rgb.shape[:2]
+    if cfg.align == "center":
+        return align_face(rgb, center_crop_landmarks(w, h, tpl, cfg.center_face_fraction), tpl)
+    if (w, h) != tpl.size:
+        raise ValueError(f"{path}: {w}x{h} is not an aligned {tpl.size[0]}x{tpl.size[1]} crop; run "
+                         f"'facerec prepare' first or set data.align='center' for pre-cropped faces")
+    return rgb
+
+
+class FaceDataset(torch.utils.data.Dataset):
+    """(image, label) samples of ``identities``; label = position of the identity.
+
+    Indexed by ``(index, epoch)`` so augmentation is a pure function of (seed, epoch, index).
+    """
+
+    def __init__(self, identities: Sequence[Identity], cfg: DataConfig, augment_cfg: AugmentConfig | None,
+                 seed: int = 0, progress: bool = False) -> None:
+        self.cfg, self.augment_cfg, self.seed = cfg, augment_cfg, seed
+        self.classes = [i.name for i in identities]
+        self.files = [f for i in identities for f in i.files]
+        self.labels = np.array([k for k, i in enumerate(identities) for _ in i.files], dtype=np.int64)
+        self._cache: np.ndarray | None = None
+        if cfg.preload and self.files:
+            # (N, H, W, 3) uint8 in memory; 37 KB per 112×112 crop.
+            crops = [load_crop(f, cfg) for f in tqdm(self.files, desc="decode", unit="img", disable=not progress)]
+            self._cache = np.stack(crops)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def crop(self, index: int) -> np.ndarray:
+        """The un-augmented crop of sample ``index``."""
+        return self._cache[index] if self._cache is not None else load_crop(self.files[index], self.cfg)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[np.ndarray, int]:
+        index, epoch = key
+        crop = self.crop(index)
+        if self.augment_cfg is not None:
+            crop = augment(crop, self.augment_cfg, sample_rng(self.seed, epoch, index))
+        return crop, int(self.labels[index])
+
+
+class EpochBatches(torch.utils.data.Sampler):
+    """Batches of ``(index, epoch)`` keys for one epoch, in an order fixed by (seed, epoch).
+
+    ``batch_size`` is the global batch; rank ``r`` of ``world`` takes the r-th contiguous
+    slice of every global batch (what a single process would see, split). Incomplete last
+    batches are dropped. ``start`` skips the first batches (resuming mid-epoch).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, start: int = 0, rank: int = 0,
+                 world: int = 1) -> None:
+        if batch_size % world:
+            raise ValueError(f"train.batch_size={batch_size} must be divisible by the {world} processes")
+        if n < batch_size:
+            raise ValueError(f"{n} training images are fewer than train.batch_size={batch_size}")
+        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, epoch
+        self.start, self.rank, self.world = start, rank, world
+
+    def __len__(self) -> int:
+        return max(0, self.n // self.batch_size - self.start)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        perm = np.random.default_rng([self.seed, self.epoch, 7919]).permutation(self.n)
+        local = self.batch_size // self.world
+        for b in range(self.start, self.n // self.batch_size):
+            g = perm[b * self.batch_size:(b + 1) * self.batch_size]
+            yield [(int(i), self.epoch) for i in g[self.rank * local:(self.rank + 1) * local]]
+
+
+def batches_per_epoch(n: int, batch_size: int) -> int:
+    return n // batch_size
+
+
+class Collate:
+    """List of (crop, label) → ((N, 3, H, W) float tensor, (N,) int64 labels) via THE preprocessing."""
+
+    def __init__(self, preprocessing: Preprocessing) -> None:
+        self.preprocessing = preprocessing
+
+    def __call__(self, items: list[tuple[np.ndarray, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        crops = np.stack([c for c, _ in items])
+        labels = torch.tensor([lab for _, lab in items], dtype=torch.long)
+        return self.preprocessing.to_tensor(crops), labels
+
+
+def make_loader(ds: FaceDataset, sampler: EpochBatches, preprocessing: Preprocessing,
+                num_workers: int = 0) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=Collate(preprocessing),
+                                       num_workers=num_workers, persistent_workers=False,
+                                       # own generator: creating an iterator must not consume the global RNG
+                                       generator=torch.Generator().manual_seed(0))

@@ -1,0 +1,443 @@
+"""The training loop: backbone + margin loss on a folder-per-identity dataset.
+
+Determinism and exact resumption: the batch order of an epoch is a function of
+(seed, epoch), each sample's augmentation of (seed, epoch, index), the Partial FC negative
+sampling of (seed, step, rank); the checkpoint stores the model, loss (class centres),
+optimizer, scheduler, scaler, step, epoch, next batch and RNG states. So a run stopped at
+any step and resumed gives the same weights as an uninterrupted one (on CPU).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import losses
+from facerec.backbones import create_backbone
+from facerec.embedder import Embedder
+from facerec.errors import FacerecError
+from facerec.preprocessing import Preprocessing
+
+from .checkpoint import load_state, rng_state, save_state, set_rng_state
+from .config import Config, config_from_dict, config_to_dict, save_config
+from .data import EpochBatches, FaceDataset, load_crop, make_loader, scan_identities, split_identities
+from .distributed import DistEnv, barrier, broadcast_flag, dist_env, init_distributed
+from .metrics import MetricsLog
+from .schedule import make_schedule, make_scheduler
+from .verification import Pairs, align_images_cached, generated_pairs, kfold_accuracy, pair_scores, read_pairs_file
+
+log = logging.getLogger(__name__)
+
+#: Config keys that may differ between a run and its ``--resume`` (they do not change the
+#: trajectory of the weights).
+RESUME_MUTABLE = {("train", "max_minutes"), ("train", "max_steps"), ("train", "progress"), ("train", "log_every"),
+                  ("train", "checkpoint_every"), ("train", "tensorboard"), ("train", "threads"), ("eval", None),
+                  ("data", "num_workers"), ("data", "preload")}
+
+
+class TrainingError(FacerecError):
+    """Training cannot go on (non-finite loss, incompatible resume...)."""
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    status: str  # finished | time_budget | max_steps
+    step: int
+    epoch: int
+    best: dict[str, Any] = field(default_factory=dict)
+    epoch_losses: list[float] = field(default_factory=list)
+    evals: list[dict[str, Any]] = field(default_factory=list)
+
+
+def pick_device(name: str, env: DistEnv) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(name)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("train.device is cuda but no CUDA device is available")
+        if dev.index is None:
+            dev = torch.device("cuda", env.local_rank)
+        torch.cuda.set_device(dev)
+    return dev
+
+
+def autocast_context(precision: str, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
+    """Autocast for the backbone: bf16 on CPU or CUDA, fp16 on CUDA only."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("train.precision=fp16 needs CUDA; use bf16 on CPU")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return lambda: torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def build_backbone(cfg: Config) -> tuple[nn.Module, dict[str, Any]]:
+    """The backbone and the kwargs that rebuild it (stored in the embedder checkpoint)."""
+    pre = Preprocessing(template=cfg.data.template)
+    kwargs: dict[str, Any] = {"embedding_size": cfg.model.embedding_size, "input_size": pre.size[::-1]}
+    if cfg.model.dropout:
+        kwargs["dropout"] = cfg.model.dropout
+    return create_backbone(cfg.model.backbone, **kwargs), kwargs
+
+
+def build_head(cfg: Config, num_classes: int, env: DistEnv) -> nn.Module:
+    """The loss with its class centres: ``losses.create_loss`` or a Partial FC shard."""
+    if cfg.partial_fc.enabled:
+        from .partial_fc import PartialFC
+
+        return PartialFC(cfg.loss.name, cfg.model.embedding_size, num_classes, cfg.partial_fc.sample_rate,
+                         seed=cfg.train.seed, rank=env.rank, world=env.world, **cfg.loss.params)
+    return losses.create_loss(cfg.loss.name, cfg.model.embedding_size, num_classes, **cfg.loss.params)
+
+
+def param_groups(modules: list[nn.Module], cfg: Config) -> list[dict[str, Any]]:
+    """Weight decay on weights of ≥ 2 dims (convs, linears, class centres); none on
+    BatchNorm/PReLU/bias vectors when ``optim.no_decay_norm_bias`` (they are not scales to shrink)."""
+    decay, no_decay = [], []
+    for m in modules:
+        for p in m.parameters():
+            if not p.requires_grad:
+                continue
+            (no_decay if cfg.optim.no_decay_norm_bias and p.ndim < 2 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def build_optimizer(groups: list[dict[str, Any]], cfg: Config) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "sgd":
+        return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov)
+    return torch.optim.AdamW(groups, lr=o.lr, betas=o.betas)
+
+
+class TrainModule(nn.Module):
+    """backbone + loss head: ``forward(images, labels) -> mean loss``. What DDP wraps when
+    the class centres are replicated (no Partial FC)."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, autocast: Callable[[], Any]) -> None:
+        super().__init__()
+        self.backbone, self.head, self.autocast = backbone, head, autocast
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            emb = self.backbone(images)  # (N, D)
+        return self.head(emb.float(), labels)  # losses compute in fp32 regardless of autocast
+
+
+def train_step(module: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
+               images: torch.Tensor, labels: torch.Tensor, clip: float, step: int) -> float:
+    """One optimisation step; returns the loss. A non-finite loss raises :class:`TrainingError`."""
+    loss = module(images, labels)
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise TrainingError(f"loss is {value} at step {step}: training diverged "
+                            f"(lower optim.lr, check the data, or use precision=fp32)")
+    optimizer.zero_grad(set_to_none=True)
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        if clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        optimizer.step()
+    return value
+
+
+def _unwrap(m: nn.Module) -> nn.Module:
+    return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
+
+
+def _config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    out = []
+    for sec in sorted(set(a) | set(b)):
+        for key in sorted(set(a.get(sec, {})) | set(b.get(sec, {}))):
+            if (sec, key) in RESUME_MUTABLE or (sec, None) in RESUME_MUTABLE:
+                continue
+            if a.get(sec, {}).get(key) != b.get(sec, {}).get(key):
+                out.append(f"{sec}.{key}: {a.get(sec, {}).get(key)!r} -> {b.get(sec, {}).get(key)!r}")
+    return out
+
+
+class Trainer:
+    """Set up from a :class:`Config` and an output folder; :meth:`fit` runs to the end or a stop."""
+
+    def __init__(self, cfg: Config, out_dir: str | Path, resume: bool = False) -> None:
+        self.cfg, self.out = cfg, Path(out_dir)
+        self.env = dist_env()
+        self.device = pick_device(cfg.train.device, self.env)
+        init_distributed(self.env, self.device)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        torch.manual_seed(cfg.train.seed)
+        np.random.seed(cfg.train.seed % 2**32)
+        self.progress = cfg.train.progress and self.env.is_main
+        self.preprocessing = Preprocessing(template=cfg.data.template)
+
+        # -- data -------------------------------------------------------------------------
+        ids = scan_identities(cfg.data.root, cfg.data.min_images_per_identity, cfg.data.max_identities)
+        self.split = split_identities(ids, cfg.data.val_identities, cfg.train.seed)
+        self.train_ds = FaceDataset(self.split.train, cfg.data, cfg.augment, cfg.train.seed, progress=self.progress)
+        self.steps_per_epoch = len(self.train_ds) // cfg.train.batch_size
+        EpochBatches(len(self.train_ds), cfg.train.batch_size, cfg.train.seed, 0, 0, self.env.rank, self.env.world)
+        self.val_pairs: Pairs | None = None
+        self.val_crops: np.ndarray | None = None
+        if self.env.is_main and self.split.val:
+            self.val_pairs = generated_pairs([i.files for i in self.split.val], cfg.eval.val_pairs, cfg.train.seed)
+            self.val_crops = np.stack([load_crop(p, cfg.data) for p in self.val_pairs.images])
+        self.file_pairs: Pairs | None = None
+        self.file_crops: np.ndarray | None = None
+        self.file_fallbacks = 0
+        if self.env.is_main and cfg.eval.pairs_file:
+            self.file_pairs = read_pairs_file(cfg.eval.pairs_file, cfg.eval.pairs_root or Path(cfg.eval.pairs_file).parent,
+                                              cfg.eval.pairs_limit)
+            cache = cfg.eval.cache_dir or self.out / "cache"
+            self.file_crops, self.file_fallbacks = align_images_cached(self.file_pairs.images, cfg.data.template, cache,
+                                                                       progress=self.progress)
+
+        # -- model, loss, optimisation ----------------------------------------------------
+        self.backbone, self.backbone_kwargs = build_backbone(cfg)
+        self.head = build_head(cfg, len(self.split.train), self.env)
+        self.backbone.to(self.device)
+        self.head.to(self.device)
+        if cfg.train.channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+        self.autocast = autocast_context(cfg.train.precision, self.device)
+        self.optimizer = build_optimizer(param_groups([self.backbone, self.head], cfg), cfg)
+        self.schedule = make_schedule(cfg.schedule, self.steps_per_epoch, cfg.train.epochs)
+        self.scheduler = make_scheduler(self.optimizer, self.schedule)
+        self.scaler = torch.amp.GradScaler("cuda") if cfg.train.precision == "fp16" else None
+        if self.env.enabled:
+            ddp_kw = {"device_ids": [self.device.index]} if self.device.type == "cuda" else {}
+            if cfg.partial_fc.enabled:  # centres are sharded: only the backbone is replicated
+                self.module: nn.Module = TrainModule(nn.parallel.DistributedDataParallel(self.backbone, **ddp_kw),
+                                                     self.head, self.autocast)
+            else:
+                self.module = nn.parallel.DistributedDataParallel(TrainModule(self.backbone, self.head, self.autocast),
+                                                                  **ddp_kw)
+        else:
+            self.module = TrainModule(self.backbone, self.head, self.autocast)
+
+        self.step, self.epoch, self.batch = 0, 0, 0
+        self.best: dict[str, Any] = {}
+        if resume:
+            self._resume()
+        if self.env.is_main:
+            save_config(cfg, self.out)
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def _state_path(self, name: str) -> Path:
+        # With Partial FC on several ranks each rank holds different centres: one file per rank.
+        if self.cfg.partial_fc.enabled and self.env.enabled:
+            return self.out / f"{name}.rank{self.env.rank}-of-{self.env.world}.pt"
+        return self.out / f"{name}.pt"
+
+    def _resume(self) -> None:
+        state = load_state(self._state_path("last"))
+        diff = _config_diff(state["config"], config_to_dict(self.cfg))
+        if diff:
+            raise TrainingError("cannot resume with a different configuration: " + "; ".join(diff))
+        if state.get("world", 1) != self.env.world:
+            raise TrainingError(f"checkpoint was written by {state.get('world')} processes, now {self.env.world}")
+        try:
+            self.backbone.load_state_dict(state["model"])
+            self.head.load_state_dict(state["loss"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler is not None and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise TrainingError(f"checkpoint does not fit this model: {str(exc).splitlines()[0]}") from None
+        self.step, self.epoch, self.batch = int(state["step"]), int(state["epoch"]), int(state["batch"])
+        self.best = dict(state.get("best") or {})
+        set_rng_state(state["rng"])
+        log.info("resumed at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch)
+
+    def _state(self) -> dict[str, Any]:
+        return {"config": config_to_dict(self.cfg), "classes": list(self.train_ds.classes), "world": self.env.world,
+                "model": self.backbone.state_dict(), "loss": self.head.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "step": self.step, "epoch": self.epoch, "batch": self.batch, "best": self.best, "rng": rng_state()}
+
+    def export_embedder(self, path: Path, extra: dict[str, Any] | None = None) -> None:
+        """Write the inference checkpoint (``FaceRecognizer.load(path)`` works on it)."""
+        emb = Embedder.create(self.cfg.model.backbone, self.preprocessing, **self.backbone_kwargs)
+        emb.model.load_state_dict({k: v.detach().cpu() for k, v in self.backbone.state_dict().items()})
+        meta: dict[str, Any] = {"training": config_to_dict(self.cfg), "dataset": self.split.counts(),
+                                "num_classes": len(self.train_ds.classes), "step": self.step, "epoch": self.epoch}
+        meta.update(extra or {})
+        emb.metadata = {k: v for k, v in meta.items() if v is not None}
+        emb.save(path)
+
+    def save(self, name: str, extra: dict[str, Any] | None = None) -> None:
+        """``<name>.pt`` (training state) and, on rank 0, ``<name>_embedder.pt``."""
+        if self.env.is_main or (self.cfg.partial_fc.enabled and self.env.enabled):
+            save_state(self._state(), self._state_path(name))
+        if self.env.is_main:
+            self.export_embedder(self.out / f"{name}_embedder.pt", extra)
+
+    # -- evaluation -----------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        """Verification accuracy on the held-out identities' pairs and on the pairs file."""
+        res: dict[str, Any] = {}
+        if not self.env.is_main or (self.val_pairs is None and self.file_pairs is None):
+            return res
+        precision = "bf16" if self.cfg.train.precision == "bf16" else "fp32"
+        # Embedder puts the model in eval mode (BN running statistics) — the inference path.
+        emb = Embedder(self.backbone, self.cfg.model.backbone, self.preprocessing, self.backbone_kwargs,
+                       device=self.device, precision=precision, channels_last=self.cfg.train.channels_last)
+        try:
+            if self.val_pairs is not None:
+                s = pair_scores(emb, self.val_crops, self.val_pairs, self.cfg.eval.batch_size, self.cfg.eval.flip)
+                res["val_acc"], res["val_std"], res["val_threshold"] = kfold_accuracy(s, self.val_pairs.same,
+                                                                                     self.val_pairs.fold)
+            if self.file_pairs is not None:
+                s = pair_scores(emb, self.file_crops, self.file_pairs, self.cfg.eval.batch_size, self.cfg.eval.flip)
+                res["pairs_acc"], res["pairs_std"], res["pairs_threshold"] = kfold_accuracy(
+                    s, self.file_pairs.same, self.file_pairs.fold)
+                res["pairs_fallbacks"] = self.file_fallbacks
+        finally:
+            self.backbone.train()
+        return res
+
+    def _after_eval(self, res: dict[str, Any], metrics: MetricsLog, elapsed: float) -> None:
+        if not res:
+            return
+        metrics.write("eval", step=self.step, epoch=self.epoch, elapsed_s=elapsed, **res)
+        key = "val_acc" if "val_acc" in res else "pairs_acc"
+        if key in res and res[key] > self.best.get("value", -1.0):
+            thr = res.get("val_threshold", res.get("pairs_threshold"))
+            self.best = {"metric": key, "value": res[key], "step": self.step, "threshold": thr}
+            self.save("best", self._export_meta(res))
+        log.info("step %d: %s", self.step, ", ".join(f"{k}={v:.4f}" for k, v in res.items()))
+
+    def _export_meta(self, res: dict[str, Any]) -> dict[str, Any]:
+        """Embedder metadata: threshold from the held-out identities (never from the test pairs
+        file unless there is no validation split)."""
+        thr = res.get("val_threshold", res.get("pairs_threshold"))
+        return {"threshold": thr, "val_accuracy": res.get("val_acc"), "pairs_accuracy": res.get("pairs_acc"),
+                "threshold_source": "held-out identities" if "val_threshold" in res else
+                ("pairs file" if "pairs_threshold" in res else None)}
+
+    # -- loop -----------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        cfg, env = self.cfg, self.env
+        metrics = MetricsLog(self.out, cfg.train.tensorboard) if env.is_main else None
+        result = TrainResult(self.out, "finished", self.step, self.epoch)
+        t0 = time.monotonic()
+        last_res: dict[str, Any] = {}
+        a_softmax_step = getattr(self.head, "step", None)  # A-Softmax's λ schedule, stepped here
+        self.module.train()
+        try:
+            while self.epoch < cfg.train.epochs:
+                sampler = EpochBatches(len(self.train_ds), cfg.train.batch_size, cfg.train.seed, self.epoch,
+                                       self.batch, env.rank, env.world)
+                loader = make_loader(self.train_ds, sampler, self.preprocessing, cfg.data.num_workers)
+                bar = tqdm(loader, total=len(sampler), desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}",
+                           unit="batch", disable=not self.progress, leave=False)
+                losses_epoch: list[float] = []
+                t_log, n_log, loss_log = time.monotonic(), 0, []
+                for images, labels in bar:
+                    images = images.to(self.device, non_blocking=True)
+                    if cfg.train.channels_last:
+                        images = images.contiguous(memory_format=torch.channels_last)
+                    labels = labels.to(self.device, non_blocking=True)
+                    value = train_step(self.module, self.optimizer, self.scaler, images, labels,
+                                       cfg.optim.clip_grad_norm, self.step)
+                    self.scheduler.step()
+                    if callable(a_softmax_step):
+                        a_softmax_step()
+                    self.step += 1
+                    self.batch += 1
+                    losses_epoch.append(value)
+                    loss_log.append(value)
+                    n_log += images.shape[0] * env.world
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2e}")
+                    if metrics and (self.step % cfg.train.log_every == 0):
+                        dt = time.monotonic() - t_log
+                        metrics.write("train", step=self.step, epoch=self.epoch, elapsed_s=time.monotonic() - t0,
+                                      lr=lr, loss=float(np.mean(loss_log)), img_per_s=n_log / max(dt, 1e-9))
+                        t_log, n_log, loss_log = time.monotonic(), 0, []
+                    if cfg.eval.every_steps and self.step % cfg.eval.every_steps == 0:
+                        last_res = self.evaluate()
+                        if metrics:
+                            self._after_eval(last_res, metrics, time.monotonic() - t0)
+                        barrier(env)
+                    stop = None
+                    if cfg.train.max_steps and self.step >= cfg.train.max_steps:
+                        stop = "max_steps"
+                    elif cfg.train.max_minutes and time.monotonic() - t0 >= cfg.train.max_minutes * 60:
+                        stop = "time_budget"
+                    if broadcast_flag(env, stop is not None, self.device):
+                        if self.batch >= self.steps_per_epoch:  # stopped on an epoch's last batch
+                            self.epoch, self.batch = self.epoch + 1, 0
+                        self.save("last", self._export_meta(last_res))
+                        result.status = stop or "time_budget"
+                        log.info("stopping at step %d (%s); resume with --resume", self.step, result.status)
+                        return self._finish(result, losses_epoch, metrics)
+                    if cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0:
+                        self.save("last", self._export_meta(last_res))
+                bar.close()
+                result.epoch_losses.append(float(np.mean(losses_epoch)) if losses_epoch else float("nan"))
+                self.epoch, self.batch = self.epoch + 1, 0
+                if not cfg.eval.every_steps:
+                    last_res = self.evaluate()
+                    if metrics:
+                        self._after_eval(last_res, metrics, time.monotonic() - t0)
+                    if last_res:
+                        result.evals.append({"step": self.step, "epoch": self.epoch, **last_res})
+                    barrier(env)
+                if metrics:
+                    metrics.write("epoch", step=self.step, epoch=self.epoch, elapsed_s=time.monotonic() - t0,
+                                  loss=result.epoch_losses[-1])
+                self.save("last", self._export_meta(last_res))
+            return self._finish(result, [], metrics)
+        finally:
+            if metrics:
+                metrics.close()
+
+    def _finish(self, result: TrainResult, partial_losses: list[float], metrics: MetricsLog | None) -> TrainResult:
+        if partial_losses:
+            result.epoch_losses.append(float(np.mean(partial_losses)))
+        result.step, result.epoch, result.best = self.step, self.epoch, dict(self.best)
+        if self.env.is_main and not (self.out / "best_embedder.pt").exists():
+            # No evaluation ran (no validation split): the last weights are the best we know.
+            self.export_embedder(self.out / "best_embedder.pt", {})
+        barrier(self.env)
+        return result
+
+
+def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> TrainResult:
+    """Train per ``cfg`` into ``out_dir`` (or continue the run there with ``resume``)."""
+    return Trainer(cfg, out_dir, resume=resume).fit()
+
+
+def resolved_config_from_run(out_dir: str | Path) -> Config:
+    """The configuration a run in ``out_dir`` was started with (from its ``config.json``)."""
+    import json
+
+    p = Path(out_dir) / "config.json"
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no saved configuration; pass --config")
+    return config_from_dict(json.loads(p.read_text(encoding="utf-8")))
