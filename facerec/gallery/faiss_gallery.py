@@ -1,0 +1,426 @@
+"""The identity gallery over FAISS, with crash-safe persistence.
+
+>>> g = Gallery(recognizer)                                  # doctest: +SKIP
+>>> g.enroll("Ada", ["ada1.jpg", "ada2.jpg"])               # doctest: +SKIP
+>>> g.search("group.jpg", k=3)[0].identity                   # doctest: +SKIP
+>>> g.save("people/"); Gallery.load("people/", recognizer)   # doctest: +SKIP
+
+Index types (``index=``, a FAISS factory string, always with inner-product metric):
+
+``"Flat"`` (default)
+    exact search (``IndexFlatIP`` inside ``IndexIDMap2``), 4·D bytes per vector.
+``"HNSW32"`` (or ``"HNSW32,Flat"``)
+    graph search, fast and accurate at any size, no training; FAISS cannot delete from it,
+    so ``remove``/``update`` rebuild the graph from the stored templates.
+``"IVF1024,Flat"``, ``"IVF1024,PQ64"``, ``"OPQ64,IVF1024,PQ64"``, ``"PQ64"`` ...
+    need training. *Train on enroll*: until the gallery holds ``train_size`` vectors
+    (39 × the largest number of k-means centroids: nlist for IVF, 2^nbits = 256 for PQ —
+    FAISS's own minimum for stable clustering)
+    search stays exact over a flat index; the first enroll that reaches it trains the
+    configured index on every vector held and switches to it. Centroids are not retrained
+    as the gallery grows further: call :meth:`Gallery.rebuild` after large changes.
+
+Search knobs: ``nprobe`` (IVF lists visited, default 16) and ``ef_search`` (HNSW beam,
+default 64, raised to the number of neighbours requested when that is larger).
+
+Besides the index the gallery keeps every template (see :mod:`.templates`), so memory is
+4·D bytes per template plus the index's own bytes per vector.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import faiss
+import numpy as np
+
+from ..errors import ModelError
+from ..similarity import l2_normalize
+from .base import Aggregation, GalleryBase, GalleryError, IdentityInfo, check_metadata
+from .names import validate_identity
+from .storage import current_version, save_version
+from .templates import TemplateStore
+
+if TYPE_CHECKING:
+    from ..recognizer import FaceRecognizer
+
+log = logging.getLogger(__name__)
+
+# faiss-cpu 1.15 computes exact inner products with its sequential kernel (parallel over
+# *queries*) whenever n_queries × d < distance_compute_blas_threshold, default 128 000: every
+# batch under 250 queries at d=512, including the single query. On a few cores that path is
+# several times slower than BLAS (one query runs on one core); benchmarks/gallery_search.py
+# shows both side by side. BLAS for every batch size; this is the one place that sets it.
+faiss.cvar.distance_compute_blas_threshold = 1
+
+FORMAT = "facerec.gallery"
+FORMAT_VERSION = 1
+_META = "gallery.json"
+_FILES = {"vectors": "templates.npy", "ids": "template_ids.npy", "owners": "template_owners.npy",
+          "index": "index.faiss"}
+DEFAULT_INDEX = "Flat"
+DEFAULT_NPROBE = 16
+DEFAULT_EF_SEARCH = 64
+
+
+@dataclass
+class _Identity:
+    name: str
+    metadata: dict[str, Any]
+    count: int = 0
+    # Running sum of the unit templates (D,) float64: the mean template without a rescan.
+    total: np.ndarray | None = field(default=None, repr=False)
+
+
+class Gallery(GalleryBase):
+    """Identity gallery over a FAISS index; see the module and :mod:`.base` docstrings.
+
+    ``recognizer``: for image inputs (and the default threshold and model id); galleries
+    of raw embeddings need none, but should pass ``model_id`` so a later recognizer can be
+    checked. ``index``: FAISS factory string (inner-product metric).
+    """
+
+    def __init__(self, recognizer: "FaceRecognizer | None" = None, *, dim: int | None = None,
+                 model_id: str | None = None, aggregation: Aggregation = "max", threshold: float | None = None,
+                 index: str = DEFAULT_INDEX, nprobe: int = DEFAULT_NPROBE, ef_search: int = DEFAULT_EF_SEARCH,
+                 train_size: int | None = None) -> None:
+        if not isinstance(index, str) or not index.strip() or "IDMap" in index:
+            raise ValueError(f"index must be a FAISS factory string without IDMap, got {index!r}")
+        self._factory = index.strip()
+        self._nprobe, self._ef_search = int(nprobe), int(ef_search)
+        self._train_size_opt = train_size
+        self._store: TemplateStore | None = None
+        self._index: faiss.Index | None = None
+        self._trained_as_configured = False  # False: exact flat stand-in until train_size
+        self._idents: dict[int, _Identity] = {}
+        self._iid_of: dict[str, int] = {}
+        self._next_iid = 0
+        self._max_count: int | None = 0
+        self._needs_training = False
+        super().__init__(recognizer, dim=dim, model_id=model_id, aggregation=aggregation, threshold=threshold)
+        if self._dim is not None:
+            self._probe_factory(self._dim)
+
+    # -- introspection --------------------------------------------------------------------------
+    @property
+    def index_type(self) -> str:
+        """The configured FAISS factory string."""
+        return self._factory
+
+    @property
+    def index(self) -> faiss.Index | None:
+        """The FAISS index in use (a flat stand-in while a trainable one awaits data)."""
+        return self._index
+
+    def identities(self) -> list[str]:
+        return [e.name for e in self._idents.values()]
+
+    def __len__(self) -> int:
+        return len(self._idents)
+
+    def __contains__(self, identity: object) -> bool:
+        return identity in self._iid_of
+
+    @property
+    def num_templates(self) -> int:
+        return 0 if self._store is None else len(self._store)
+
+    def _info(self, name: str) -> IdentityInfo:
+        e = self._idents[self._iid_of[name]]
+        return IdentityInfo(e.name, e.count, dict(e.metadata))
+
+    def _max_templates(self) -> int | None:
+        if self._max_count is None:
+            self._max_count = max((e.count for e in self._idents.values()), default=0)
+        return self._max_count
+
+    # -- index construction -----------------------------------------------------------------------
+    def _probe_factory(self, dim: int) -> None:
+        """Fail early (``ValueError``) on a factory string FAISS rejects for this dimension;
+        records whether the configured index needs training."""
+        try:
+            probe = faiss.index_factory(dim, self._factory, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as exc:
+            raise ValueError(f"invalid FAISS index {self._factory!r} for d={dim}: "
+                             f"{str(exc).strip().splitlines()[-1]}") from None
+        self._needs_training = not probe.is_trained
+
+    def _train_size(self) -> int:
+        """Vectors needed before training: FAISS's k-means wants ≥ 39 points per centroid
+        (nlist coarse centroids for IVF, 2^nbits per product-quantizer codebook)."""
+        if self._train_size_opt is not None:
+            return int(self._train_size_opt)
+        need = 1000  # other trainable encodings (SQ, LSH, ...): a modest sample
+        if (m := re.search(r"IVF(\d+)", self._factory)):
+            need = max(need, 39 * int(m.group(1)))
+        if (m := re.search(r"PQ\d+(?:x(\d+))?", self._factory)):
+            need = max(need, 39 * 2 ** int(m.group(1) or 8))
+        return need
+
+    def _empty_index(self, factory: str) -> faiss.Index:
+        """An index with add_with_ids/remove_ids on our stable int64 ids: IVF has both natively;
+        everything else goes inside IndexIDMap2 (IDMap on IVF would break removal)."""
+        inner = faiss.index_factory(self._dim, factory, faiss.METRIC_INNER_PRODUCT)
+        if faiss.try_extract_index_ivf(inner) is not None:
+            return inner
+        return faiss.index_factory(self._dim, "IDMap2," + factory, faiss.METRIC_INNER_PRODUCT)
+
+    def _rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """What the index holds: (vectors (N, D), ids (N,)) — templates ("max") or identity
+        means ("mean", ids = identity ids)."""
+        if self._aggregation == "max":
+            return self._store.vectors, self._store.ids
+        iids = np.fromiter(self._idents, dtype=np.int64, count=len(self._idents))
+        vecs = np.stack([self._mean(e) for e in self._idents.values()]) if len(iids) else \
+            np.empty((0, self._dim), np.float32)
+        return vecs, iids
+
+    def _mean(self, e: _Identity) -> np.ndarray:
+        return l2_normalize(e.total.astype(np.float32))
+
+    def rebuild(self) -> None:
+        """Re-create the index from the stored templates (retraining IVF/PQ on all of them when
+        there are at least ``train_size``, else an exact flat stand-in)."""
+        if self._dim is None:
+            return
+        vecs, ids = self._rows()
+        if self._needs_training and len(vecs) < self._train_size():
+            index, trained = self._empty_index("Flat"), False
+        else:
+            index, trained = self._empty_index(self._factory), True
+            if self._needs_training:
+                log.info("training FAISS index %s on %d vectors", self._factory, len(vecs))
+                index.train(vecs)
+        if len(vecs):
+            index.add_with_ids(vecs, ids)
+        self._index, self._trained_as_configured = index, trained
+
+    def _index_add(self, vecs: np.ndarray, ids: np.ndarray) -> None:
+        if self._index is None or (not self._trained_as_configured and self._rows_count() >= self._train_size()):
+            self.rebuild()  # first use, or enough data to train: build from every stored row
+        else:
+            self._index.add_with_ids(vecs, ids)
+
+    def _index_remove(self, ids: np.ndarray) -> None:
+        try:
+            self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
+        except RuntimeError:  # e.g. HNSW: FAISS cannot delete; rebuild from the templates
+            log.info("index %s cannot remove vectors; rebuilding it", self._factory)
+            self.rebuild()
+
+    def _rows_count(self) -> int:
+        return len(self._store) if self._aggregation == "max" else len(self._idents)
+
+    # -- storage primitives -------------------------------------------------------------------------
+    def _ensure_store(self, dim: int) -> None:
+        if self._store is None:
+            self._probe_factory(dim)
+            self._store = TemplateStore(dim)
+
+    def _add(self, name: str, vectors: np.ndarray, metadata: dict[str, Any] | None) -> None:
+        self._ensure_store(vectors.shape[1])
+        iid = self._iid_of.get(name)
+        if iid is None:
+            iid = self._next_iid
+            self._next_iid += 1
+            self._iid_of[name] = iid
+            self._idents[iid] = _Identity(name, metadata or {}, 0, np.zeros(self._dim, np.float64))
+        e = self._idents[iid]
+        if metadata is not None:
+            e.metadata = metadata
+        tids = self._store.append(vectors, iid)
+        e.count += len(vectors)
+        e.total += vectors.sum(0, dtype=np.float64)
+        if self._max_count is not None:
+            self._max_count = max(self._max_count, e.count)
+        if self._aggregation == "max":
+            self._index_add(vectors, tids)
+        else:
+            if e.count > len(vectors):  # existing identity: its mean row changes
+                self._index_remove(np.array([iid]))
+            self._index_add(self._mean(e)[None], np.array([iid], dtype=np.int64))
+
+    def _add_many(self, names: list[str], vectors: np.ndarray) -> None:
+        # One store append and one index add for the whole batch (not one per identity).
+        self._ensure_store(vectors.shape[1])
+        owners = np.empty(len(names), dtype=np.int64)
+        for i, name in enumerate(names):
+            iid = self._iid_of.get(name)
+            if iid is None:
+                iid = self._iid_of[name] = self._next_iid
+                self._next_iid += 1
+                self._idents[iid] = _Identity(name, {}, 0, np.zeros(self._dim, np.float64))
+            owners[i] = iid
+        touched, inverse, counts = np.unique(owners, return_inverse=True, return_counts=True)
+        sums = np.zeros((len(touched), self._dim), np.float64)
+        np.add.at(sums, inverse, vectors)
+        existed = []
+        for iid, n, total in zip(touched.tolist(), counts.tolist(), sums):
+            e = self._idents[iid]
+            if e.count:
+                existed.append(iid)
+            e.count += n
+            e.total += total
+        self._max_count = None
+        tids = self._store.append(vectors, owners)
+        if self._aggregation == "max":
+            self._index_add(vectors, tids)
+        else:
+            if existed and self._index is not None:
+                self._index_remove(np.asarray(existed, dtype=np.int64))
+            means = np.stack([self._mean(self._idents[i]) for i in touched.tolist()])
+            self._index_add(means, touched.astype(np.int64))
+
+    def _replace(self, name: str, vectors: np.ndarray, metadata: dict[str, Any]) -> None:
+        # Inputs were already embedded and checked, so this cannot fail half-way on bad input.
+        self._remove(name)
+        self._add(name, vectors, metadata)
+
+    def _remove(self, name: str) -> None:
+        iid = self._iid_of.pop(name)
+        del self._idents[iid]  # first: an index rebuild below must not see this identity
+        tids = self._store.remove_owner(iid)
+        self._index_remove(tids if self._aggregation == "max" else np.array([iid], dtype=np.int64))
+        self._max_count = None
+
+    def _search_rows(self, q: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        ivf = faiss.try_extract_index_ivf(self._index)
+        if ivf is not None:
+            ivf.nprobe = self._nprobe
+        hnsw = _find_hnsw(self._index)
+        if hnsw is not None:  # the beam must hold at least the k neighbours asked for
+            hnsw.hnsw.efSearch = max(self._ef_search, k)
+        scores, ids = self._index.search(np.ascontiguousarray(q, dtype=np.float32), k)
+        owners = self._store.owners_of(ids) if self._aggregation == "max" else ids
+        out = []
+        for srow, orow in zip(scores.tolist(), owners.tolist()):
+            out.append([(self._idents[o].name, s) for s, o in zip(srow, orow) if o >= 0])
+        return out
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the gallery to ``directory`` atomically (see :mod:`.storage`): a crash at any
+        point leaves the previously saved gallery loadable. Returns the version folder."""
+        return save_version(directory, self._write)
+
+    def _write(self, folder: Path) -> None:
+        files: dict[str, dict[str, Any]] = {}
+        if self._store is not None:
+            np.save(folder / _FILES["vectors"], self._store.vectors, allow_pickle=False)
+            np.save(folder / _FILES["ids"], self._store.ids, allow_pickle=False)
+            np.save(folder / _FILES["owners"], self._store.owners, allow_pickle=False)
+            if self._index is not None:
+                faiss.write_index(self._index, str(folder / _FILES["index"]))
+        for p in sorted(folder.iterdir()):
+            files[p.name] = {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        meta = {
+            "format": FORMAT, "version": FORMAT_VERSION, "model_id": self._model_id, "dim": self._dim,
+            "aggregation": self._aggregation, "threshold": self._threshold, "index": self._factory,
+            "index_trained": self._trained_as_configured, "nprobe": self._nprobe, "ef_search": self._ef_search,
+            "train_size": self._train_size_opt, "next_template_id": 0 if self._store is None else self._store.next_id,
+            "next_identity_id": self._next_iid, "num_templates": self.num_templates,
+            "identities": [{"id": iid, "name": e.name, "num_templates": e.count, "metadata": e.metadata}
+                           for iid, e in self._idents.items()],
+            "files": files,
+        }
+        # Names live here, as JSON data: a name is never part of a path.
+        with open(folder / _META, "w", encoding="utf-8") as f:
+            json.dump(meta, f, ensure_ascii=False, indent=1)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, recognizer: "FaceRecognizer | None" = None, *,
+             threshold: float | None = None) -> "Gallery":
+        """Load the current version saved in ``directory``.
+
+        :class:`ModelError` if ``recognizer``'s model (fingerprint or dimension) is not the one
+        recorded; :class:`GalleryError` if the files are missing, corrupt or inconsistent.
+        ``threshold`` overrides the saved one.
+        """
+        directory = Path(directory)
+        try:
+            folder = current_version(directory)
+        except FileNotFoundError as exc:
+            raise GalleryError(str(exc)) from None
+        if folder is None:
+            raise GalleryError(f"{directory}: no saved gallery here")
+        try:
+            meta = json.loads((folder / _META).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise GalleryError(f"{folder}: unreadable {_META}: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise GalleryError(f"{folder}: not a facerec gallery")
+        if int(meta.get("version", -1)) > FORMAT_VERSION:
+            raise GalleryError(f"{folder}: gallery format {meta.get('version')} is newer than this facerec supports")
+        try:
+            return cls._from_saved(folder, meta, recognizer, threshold)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise GalleryError(f"{folder}: inconsistent gallery: {exc}") from None
+
+    @classmethod
+    def _from_saved(cls, folder: Path, meta: dict[str, Any], recognizer: "FaceRecognizer | None",
+                    threshold: float | None) -> "Gallery":
+        for fname, info in meta["files"].items():
+            p = folder / fname
+            if not p.is_file() or p.stat().st_size != info["bytes"] or _sha256(p) != info["sha256"]:
+                raise GalleryError(f"{p}: missing or corrupt (size/sha256 differ from {_META})")
+        g = cls(None, dim=meta["dim"], model_id=meta["model_id"], aggregation=meta["aggregation"],
+                threshold=meta["threshold"] if threshold is None else threshold, index=meta["index"],
+                nprobe=meta["nprobe"], ef_search=meta["ef_search"], train_size=meta["train_size"])
+        idents = meta["identities"]
+        for rec in idents:
+            name = validate_identity(rec["name"])
+            if name in g._iid_of:
+                raise ValueError(f"identity {name!r} listed twice")
+            g._iid_of[name] = int(rec["id"])
+            g._idents[int(rec["id"])] = _Identity(name, check_metadata(rec["metadata"]), int(rec["num_templates"]))
+        g._next_iid = int(meta["next_identity_id"])
+        if _FILES["vectors"] in meta["files"]:
+            arrays = {k: np.load(folder / _FILES[k], allow_pickle=False) for k in ("vectors", "ids", "owners")}
+            g._store = TemplateStore.from_arrays(arrays["vectors"], arrays["ids"], arrays["owners"],
+                                                 meta["next_template_id"])
+            if g._store.dim != g._dim or len(g._store) != meta["num_templates"]:
+                raise ValueError("template matrix does not match the recorded dimension / count")
+            counts = np.bincount(g._store.owners, minlength=g._next_iid) if len(g._store) else np.zeros(g._next_iid)
+            for iid, e in g._idents.items():
+                if counts[iid] != e.count:
+                    raise ValueError(f"identity {e.name!r}: {counts[iid]} stored templates, {e.count} recorded")
+                e.total = g._store.of_owner(iid).sum(0, dtype=np.float64)
+            if counts.sum() != len(g._store):
+                raise ValueError("templates owned by unknown identities")
+            if _FILES["index"] in meta["files"]:
+                g._index = faiss.read_index(str(folder / _FILES["index"]))
+                g._trained_as_configured = bool(meta["index_trained"])
+                if g._index.ntotal != g._rows_count() or g._index.d != g._dim:
+                    raise ValueError(f"index holds {g._index.ntotal} vectors of d={g._index.d}, "
+                                     f"expected {g._rows_count()} of d={g._dim}")
+        elif idents:
+            raise ValueError("identities recorded but no templates saved")
+        g._max_count = None
+        if recognizer is not None:
+            g.attach(recognizer)  # ModelError on a fingerprint / dimension mismatch
+        return g
+
+
+def _find_hnsw(index: faiss.Index) -> Any:
+    """The IndexHNSW inside ``index`` (possibly wrapped in IndexIDMap2), or None."""
+    idx = faiss.downcast_index(index)
+    if isinstance(idx, (faiss.IndexIDMap2, faiss.IndexIDMap)):
+        idx = faiss.downcast_index(idx.index)
+    return idx if hasattr(idx, "hnsw") else None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+__all__ = ["Gallery", "GalleryError", "ModelError"]
