@@ -13,8 +13,11 @@ import numbers
 
 import torch
 
-# Added to the denominator when normalising features or class centres, so a
-# zero-norm vector normalises to the zero vector (cosine 0) instead of NaN.
+# Lower bound on the norm when normalising features or class centres
+# (x / max(‖x‖, eps), as F.normalize): a zero vector normalises to the zero vector
+# (cosine 0) instead of NaN.  Its gradient there is finite but of order 1/NORM_EPS
+# (~1e13 for a zero feature in float32/64): x/‖x‖ has no derivative at 0.  Cast back
+# to an fp16 input that overflows to inf — GradScaler then skips the step.
 NORM_EPS: float = 1e-12
 
 # cos θ is clamped to [-1 + COS_EPS, 1 - COS_EPS] before acos: d acos(c)/dc =

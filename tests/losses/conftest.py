@@ -77,10 +77,12 @@ def orl_embeddings(orl_pixels: np.ndarray) -> np.ndarray:
     return (x @ proj).reshape(ORL_PEOPLE, ORL_IMAGES, 64)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread():
-    """Run the loss tests on one intra-op thread (restored afterwards).
+    """Run the loss tests on one intra-op thread (restored after each module).
 
+    Module scope so it is in place before other module-scoped fixtures (the
+    learning test trains in one).
     The tensors here are tiny; on this shared 2-core machine torch's 2-thread
     OpenMP path made one (4, 3) F.cross_entropy call take ~0.3–8 ms instead of
     ~4 µs, which dominated gradcheck time.  One thread also leaves a core free.
