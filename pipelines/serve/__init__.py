@@ -1,0 +1,24 @@
+"""``facerec serve``: the HTTP service, a second front end beside :mod:`pipelines.cli`.
+
+:func:`create_app` builds the FastAPI app (routes in :mod:`.app`); :mod:`.auth` handles API
+keys, :mod:`.limits` upload limits and content sniffing, :mod:`.metrics` Prometheus
+metrics, :mod:`.workers` the inference thread pool, :mod:`.galleries` the named, locked,
+durably saved galleries and :mod:`.server` running it from Python. The page at ``/``
+lives in ``static/``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .config import ServeConfig
+
+__all__ = ["ServeConfig", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # FastAPI is imported only when an app is made: `facerec --help` and every other
+    # subcommand import this package (through serve_cmd) and should not pay for it.
+    if name == "create_app":
+        from .app import create_app
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

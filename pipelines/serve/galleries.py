@@ -1,0 +1,179 @@
+"""The named galleries a server holds: sub-folders of one root, each behind a lock.
+
+Concurrency contract (one server process owns the root folder):
+
+* Reads (search, list) of a gallery run concurrently with each other.
+* Writes (enroll, remove) to one gallery are serialized, exclude its readers, and return
+  only after :meth:`facerec.gallery.Gallery.save` has committed the new state to disk
+  (atomically: a crash leaves the previous version). An acknowledged write therefore
+  survives a restart, and no reader ever sees a half-applied change.
+* A write whose save fails is rolled back by reloading the last saved version, so memory
+  never holds state the disk does not.
+
+Gallery names are validated (:data:`GALLERY_NAME`) before any path is built, so no request
+can reach a folder outside the root.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+from facerec import FaceRecognizer
+from facerec.gallery import Gallery
+from facerec.gallery.storage import POINTER
+
+from .errors import ApiError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: What a gallery name may look like (it becomes a folder name).
+GALLERY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def check_gallery_name(name: str) -> str:
+    """``name`` if it is a valid gallery name, else 422 ``validation_error``."""
+    if not isinstance(name, str) or not GALLERY_NAME.fullmatch(name):
+        raise ApiError(422, "validation_error",
+                       f"invalid gallery name {name!r}: use 1-64 letters, digits, '_' or '-'")
+    return name
+
+
+class RWLock:
+    """Many readers or one writer; a waiting writer blocks new readers (no writer starvation)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if self._readers == 0:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writer or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+class GalleryStore:
+    """Galleries under ``root``, loaded at start, created on first enrollment.
+
+    All methods block (locks, disk, inference): call them from the worker pool.
+    """
+
+    def __init__(self, root: str | Path, recognizer: FaceRecognizer) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.recognizer = recognizer
+        self._galleries: dict[str, Gallery] = {}
+        self._locks: dict[str, RWLock] = {}
+        self._registry_lock = threading.Lock()  # guards the two dicts
+        for folder in sorted(self.root.iterdir()):
+            if folder.is_dir() and GALLERY_NAME.fullmatch(folder.name) and (folder / POINTER).is_file():
+                # A gallery that cannot be loaded (corrupt, other model) stops the start:
+                # serving without it would silently answer "unknown" for everyone in it.
+                self._galleries[folder.name] = Gallery.load(folder, recognizer=recognizer)
+                self._locks[folder.name] = RWLock()
+                log.info("gallery %s: %d identities", folder.name, len(self._galleries[folder.name]))
+
+    def names(self) -> list[str]:
+        with self._registry_lock:
+            return sorted(self._galleries)
+
+    def sizes(self) -> dict[str, tuple[int, int]]:
+        """{name: (identities, templates)} of every gallery, each read under its lock."""
+        out = {}
+        for name in self.names():
+            try:
+                out[name] = self.read(name, lambda g: (len(g), g.num_templates))
+            except ApiError:  # rolled back to nothing meanwhile
+                pass
+        return out
+
+    def _lock(self, name: str, create: bool) -> RWLock:
+        check_gallery_name(name)
+        with self._registry_lock:
+            if create:
+                return self._locks.setdefault(name, RWLock())
+            if name not in self._locks:
+                raise ApiError(404, "not_found", f"no gallery named {name!r}")
+            return self._locks[name]
+
+    def _current(self, name: str, create: bool) -> Gallery:
+        """The gallery object now registered under ``name`` (call with its lock held)."""
+        with self._registry_lock:
+            gallery = self._galleries.get(name)
+            if gallery is None:
+                if not create:
+                    raise ApiError(404, "not_found", f"no gallery named {name!r}")
+                # Not visible on disk until its first successful save.
+                gallery = self._galleries[name] = Gallery(self.recognizer)
+            return gallery
+
+    def read(self, name: str, fn: Callable[[Gallery], T]) -> T:
+        """``fn(gallery)`` under the gallery's read lock (404 ``not_found`` if unknown)."""
+        with self._lock(name, create=False).read():
+            return fn(self._current(name, create=False))
+
+    def write(self, name: str, fn: Callable[[Gallery], T], create: bool = False) -> T:
+        """``fn(gallery)`` under the write lock, then a durable save; returns ``fn``'s result
+        only once the change is on disk. ``create``: make the gallery if it does not exist."""
+        with self._lock(name, create).write():
+            gallery = self._current(name, create)
+            before = (len(gallery), gallery.num_templates)
+            try:
+                result = fn(gallery)
+            except BaseException:
+                # The library validates inputs before it mutates; if it mutated anyway, drop it.
+                if (len(gallery), gallery.num_templates) != before:
+                    self._rollback(name)
+                elif not (self.root / name / POINTER).is_file() and len(gallery) == 0:
+                    self._rollback(name)  # a failed first enrollment leaves no empty gallery
+                raise
+            try:
+                gallery.save(self.root / name)
+            except BaseException:
+                log.exception("gallery %s: save failed; rolling back to the saved version", name)
+                self._rollback(name)
+                raise
+            return result
+
+    def _rollback(self, name: str) -> None:
+        """Replace the in-memory gallery by its saved version (or forget a never-saved one).
+        Called with the gallery's write lock held; the lock itself stays registered."""
+        folder = self.root / name
+        saved = Gallery.load(folder, recognizer=self.recognizer) if (folder / POINTER).is_file() else None
+        with self._registry_lock:
+            if saved is not None:
+                self._galleries[name] = saved
+            else:
+                self._galleries.pop(name, None)

@@ -1,0 +1,130 @@
+"""Upload limits and content sniffing: what reaches the models is a decoded, bounded image.
+
+* :class:`BodyLimitMiddleware` refuses a request body over ``max_bytes`` with 413
+  ``payload_too_large``, before the app sees it when ``Content-Length`` says so, otherwise as
+  soon as the streamed bytes pass the limit (chunked uploads): a huge upload is never
+  buffered (the excess is read and discarded, up to :data:`DRAIN_LIMIT`, so the client
+  gets the answer instead of a reset connection).
+* :func:`decode_upload` identifies an upload by its content (PIL reads the magic bytes; the
+  file name and Content-Type are ignored), accepts only common photo formats, checks the
+  pixel count from the header before decoding, and decodes through
+  :func:`facerec.image.load_image` (THE image loader).
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from facerec.errors import ImageError
+from facerec.image import load_image
+
+from .errors import ApiError, error_response
+
+#: PIL format names accepted from the network (MPO: multi-picture JPEGs from cameras;
+#: PPM covers PGM/PBM). Formats with risky decoders (EPS via Ghostscript, ...) are refused.
+ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF", "PPM")
+
+
+def _allowed() -> list[str]:
+    """:data:`ALLOWED_FORMATS` that this PIL can open (registers every plugin first)."""
+    Image.init()
+    return [f for f in ALLOWED_FORMATS if f in Image.OPEN]
+
+
+class BodyTooLarge(ApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, "payload_too_large",
+                         f"request body exceeds the limit of {limit:,} bytes ({limit / 2**20:.1f} MiB)")
+
+
+#: How much of a too-large body is still read (and discarded) before answering 413. A client
+#: sends its whole body before it reads the answer; closing on unread data makes the kernel
+#: reset the connection, and the client would see "connection reset" instead of the 413.
+#: Bodies larger than this are refused without reading (the client may see the reset).
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+async def _drain(receive: Receive, limit: int) -> None:
+    """Read and discard the rest of the request body (at most ``limit`` bytes)."""
+    drained = 0
+    while drained <= limit:
+        message = await receive()
+        if message["type"] != "http.request":  # client went away
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+class BodyLimitMiddleware:
+    """ASGI middleware bounding every HTTP request body to ``max_bytes``."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            exc = BodyTooLarge(self.max_bytes)
+            if int(length) <= DRAIN_LIMIT:
+                await _drain(receive, DRAIN_LIMIT)
+            await error_response(413, exc.code, exc.detail, {"Connection": "close"})(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    if message.get("more_body", False):
+                        await _drain(receive, DRAIN_LIMIT)
+                    # An HTTPException subclass: FastAPI re-raises it from body parsing and
+                    # the app's handler answers 413 in the standard error shape.
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def sniff_format(data: bytes, max_pixels: int, what: str = "upload") -> tuple[str, int, int]:
+    """(PIL format, width, height) from the header of ``data``, without decoding pixels.
+
+    Raises :class:`ImageError` for an empty, unknown or disallowed format and
+    :class:`ApiError` 413 ``payload_too_large`` over ``max_pixels``.
+    """
+    if not data:
+        raise ImageError(f"{what}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=_allowed()) as img:
+                fmt, (width, height) = str(img.format), img.size
+    except Image.DecompressionBombError:
+        raise ApiError(413, "payload_too_large", f"{what}: image has too many pixels") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{what}: not a supported image (JPEG, PNG, WebP, BMP, GIF, TIFF, PNM)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{what}: cannot read the image header ({exc})") from None
+    if width * height > max_pixels:
+        raise ApiError(413, "payload_too_large",
+                       f"{what}: {width}x{height} exceeds the limit of {max_pixels:,} pixels")
+    return fmt, width, height
+
+
+def decode_upload(data: bytes, max_pixels: int, what: str = "upload") -> np.ndarray:
+    """An uploaded file → ``(H, W, 3) uint8`` RGB, after :func:`sniff_format`."""
+    sniff_format(data, max_pixels, what)
+    try:
+        return load_image(data)
+    except ImageError as exc:
+        raise ImageError(f"{what}: {exc}".replace("image bytes: ", "")) from None

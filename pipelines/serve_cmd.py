@@ -1,0 +1,90 @@
+"""``facerec serve --gallery DIR``: the HTTP service (REST API, OpenAPI docs at /docs, a demo
+page at /, Prometheus metrics at /metrics). See :mod:`pipelines.serve`.
+
+    facerec serve --new-key                      # prints a key and the line for the keys file
+    facerec serve --gallery galleries/ --api-keys keys.txt --weights model.pt
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+
+from facerec.image import MAX_PIXELS
+
+from .common import add_model_args, load_recognizer
+from .serve.auth import hash_key, load_key_hashes, new_key
+from .serve.config import DEFAULT_MAX_UPLOAD_MB, ServeConfig, cpu_cores, default_workers
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the HTTP service (REST API + demo page)",
+                       description="Serve detection, verification and gallery search over HTTP. Galleries are "
+                                   "the sub-folders of --gallery DIR (created on first enrollment). Writes "
+                                   "(enroll, remove) need an API key from --api-keys FILE. Docs: /docs; page: /; "
+                                   "metrics: /metrics.")
+    p.add_argument("--gallery", metavar="DIR", help="folder holding one sub-folder per named gallery")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--api-keys", metavar="FILE",
+                   help="file of sha256 hashes of the accepted API keys, one per line (see --hash-key)")
+    p.add_argument("--no-auth", action="store_true",
+                   help="accept writes without a key: for a local demo only")
+    p.add_argument("--workers", type=int, default=default_workers(),
+                   help="inference threads (default: one per core, at most 4: %(default)s)")
+    p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
+                   help="largest request body in MB, all files together (default: %(default)g)")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
+                   help="largest image in pixels, width x height (default and maximum: %(default)d)")
+    p.add_argument("--hash-key", metavar="KEY",
+                   help="print the keys-file line (sha256) for KEY ('-': read KEY from stdin) and exit")
+    p.add_argument("--new-key", action="store_true", help="print a new random key and its keys-file line, and exit")
+    add_model_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.new_key:
+        key = new_key()
+        print(f"key:  {key}\nline: {hash_key(key)}")
+        return 0
+    if args.hash_key is not None:
+        key = sys.stdin.readline().strip() if args.hash_key == "-" else args.hash_key
+        print(hash_key(key))
+        return 0
+    if not args.gallery:
+        raise ValueError("--gallery DIR is required")
+    if args.api_keys and args.no_auth:
+        raise ValueError("give --api-keys FILE or --no-auth, not both")
+    hashes = load_key_hashes(args.api_keys) if args.api_keys else frozenset()
+    if args.no_auth and not _is_loopback(args.host):
+        log.warning("--no-auth on %s: anyone on the network can change the galleries", args.host)
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    config = ServeConfig(gallery_dir=args.gallery, api_key_hashes=hashes, auth=not args.no_auth,
+                         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels,
+                         workers=args.workers, torch_threads=max(1, cpu_cores() // args.workers))
+    import uvicorn  # heavy imports only when serving
+
+    from .serve import create_app
+
+    app = create_app(config, load_recognizer(args))
+    if args.no_auth:
+        print("facerec serve: WARNING: --no-auth: writes need no API key", file=sys.stderr)
+    elif not hashes:
+        print("facerec serve: no --api-keys: serving read-only (enroll/remove refused)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
+                access_log=bool(args.verbose))
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
