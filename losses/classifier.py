@@ -1,8 +1,9 @@
 """The cosine classifier: class centres and the (N, C) cosine matrix.
 
 Kept apart from the margin function so a sampled / sharded classifier (Partial
-FC) can replace it without touching the margins: anything with a ``.weight``
-and ``forward(features) -> (N, num_classes) cosines`` fits.
+FC) can replace it without touching the margins: anything with ``.weight``,
+``.embedding_dim``, ``.num_classes`` and ``forward(features) -> (N, num_classes)
+cosines`` fits :class:`losses.margin_loss.MarginLoss`.
 """
 
 from __future__ import annotations
