@@ -66,7 +66,7 @@ def list_sources(src: Path) -> list[str]:
     if not src.is_dir():
         raise FileNotFoundError(f"{src}: not a directory")
     out = []
-    for root, dirs, files in os.walk(src):
+    for root, dirs, files in os.walk(src, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for f in files:
             if not f.startswith("."):

@@ -128,6 +128,8 @@ class EvalConfig:
     """
 
     every_steps: int = 0  # 0: at each epoch end
+    at_start: bool = False  # also evaluate the untrained model (a baseline)
+    pairs_every: int = 1  # evaluate the pairs file at every k-th evaluation only (it can be slow)
     val_pairs: int = 2000
     pairs_file: str = ""
     pairs_root: str = ""

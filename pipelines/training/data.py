@@ -47,6 +47,8 @@ class Split:
 
 def scan_identities(root: str | Path, min_images: int = 1, max_identities: int = 0) -> list[Identity]:
     """Identities (sub-folders, sorted) of ``root`` with at least ``min_images`` images."""
+    if not str(root):
+        raise ValueError("data.root is not set: pass --set data.root=PATH (a folder of identity folders)")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: dataset folder not found (set data.root)")

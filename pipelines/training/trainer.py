@@ -238,6 +238,8 @@ class Trainer:
 
         self.step, self.epoch, self.batch = 0, 0, 0
         self.best: dict[str, Any] = {}
+        self.n_evals = 0
+        self.evals: list[dict[str, Any]] = []
         if resume:
             self._resume()
         if self.env.is_main:
@@ -300,7 +302,9 @@ class Trainer:
     def evaluate(self) -> dict[str, Any]:
         """Verification accuracy on the held-out identities' pairs and on the pairs file."""
         res: dict[str, Any] = {}
-        if not self.env.is_main or (self.val_pairs is None and self.file_pairs is None):
+        self.n_evals += 1
+        use_file = self.file_pairs is not None and (self.n_evals - 1) % max(1, self.cfg.eval.pairs_every) == 0
+        if not self.env.is_main or (self.val_pairs is None and not use_file):
             return res
         precision = "bf16" if self.cfg.train.precision == "bf16" else "fp32"
         # Embedder puts the model in eval mode (BN running statistics) — the inference path.
@@ -311,7 +315,7 @@ class Trainer:
                 s = pair_scores(emb, self.val_crops, self.val_pairs, self.cfg.eval.batch_size, self.cfg.eval.flip)
                 res["val_acc"], res["val_std"], res["val_threshold"] = kfold_accuracy(s, self.val_pairs.same,
                                                                                      self.val_pairs.fold)
-            if self.file_pairs is not None:
+            if use_file:
                 s = pair_scores(emb, self.file_crops, self.file_pairs, self.cfg.eval.batch_size, self.cfg.eval.flip)
                 res["pairs_acc"], res["pairs_std"], res["pairs_threshold"] = kfold_accuracy(
                     s, self.file_pairs.same, self.file_pairs.fold)
@@ -323,6 +327,7 @@ class Trainer:
     def _after_eval(self, res: dict[str, Any], metrics: MetricsLog, elapsed: float) -> None:
         if not res:
             return
+        self.evals.append({"step": self.step, "epoch": self.epoch, **res})
         metrics.write("eval", step=self.step, epoch=self.epoch, elapsed_s=elapsed, **res)
         key = "val_acc" if "val_acc" in res else "pairs_acc"
         if key in res and res[key] > self.best.get("value", -1.0):
@@ -347,6 +352,13 @@ class Trainer:
         t0 = time.monotonic()
         last_res: dict[str, Any] = {}
         a_softmax_step = getattr(self.head, "step", None)  # A-Softmax's λ schedule, stepped here
+        if self.cfg.eval.at_start and self.step == 0:
+            res = self.evaluate()
+            if metrics:
+                metrics.write("eval", step=0, epoch=0, elapsed_s=0.0, **res)
+            if res:
+                self.evals.append({"step": 0, "epoch": 0, **res})
+            barrier(env)
         self.module.train()
         try:
             while self.epoch < cfg.train.epochs:
@@ -405,8 +417,6 @@ class Trainer:
                     last_res = self.evaluate()
                     if metrics:
                         self._after_eval(last_res, metrics, time.monotonic() - t0)
-                    if last_res:
-                        result.evals.append({"step": self.step, "epoch": self.epoch, **last_res})
                     barrier(env)
                 if metrics:
                     metrics.write("epoch", step=self.step, epoch=self.epoch, elapsed_s=time.monotonic() - t0,
@@ -421,6 +431,7 @@ class Trainer:
         if partial_losses:
             result.epoch_losses.append(float(np.mean(partial_losses)))
         result.step, result.epoch, result.best = self.step, self.epoch, dict(self.best)
+        result.evals = list(self.evals)
         if self.env.is_main and not (self.out / "best_embedder.pt").exists():
             # No evaluation ran (no validation split): the last weights are the best we know.
             self.export_embedder(self.out / "best_embedder.pt", {})
