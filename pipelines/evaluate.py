@@ -347,16 +347,18 @@ def lfw_identification_split(images_dir: str | os.PathLike, min_images: int = 2)
     return IdentSplit(people, gallery, np.array(gids), probes, np.array(pids), unknown)
 
 
-def search_gallery(gallery: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact inner-product top-``k``: (Q, k) scores and gallery row indices, best first.
+def search_gallery(gallery: np.ndarray, queries: np.ndarray, k: int, model_id: str | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` by cosine through :class:`facerec.gallery.Gallery` (flat FAISS index):
+    (Q, k) scores and gallery row indices, best first (one template per gallery row)."""
+    from facerec.gallery import Gallery
 
-    TODO: switch to ``facerec.gallery`` once the gallery index lands; this is the stand-in.
-    """
-    import faiss
-
-    index = faiss.IndexFlatIP(gallery.shape[1])
-    index.add(np.ascontiguousarray(gallery, dtype=np.float32))
-    scores, idx = index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, gallery.shape[0]))
+    g = Gallery(dim=gallery.shape[1], model_id=model_id, index="Flat")
+    g.enroll_many([str(i) for i in range(len(gallery))], gallery, model_id=model_id)
+    k = min(k, len(gallery))
+    results = g.search_embeddings(np.asarray(queries, dtype=np.float32), k=k, model_id=model_id)
+    scores = np.array([[m.score for m in r.matches] for r in results], dtype=np.float32).reshape(len(results), k)
+    idx = np.array([[int(m.identity) for m in r.matches] for r in results], dtype=np.int64).reshape(len(results), k)
     return scores, idx
 
 
@@ -392,8 +394,9 @@ def evaluate_identification(recognizer: FaceRecognizer, split: IdentSplit, *, fl
     emb = images.embeddings
     g = emb[[idx[p] for p in split.gallery]]
     k = min(max(ranks), len(split.gallery))
-    ks, ki = search_gallery(g, emb[[idx[p] for p in split.probes]], k)
-    us, _ = search_gallery(g, emb[[idx[p] for p in split.unknown]], 1)
+    model_id = recognizer.model_id
+    ks, ki = search_gallery(g, emb[[idx[p] for p in split.probes]], k, model_id)
+    us, _ = search_gallery(g, emb[[idx[p] for p in split.unknown]], 1, model_id)
     ranked = split.gallery_ids[ki]  # (Q, k) identities, best first
     rank = rank_k_accuracy(ranked, split.probe_ids, [r for r in ranks if r <= k])
     correct = ranked[:, 0] == split.probe_ids

@@ -230,9 +230,12 @@ def test_lfw_ident_on_a_mini_tree(lfw_run: dict, work: Path, weights: Path, lfw_
 
 
 def test_search_gallery_matches_exact_numpy():
+    # normalised rows: the gallery stores unit vectors (cosine = inner product)
     rng = np.random.default_rng(0)
     g = rng.normal(size=(200, 64)).astype(np.float32)
+    g /= np.linalg.norm(g, axis=1, keepdims=True)
     q = rng.normal(size=(50, 64)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
     scores, idx = search_gallery(g, q, 5)
     ref = q @ g.T
     np.testing.assert_array_equal(idx, np.argsort(-ref, axis=1)[:, :5])
