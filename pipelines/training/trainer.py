@@ -33,7 +33,7 @@ from .data import EpochBatches, FaceDataset, load_crop, make_loader, scan_identi
 from .distributed import DistEnv, barrier, broadcast_flag, dist_env, init_distributed
 from .metrics import MetricsLog
 from .schedule import make_schedule, make_scheduler
-from .verification import Pairs, align_images_cached, generated_pairs, kfold_accuracy, pair_scores, read_pairs_file
+from .verification import IndexPairs, generated_pairs, read_pairs_subset, verify_crops, verify_pairs_file
 
 log = logging.getLogger(__name__)
 
@@ -198,20 +198,19 @@ class Trainer:
         self.train_ds = FaceDataset(self.split.train, cfg.data, cfg.augment, cfg.train.seed, progress=self.progress)
         self.steps_per_epoch = len(self.train_ds) // cfg.train.batch_size
         EpochBatches(len(self.train_ds), cfg.train.batch_size, cfg.train.seed, 0, 0, self.env.rank, self.env.world)
-        self.val_pairs: Pairs | None = None
+        self.val_pairs: IndexPairs | None = None
         self.val_crops: np.ndarray | None = None
         if self.env.is_main and self.split.val:
             self.val_pairs = generated_pairs([i.files for i in self.split.val], cfg.eval.val_pairs, cfg.train.seed)
             self.val_crops = np.stack([load_crop(p, cfg.data) for p in self.val_pairs.images])
-        self.file_pairs: Pairs | None = None
-        self.file_crops: np.ndarray | None = None
-        self.file_fallbacks = 0
+        self.file_pairs = None
         if self.env.is_main and cfg.eval.pairs_file:
-            self.file_pairs = read_pairs_file(cfg.eval.pairs_file, cfg.eval.pairs_root or Path(cfg.eval.pairs_file).parent,
-                                              cfg.eval.pairs_limit)
-            cache = cfg.eval.cache_dir or self.out / "cache"
-            self.file_crops, self.file_fallbacks = align_images_cached(self.file_pairs.images, cfg.data.template, cache,
-                                                                       progress=self.progress)
+            from facerec.detection import MTCNNDetector
+
+            self.file_pairs = read_pairs_subset(cfg.eval.pairs_file, cfg.eval.pairs_root or
+                                                Path(cfg.eval.pairs_file).parent / "lfw", cfg.eval.pairs_limit)
+            self.detector = MTCNNDetector()
+            self.cache_dir = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else self.out / "cache"
 
         # -- model, loss, optimisation ----------------------------------------------------
         self.backbone, self.backbone_kwargs = build_backbone(cfg)
@@ -312,14 +311,13 @@ class Trainer:
                        device=self.device, precision=precision, channels_last=self.cfg.train.channels_last)
         try:
             if self.val_pairs is not None:
-                s = pair_scores(emb, self.val_crops, self.val_pairs, self.cfg.eval.batch_size, self.cfg.eval.flip)
-                res["val_acc"], res["val_std"], res["val_threshold"] = kfold_accuracy(s, self.val_pairs.same,
-                                                                                     self.val_pairs.fold)
+                r = verify_crops(emb, self.val_crops, self.val_pairs, self.cfg.eval.batch_size, self.cfg.eval.flip)
+                res.update(val_acc=r["acc"], val_std=r["std"], val_threshold=r["threshold"])
             if use_file:
-                s = pair_scores(emb, self.file_crops, self.file_pairs, self.cfg.eval.batch_size, self.cfg.eval.flip)
-                res["pairs_acc"], res["pairs_std"], res["pairs_threshold"] = kfold_accuracy(
-                    s, self.file_pairs.same, self.file_pairs.fold)
-                res["pairs_fallbacks"] = self.file_fallbacks
+                r = verify_pairs_file(emb, self.detector, self.file_pairs, self.cache_dir, self.cfg.eval.batch_size,
+                                      self.cfg.eval.flip, self.progress)
+                res.update(pairs_acc=r["acc"], pairs_std=r["std"], pairs_threshold=r["threshold"],
+                           pairs_fallbacks=r["fallbacks"])
         finally:
             self.backbone.train()
         return res
