@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator, Callable, TypeVar
 
 import numpy as np
 from fastapi import Depends, FastAPI, File, Form, Path as PathParam, Query, UploadFile
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -97,7 +98,9 @@ def create_app(config: ServeConfig, recognizer: FaceRecognizer) -> FastAPI:
         yield
         pool.shutdown()
 
-    app = FastAPI(title="facerec", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    swagger_assets = _swagger_ui_assets()
+    app = FastAPI(title="facerec", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  redoc_url=None, docs_url=None if swagger_assets else "/docs")
     app.state.config, app.state.store, app.state.metrics, app.state.pool = config, store, metrics, pool
     app.state.recognizer = recognizer
     install_handlers(app)
@@ -254,7 +257,28 @@ def create_app(config: ServeConfig, recognizer: FaceRecognizer) -> FastAPI:
         return FileResponse(STATIC_DIR / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if swagger_assets:
+        # /docs from local files: FastAPI's default page loads Swagger UI from a CDN, which a
+        # server without internet access (or a strict network policy) cannot reach.
+        @app.get("/docs", include_in_schema=False)
+        async def docs() -> Response:
+            return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="facerec API",
+                                       swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                       swagger_css_url="/docs-assets/swagger-ui.css",
+                                       swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+        app.mount("/docs-assets", StaticFiles(directory=swagger_assets), name="docs-assets")
     return app
+
+
+def _swagger_ui_assets() -> Path | None:
+    """Swagger UI's files from the ``swagger-ui-bundle-v2`` package, if installed."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return None
+    path = Path(swagger_ui_path)
+    return path if (path / "swagger-ui-bundle.js").is_file() else None
 
 
 def _parse_metadata(text: str | None) -> dict[str, Any] | None:
