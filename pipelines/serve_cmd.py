@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=default_workers(),
                    help="inference threads (default: one per core, at most 4: %(default)s)")
     p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
-                   help="largest request body in MB, all files together (default: %(default)g)")
+                   help="largest request body in MB (2**20 bytes), all files together (default: %(default)g)")
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
                    help="largest image in pixels, width x height (default and maximum: %(default)d)")
     p.add_argument("--hash-key", metavar="KEY",
