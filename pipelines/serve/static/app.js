@@ -119,6 +119,7 @@ async function runEnroll() {
     out.textContent = "enrolled " + name + ": " + r.templates + " photo(s); the gallery holds " + r.identities + " people";
     out.dataset.state = "done";
     listPeople();
+    loadHealth();
   } catch (e) {
     out.dataset.state = "error";
     showError("enroll-error", e);
