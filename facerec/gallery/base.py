@@ -409,7 +409,7 @@ class GalleryBase(ABC):
     # -- storage primitives (backends) --------------------------------------------------------
     @abstractmethod
     def identities(self) -> list[str]:
-        """All identity names, in enrollment order."""
+        """All identity names, in enrollment order (an updated identity counts as enrolled last)."""
 
     @abstractmethod
     def __len__(self) -> int:

@@ -42,19 +42,6 @@ MAX_TOPK = 16384
 _NAME_BYTES = 1024  # names are ≤ 256 characters (names.MAX_NAME_LENGTH) of ≤ 4 UTF-8 bytes
 
 
-class _DropMvccWarning(logging.Filter):
-    """milvus-lite has no server-side MVCC timestamp; pymilvus's query iterator then warns on
-    every call and falls back to a client timestamp, which is correct for this use."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "mvccTs" not in record.getMessage()
-
-
-_iterator_log = logging.getLogger("pymilvus.client.iterator.query_iterator")
-if not any(isinstance(f, _DropMvccWarning) for f in _iterator_log.filters):
-    _iterator_log.addFilter(_DropMvccWarning())
-
-
 def _quote(text: str) -> str:
     """A Milvus filter string literal. JSON's escaping (``\\"``, ``\\\\``) is what Milvus's
     expression parser reads; names are data, so they are never pasted in unescaped."""
@@ -141,15 +128,21 @@ class MilvusGallery(GalleryBase):
         self._ready = True
 
     def _query_all(self, filter: str, fields: list[str]) -> Iterable[dict[str, Any]]:
-        """Every row matching ``filter``, in batches (no 16 384-row query limit)."""
+        """Every row matching ``filter``, paged by primary key (a query returns at most 16 384
+        rows). Milvus returns query rows in primary-key order — pymilvus's own query iterator
+        pages the same way — but each page is sorted again here rather than trusted."""
         if not self._ready:
             return
-        it = self._client.query_iterator(self._collection, batch_size=1000, filter=filter, output_fields=fields)
-        try:
-            while batch := it.next():
-                yield from batch
-        finally:
-            it.close()
+        last = -1
+        fields = sorted(set(fields) | {"id"})
+        while True:
+            page = self._client.query(self._collection, filter=f"({filter}) and id > {last}",
+                                      output_fields=fields, limit=MAX_TOPK)
+            page = sorted(page, key=lambda r: r["id"])
+            yield from page
+            if len(page) < MAX_TOPK:
+                return
+            last = int(page[-1]["id"])
 
     def _count(self, filter: str) -> int:
         if not self._ready:
@@ -208,6 +201,30 @@ class MilvusGallery(GalleryBase):
         if row is not None:  # the superseded identity row, after the new one exists
             self._client.delete(self._collection, ids=[int(row["id"])])
 
+    def _add_many(self, names: list[str], vectors: np.ndarray) -> None:
+        # Batched: one query for the existing identity rows, bulk inserts, one delete.
+        self._ensure_collection()
+        groups: dict[str, list[int]] = {}
+        for i, n in enumerate(names):
+            groups.setdefault(n, []).append(i)
+        existing: dict[str, dict[str, Any]] = {}
+        keys = list(groups)
+        for i in range(0, len(keys), 1000):
+            chunk = ", ".join(_quote(n) for n in keys[i:i + 1000])
+            for row in self._query_all(f"kind == {IDENTITY} and identity in [{chunk}]", ["identity", "meta"]):
+                existing[row["identity"]] = row
+        rows: list[dict[str, Any]] = []
+        for name, idx in groups.items():
+            new = vectors[idx]
+            old = existing.get(name)
+            every = np.concatenate([self._templates_of(name)[1], new]) if old else new
+            meta = dict(old["meta"]["metadata"]) if old else {}
+            rows.extend(self._rows_for(name, new, every, meta))
+        for i in range(0, len(rows), 5000):
+            self._client.insert(self._collection, rows[i:i + 5000])
+        if existing:  # superseded identity rows, after their replacements exist
+            self._client.delete(self._collection, ids=[int(r["id"]) for r in existing.values()])
+
     def _replace(self, name: str, vectors: np.ndarray, metadata: dict[str, Any]) -> None:
         old_ids, _ = self._templates_of(name)
         old_ids += [int(r["id"]) for r in self._query_all(
@@ -216,11 +233,16 @@ class MilvusGallery(GalleryBase):
         self._client.delete(self._collection, ids=old_ids)
 
     def _insert(self, name: str, new: np.ndarray, all_templates: np.ndarray, metadata: dict[str, Any]) -> None:
+        self._client.insert(self._collection, self._rows_for(name, new, all_templates, metadata))
+
+    @staticmethod
+    def _rows_for(name: str, new: np.ndarray, all_templates: np.ndarray, metadata: dict[str, Any]) -> list[dict]:
+        """Template rows for ``new`` plus the identity row (mean of ``all_templates``)."""
         mean = l2_normalize(all_templates.mean(0, dtype=np.float64))
         rows = [{"kind": TEMPLATE, "identity": name, "meta": {}, "vector": v} for v in new]
         rows.append({"kind": IDENTITY, "identity": name, "vector": mean,
                      "meta": {"metadata": metadata, "num_templates": len(all_templates)}})
-        self._client.insert(self._collection, rows)
+        return rows
 
     def _remove(self, name: str) -> None:
         self._client.delete(self._collection, filter=f"kind != {HEADER} and identity == {_quote(name)}")

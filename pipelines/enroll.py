@@ -1,0 +1,141 @@
+"""``facerec enroll``: add people to a gallery folder, from named photos or a folder tree.
+
+    facerec enroll --gallery people/ "Ada Lovelace" ada1.jpg ada2.jpg
+    facerec enroll --gallery people/ --folders photos/     # photos/<name>/*.jpg, one folder per person
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from facerec import FacerecError, FaceRecognizer, ModelError
+from facerec.gallery import AGGREGATIONS, Gallery, validate_identity
+from facerec.gallery.base import FaceChoice
+from facerec.gallery.storage import current_version
+
+from .common import add_model_args, emit_json, load_recognizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EnrollReport:
+    """What a bulk enrollment did: templates added per identity, and what it skipped (with why)."""
+
+    enrolled: dict[str, int] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"enrolled": self.enrolled, "templates": sum(self.enrolled.values()),
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
+
+
+def open_gallery(directory: str | os.PathLike, recognizer: FaceRecognizer | None = None, *,
+                 index: str = "Flat", aggregation: str = "max") -> Gallery:
+    """The gallery saved in ``directory``, or a new empty one (``index``/``aggregation`` only
+    apply to a new gallery). A saved gallery of another model raises ``ModelError``."""
+    if current_version(directory) is not None:
+        return Gallery.load(directory, recognizer)
+    return Gallery(recognizer, index=index, aggregation=aggregation)  # type: ignore[arg-type]
+
+
+def enroll_images(gallery: Gallery, name: str, images: Sequence[str | os.PathLike], face: FaceChoice = None) -> int:
+    """Enroll every image for ``name``: all or nothing (the first bad image raises)."""
+    return gallery.enroll(name, [os.fspath(p) for p in images], face=face)
+
+
+def enroll_folders(gallery: Gallery, root: str | os.PathLike, face: FaceChoice = None,
+                   progress: bool = True) -> EnrollReport:
+    """Enroll ``root/<name>/<image>`` for every sub-folder: one identity per folder name.
+
+    Images that fail (unreadable, no face, several faces without ``face``) and folders whose
+    name is not a valid identity are skipped and listed in the report; hidden files and
+    folders are ignored.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    jobs: list[tuple[str, Path]] = []
+    report = EnrollReport()
+    for person in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            name = validate_identity(person.name)
+        except ValueError as exc:
+            report.skipped.append((str(person), f"invalid identity name: {exc}"))
+            continue
+        files = sorted(f for f in person.iterdir() if f.is_file() and not f.name.startswith("."))
+        if not files:
+            report.skipped.append((str(person), "no images"))
+        jobs.extend((name, f) for f in files)
+    for name, path in tqdm(jobs, desc="enroll", unit="img", disable=not progress):
+        try:
+            n = gallery.enroll(name, os.fspath(path), face=face)
+        except ModelError:
+            raise  # the gallery's model, not this image: skipping would repeat it for every image
+        except (FacerecError, ValueError) as exc:  # ImageError, NoFaceError, MultipleFacesError, bad --face
+            report.skipped.append((str(path), f"{type(exc).__name__}: {exc}"))
+            continue
+        report.enrolled[name] = report.enrolled.get(name, 0) + n
+    return report
+
+
+def parse_face(value: str | None) -> FaceChoice:
+    """``--face``: an integer index or "largest"."""
+    if value is None or value == "largest":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--face takes an index or 'largest', not {value!r}") from None
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("enroll", help="add people to a gallery",
+                       description="Enroll NAME from one or more photos (exactly one face each, or pick one "
+                                   "with --face), or every sub-folder of --folders ROOT as one person. The "
+                                   "gallery folder is created if needed and saved atomically.")
+    p.add_argument("name", nargs="?", help="identity name (any text; stored as data, not as a file name)")
+    p.add_argument("images", nargs="*", metavar="IMG", help="photos of NAME")
+    p.add_argument("--gallery", required=True, metavar="DIR", help="gallery folder")
+    p.add_argument("--folders", metavar="ROOT", help="bulk mode: ROOT/<name>/<images>; bad images are skipped "
+                                                     "and reported")
+    p.add_argument("--face", type=parse_face, metavar="INDEX|largest",
+                   help="which face to take from photos with several (index: highest detector score first)")
+    p.add_argument("--index", default="Flat", metavar="FACTORY",
+                   help="FAISS index of a new gallery, e.g. Flat (exact, default), HNSW32, IVF1024,Flat")
+    p.add_argument("--aggregation", choices=AGGREGATIONS, default="max",
+                   help="score of a person with several photos, for a new gallery: max over photos "
+                        "(default) or the mean template")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    add_model_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.folders and (args.name or args.images):
+        raise ValueError("give either NAME IMG... or --folders ROOT, not both")
+    if not args.folders and (not args.name or not args.images):
+        raise ValueError("give NAME and at least one IMG (or --folders ROOT)")
+    gallery = open_gallery(args.gallery, load_recognizer(args), index=args.index, aggregation=args.aggregation)
+    if args.folders:
+        report = enroll_folders(gallery, args.folders, face=args.face, progress=not args.json)
+    else:
+        report = EnrollReport({args.name: enroll_images(gallery, args.name, args.images, face=args.face)})
+    if report.enrolled:
+        gallery.save(args.gallery)
+    if args.json:
+        emit_json({**report.to_dict(), "gallery": args.gallery, "identities": len(gallery)})
+        return 0 if report.enrolled else 1
+    for name, n in report.enrolled.items():
+        print(f"enrolled {name}: {n} photo(s)")
+    for path, reason in report.skipped:
+        print(f"skipped {path}: {reason}")
+    print(f"gallery {args.gallery}: {len(gallery)} identities, {gallery.num_templates} templates"
+          + (f" ({len(report.skipped)} skipped)" if report.skipped else ""))
+    return 0 if report.enrolled else 1
