@@ -71,3 +71,17 @@ def tiny_config(root: Path, **sections: dict[str, Any]) -> dict[str, Any]:
     for sec, values in sections.items():
         d.setdefault(sec, {}).update(values)
     return d
+
+
+class TinyMLP(nn.Module):
+    """No BatchNorm (whose batch statistics differ between a split and a whole batch):
+    for checking that DDP's gradient averaging reproduces one process on the global batch."""
+
+    def __init__(self, embedding_size: int = 16, input_size: tuple[int, int] = (16, 16)) -> None:
+        super().__init__()
+        self.embedding_size, self.input_size = embedding_size, tuple(input_size)
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * input_size[0] * input_size[1], 32), nn.PReLU(32),
+                                 nn.Linear(32, embedding_size))
+
+    def forward(self, x):
+        return self.net(x)
