@@ -30,6 +30,7 @@ class DataConfig:
     """
 
     root: str = ""
+    format: str = "folder"  # folder: root/<identity>/<image>; recordio: root/train.rec + train.idx (insightface)
     template: str = "arcface_112"
     align: str = "none"
     center_face_fraction: float = 1.0
@@ -157,6 +158,8 @@ class Config:
 
 def validate(c: Config) -> None:
     """Cross-field checks; raise ValueError with the offending key."""
+    if c.data.format not in ("folder", "recordio"):
+        raise ValueError("data.format must be 'folder' or 'recordio'")
     if c.data.align not in ("none", "center"):
         raise ValueError("data.align must be 'none' or 'center'")
     if c.optim.name not in ("sgd", "adamw"):

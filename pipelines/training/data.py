@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".w
 @dataclass(frozen=True)
 class Identity:
     name: str
-    files: tuple[Path, ...]
+    files: tuple[Any, ...]  # image Paths, or RecordRefs into a .rec file
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,15 @@ def split_identities(identities: Sequence[Identity], val_identities: int, seed: 
     return Split(train, val)
 
 
-def load_crop(path: Path, cfg: DataConfig) -> np.ndarray:
-    """One image → aligned (H, W, 3) uint8 crop of the template's size."""
-    rgb = load_image(path)
+def load_crop(path: Path | Any, cfg: DataConfig) -> np.ndarray:
+    """One image (a file, or a :class:`~.recordio.RecordRef`) → aligned (H, W, 3) uint8 crop
+    of the template's size."""
+    if isinstance(path, Path):
+        rgb = load_image(path)
+    else:
+        from .recordio import read_image_bytes  # lazy: recordio imports this module
+
+        rgb = load_image(read_image_bytes(path))
     tpl = get_template(cfg.template)
     h, w = rgb.shape[:2]
     if cfg.align == "center":

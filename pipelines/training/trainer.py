@@ -193,7 +193,12 @@ class Trainer:
         self.preprocessing = Preprocessing(template=cfg.data.template)
 
         # -- data -------------------------------------------------------------------------
-        ids = scan_identities(cfg.data.root, cfg.data.min_images_per_identity, cfg.data.max_identities)
+        if cfg.data.format == "recordio":
+            from .recordio import scan_recordio
+
+            ids = scan_recordio(cfg.data.root, cfg.data.min_images_per_identity, cfg.data.max_identities)
+        else:
+            ids = scan_identities(cfg.data.root, cfg.data.min_images_per_identity, cfg.data.max_identities)
         self.split = split_identities(ids, cfg.data.val_identities, cfg.train.seed)
         self.train_ds = FaceDataset(self.split.train, cfg.data, cfg.augment, cfg.train.seed, progress=self.progress)
         self.steps_per_epoch = len(self.train_ds) // cfg.train.batch_size
