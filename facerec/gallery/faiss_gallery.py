@@ -33,7 +33,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,12 +52,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# faiss-cpu 1.15 computes exact inner products with its sequential kernel (parallel over
-# *queries*) whenever n_queries × d < distance_compute_blas_threshold, default 128 000: every
-# batch under 250 queries at d=512, including the single query. On a few cores that path is
-# several times slower than BLAS (one query runs on one core); benchmarks/gallery_search.py
-# shows both side by side. BLAS for every batch size; this is the one place that sets it.
-faiss.cvar.distance_compute_blas_threshold = 1
+# faiss-cpu 1.15 computes exact inner products with its sequential SIMD kernel (parallel over
+# *queries*) when n_queries × d < distance_compute_blas_threshold, else with BLAS. Its default,
+# 128 000, sends every batch under 250 queries at d=512 down the sequential path, which is 5-12×
+# slower than BLAS for batches of 16-64 (benchmarks/gallery_search.py, RESULTS.md). For 1-3
+# queries the sequential scan is the faster one (BLAS GEMM with one row wastes its packing),
+# so BLAS from n_queries × d ≥ 2048 (4 queries at d=512) on. Process-wide; set here only.
+BLAS_THRESHOLD = 2048
+faiss.cvar.distance_compute_blas_threshold = BLAS_THRESHOLD
 
 FORMAT = "facerec.gallery"
 FORMAT_VERSION = 1
@@ -74,8 +76,6 @@ class _Identity:
     name: str
     metadata: dict[str, Any]
     count: int = 0
-    # Running sum of the unit templates (D,) float64: the mean template without a rescan.
-    total: np.ndarray | None = field(default=None, repr=False)
 
 
 class Gallery(GalleryBase):
@@ -177,12 +177,21 @@ class Gallery(GalleryBase):
         if self._aggregation == "max":
             return self._store.vectors, self._store.ids
         iids = np.fromiter(self._idents, dtype=np.int64, count=len(self._idents))
-        vecs = np.stack([self._mean(e) for e in self._idents.values()]) if len(iids) else \
-            np.empty((0, self._dim), np.float32)
-        return vecs, iids
+        return self._means(iids), iids
 
-    def _mean(self, e: _Identity) -> np.ndarray:
-        return l2_normalize(e.total.astype(np.float32))
+    def _means(self, iids: np.ndarray) -> np.ndarray:
+        """(len(iids), D) normalised mean templates, from the store in one O(N) pass (no
+        per-identity state: a million identities would cost 4 KB each)."""
+        if len(iids) == 0:
+            return np.empty((0, self._dim), np.float32)
+        owners = self._store.owners
+        rows = np.flatnonzero(np.isin(owners, iids))
+        rows = rows[np.argsort(owners[rows], kind="stable")]
+        sorted_owners = owners[rows]
+        starts = np.flatnonzero(np.r_[True, sorted_owners[1:] != sorted_owners[:-1]])
+        sums = np.add.reduceat(self._store.vectors[rows], starts, axis=0)  # (U, D), one row per identity
+        pos = np.searchsorted(sorted_owners[starts], iids)  # every iid has ≥ 1 template
+        return l2_normalize(sums[pos])
 
     def rebuild(self) -> None:
         """Re-create the index from the stored templates (retraining IVF/PQ on all of them when
@@ -230,13 +239,12 @@ class Gallery(GalleryBase):
             iid = self._next_iid
             self._next_iid += 1
             self._iid_of[name] = iid
-            self._idents[iid] = _Identity(name, metadata or {}, 0, np.zeros(self._dim, np.float64))
+            self._idents[iid] = _Identity(name, metadata or {}, 0)
         e = self._idents[iid]
         if metadata is not None:
             e.metadata = metadata
         tids = self._store.append(vectors, iid)
         e.count += len(vectors)
-        e.total += vectors.sum(0, dtype=np.float64)
         if self._max_count is not None:
             self._max_count = max(self._max_count, e.count)
         if self._aggregation == "max":
@@ -244,7 +252,7 @@ class Gallery(GalleryBase):
         else:
             if e.count > len(vectors):  # existing identity: its mean row changes
                 self._index_remove(np.array([iid]))
-            self._index_add(self._mean(e)[None], np.array([iid], dtype=np.int64))
+            self._index_add(self._means(np.array([iid])), np.array([iid], dtype=np.int64))
 
     def _add_many(self, names: list[str], vectors: np.ndarray) -> None:
         # One store append and one index add for the whole batch (not one per identity).
@@ -255,18 +263,15 @@ class Gallery(GalleryBase):
             if iid is None:
                 iid = self._iid_of[name] = self._next_iid
                 self._next_iid += 1
-                self._idents[iid] = _Identity(name, {}, 0, np.zeros(self._dim, np.float64))
+                self._idents[iid] = _Identity(name, {}, 0)
             owners[i] = iid
-        touched, inverse, counts = np.unique(owners, return_inverse=True, return_counts=True)
-        sums = np.zeros((len(touched), self._dim), np.float64)
-        np.add.at(sums, inverse, vectors)
+        touched, counts = np.unique(owners, return_counts=True)
         existed = []
-        for iid, n, total in zip(touched.tolist(), counts.tolist(), sums):
+        for iid, n in zip(touched.tolist(), counts.tolist()):
             e = self._idents[iid]
             if e.count:
                 existed.append(iid)
             e.count += n
-            e.total += total
         self._max_count = None
         tids = self._store.append(vectors, owners)
         if self._aggregation == "max":
@@ -274,7 +279,7 @@ class Gallery(GalleryBase):
         else:
             if existed and self._index is not None:
                 self._index_remove(np.asarray(existed, dtype=np.int64))
-            means = np.stack([self._mean(self._idents[i]) for i in touched.tolist()])
+            means = self._means(touched)
             self._index_add(means, touched.astype(np.int64))
 
     def _replace(self, name: str, vectors: np.ndarray, metadata: dict[str, Any]) -> None:
@@ -390,7 +395,6 @@ class Gallery(GalleryBase):
             for iid, e in g._idents.items():
                 if counts[iid] != e.count:
                     raise ValueError(f"identity {e.name!r}: {counts[iid]} stored templates, {e.count} recorded")
-                e.total = g._store.of_owner(iid).sum(0, dtype=np.float64)
             if counts.sum() != len(g._store):
                 raise ValueError("templates owned by unknown identities")
             if _FILES["index"] in meta["files"]:
