@@ -24,7 +24,9 @@ Search knobs: ``nprobe`` (IVF lists visited, default 16) and ``ef_search`` (HNSW
 default 64, raised to the number of neighbours requested when that is larger).
 
 Besides the index the gallery keeps every template (see :mod:`.templates`), so memory is
-4·D bytes per template plus the index's own bytes per vector.
+4·D bytes per template plus the index's own bytes per vector. With a lossy encoding (PQ, SQ)
+and "max" aggregation, 4 × k candidates are re-scored exactly from those templates and the best
+k kept, so the open-set threshold means the same as with ``Flat``; recall still depends on the index.
 """
 from __future__ import annotations
 
@@ -67,6 +69,11 @@ _META = "gallery.json"
 _FILES = {"vectors": "templates.npy", "ids": "template_ids.npy", "owners": "template_owners.npy",
           "index": "index.faiss"}
 DEFAULT_INDEX = "Flat"
+#: Factory strings whose search scores are exact inner products (full vectors are stored);
+#: any other encoding (PQ, SQ, ...) is re-scored from the kept templates ("max" aggregation).
+_EXACT_SCORES = re.compile(r"(IVF\d+,)?Flat|HNSW\d+(,Flat)?")
+#: Lossy indexes return RERANK_FACTOR × k candidates, re-scored exactly, best k kept.
+RERANK_FACTOR = 4
 DEFAULT_NPROBE = 16
 DEFAULT_EF_SEARCH = 64
 
@@ -301,12 +308,27 @@ class Gallery(GalleryBase):
         hnsw = _find_hnsw(self._index)
         if hnsw is not None:  # the beam must hold at least the k neighbours asked for
             hnsw.hnsw.efSearch = max(self._ef_search, k)
-        scores, ids = self._index.search(np.ascontiguousarray(q, dtype=np.float32), k)
+        rescore = (self._aggregation == "max" and self._trained_as_configured
+                   and not _EXACT_SCORES.fullmatch(self._factory))
+        kk = min(k * RERANK_FACTOR, self._index.ntotal) if rescore else k  # lossy: re-rank a wider net
+        scores, ids = self._index.search(np.ascontiguousarray(q, dtype=np.float32), kk)
+        if rescore:
+            scores, ids = (a[:, :k] for a in self._rescore(q, ids))
         owners = self._store.owners_of(ids) if self._aggregation == "max" else ids
         out = []
         for srow, orow in zip(scores.tolist(), owners.tolist()):
             out.append([(self._idents[o].name, s) for s, o in zip(srow, orow) if o >= 0])
         return out
+
+    def _rescore(self, q: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact cosine scores (from the stored templates) for the candidates a lossy index
+        (PQ, SQ, ...) returned, re-sorted: thresholds then mean what they mean for Flat."""
+        valid = ids >= 0
+        pos = np.clip(np.searchsorted(self._store.ids, np.where(valid, ids, 0)), 0, len(self._store) - 1)
+        exact = np.einsum("mkd,md->mk", self._store.vectors[pos], q)  # (M, k)
+        exact = np.where(valid, exact, -np.inf).astype(np.float32)
+        order = np.argsort(-exact, axis=1, kind="stable")
+        return np.take_along_axis(exact, order, 1), np.take_along_axis(np.where(valid, ids, -1), order, 1)
 
     # -- persistence ---------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> Path:
