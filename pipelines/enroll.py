@@ -37,12 +37,17 @@ class EnrollReport:
 
 
 def open_gallery(directory: str | os.PathLike, recognizer: FaceRecognizer | None = None, *,
-                 index: str = "Flat", aggregation: str = "max") -> Gallery:
-    """The gallery saved in ``directory``, or a new empty one (``index``/``aggregation`` only
-    apply to a new gallery). A saved gallery of another model raises ``ModelError``."""
+                 index: str | None = None, aggregation: str | None = None) -> Gallery:
+    """The gallery saved in ``directory``, or a new empty one with ``index`` (default Flat) and
+    ``aggregation`` (default max). A saved gallery of another model raises ``ModelError``; one
+    whose index or aggregation differs from those asked for raises ``ValueError``."""
     if current_version(directory) is not None:
-        return Gallery.load(directory, recognizer)
-    return Gallery(recognizer, index=index, aggregation=aggregation)  # type: ignore[arg-type]
+        g = Gallery.load(directory, recognizer)
+        for what, asked, have in (("index", index, g.index_type), ("aggregation", aggregation, g.aggregation)):
+            if asked is not None and asked != have:
+                raise ValueError(f"{directory} is a gallery with {what} {have!r}, not {asked!r}")
+        return g
+    return Gallery(recognizer, index=index or "Flat", aggregation=aggregation or "max")  # type: ignore[arg-type]
 
 
 def enroll_images(gallery: Gallery, name: str, images: Sequence[str | os.PathLike], face: FaceChoice = None) -> int:
@@ -107,9 +112,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                      "and reported")
     p.add_argument("--face", type=parse_face, metavar="INDEX|largest",
                    help="which face to take from photos with several (index: highest detector score first)")
-    p.add_argument("--index", default="Flat", metavar="FACTORY",
+    p.add_argument("--index", metavar="FACTORY",
                    help="FAISS index of a new gallery, e.g. Flat (exact, default), HNSW32, IVF1024,Flat")
-    p.add_argument("--aggregation", choices=AGGREGATIONS, default="max",
+    p.add_argument("--aggregation", choices=AGGREGATIONS,
                    help="score of a person with several photos, for a new gallery: max over photos "
                         "(default) or the mean template")
     p.add_argument("--json", action="store_true", help="print a JSON report")

@@ -95,5 +95,8 @@ def test_enroll_errors_leave_gallery_unchanged(tmp_path: Path, aaron: Path, rand
     assert main(["enroll", "--gallery", gdir, "  ", str(aaron), *model]) == 2
     assert "empty" in capsys.readouterr().err
     assert main(["enroll", "--gallery", gdir, *model]) == 2
+    capsys.readouterr()
+    assert main(["enroll", "--gallery", gdir, "Bob", str(aaron), "--aggregation", "mean", *model]) == 2
+    assert "aggregation 'max', not 'mean'" in capsys.readouterr().err
     assert main(["search", "--gallery", str(tmp_path / "nothing"), str(aaron), *model]) == 2
     assert "no saved gallery" in capsys.readouterr().err
