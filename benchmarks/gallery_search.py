@@ -62,10 +62,10 @@ def build(n: int, d: int, factory: str, nprobe: int, ef_search: int, seed: int, 
     return g
 
 
-def make_queries(g: Gallery, count: int, seed: int) -> np.ndarray:
+def make_queries(vectors: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Noisy copies of random gallery vectors: cos(query, source) ≈ 1/√(1+σ²) = 0.7."""
     rng = np.random.default_rng(seed + 1)
-    src = g._store.vectors[rng.choice(g.num_templates, count, replace=False)]
+    src = vectors[rng.choice(len(vectors), count, replace=False)]
     sigma = math.sqrt(1 / 0.7 ** 2 - 1)
     return unit(src + sigma / math.sqrt(src.shape[1]) * rng.standard_normal(src.shape, dtype=np.float32)).astype(np.float32)
 
@@ -105,94 +105,156 @@ def compare_blas(index: faiss.Index, q: np.ndarray, k: int, reps: int) -> dict[s
             for name, t in times.items()}
 
 
-def index_bytes(index: faiss.Index) -> int:
-    return int(faiss.serialize_index(index).size)
+def index_bytes(index: faiss.Index, n: int, d: int, kind: str) -> tuple[float, bool]:
+    """(bytes per vector, measured?) — serialised size up to 200k vectors; above that the same
+    per-vector formula the smaller sizes confirm (a 2-GB serialisation would not fit beside the
+    index on this shared machine)."""
+    if n <= 200_000:
+        return faiss.serialize_index(index).size / n, True
+    ivf = faiss.try_extract_index_ivf(index)
+    per = 4 * d + (8 if ivf is not None else 0)  # vectors (+ int64 ids in the inverted lists)
+    if ivf is not None:
+        per += ivf.nlist * d * 4 / n  # coarse centroids
+    return per, False
+
+
+class Bare:
+    """A bare FAISS index for sizes above ``--gallery-max``: no IndexIDMap2 and no template copy,
+    so a 1M × 512 index (2 GB) fits beside the other jobs on this machine. Search cost is the
+    same kernel the gallery calls; the gallery's own Python overhead is measured at smaller N."""
+
+    def __init__(self, n: int, d: int, factory: str, nprobe: int, ef_search: int, seed: int, chunk: int = 100_000,
+                 train_max: int = 100_000) -> None:
+        self.index = faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(seed)
+        self.first: np.ndarray | None = None  # the first chunk: queries are made from it
+        for start in range(0, n, chunk):
+            x = unit(rng.standard_normal((min(chunk, n - start), d), dtype=np.float32))
+            if self.first is None:
+                self.first = x
+                if not self.index.is_trained:
+                    self.index.train(x[:train_max])
+            self.index.add(x)
+        ivf = faiss.try_extract_index_ivf(self.index)
+        if ivf is not None:
+            ivf.nprobe = nprobe
+        if hasattr(faiss.downcast_index(self.index), "hnsw"):
+            faiss.downcast_index(self.index).hnsw.efSearch = ef_search
 
 
 def run(sizes: Sequence[int], batches: Sequence[int], kinds: Sequence[str], *, d: int = 512, k: int = 10,
-        nprobe: int = 32, ef_search: int = 64, hnsw_m: int = 32, hnsw_max: int = 100_000, n_queries: int = 1024,
-        min_time: float = 1.0, max_reps: int = 30, bandwidth_gbs: float = 45.0, seed: int = 0,
-        blas_batches: Sequence[int] = (1, 4, 16, 64, 256, 1024), blas_reps: int = 9) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = []
-    floor_rows: list[dict[str, Any]] = []
-    blas_rows: list[dict[str, Any]] = []
-    skipped: list[str] = []
+        nprobe: int = 32, ef_search: int = 64, hnsw_m: int = 32, hnsw_max: int = 100_000,
+        gallery_max: int = 100_000, n_queries: int = 1024, min_time: float = 1.0, max_reps: int = 30,
+        bandwidth_gbs: float = 45.0, seed: int = 0, blas_batches: Sequence[int] = (1, 4, 16, 64, 256),
+        blas_reps: int = 9, out: Path | None = None) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "config": {"sizes": list(sizes), "batches": list(batches), "indexes": list(kinds), "d": d, "k": k,
+                   "blas_batches": list(blas_batches), "nprobe": nprobe, "ef_search": ef_search, "hnsw_m": hnsw_m,
+                   "gallery_max": gallery_max, "queries": n_queries, "query_cosine_to_source": 0.7,
+                   "bandwidth_gbs": bandwidth_gbs, "blas_threshold_default": FAISS_DEFAULT_BLAS_THRESHOLD,
+                   "blas_threshold_facerec": FACEREC_BLAS_THRESHOLD, "faiss": faiss.__version__,
+                   "omp_threads": faiss.omp_get_max_threads(), "load_average_start": os.getloadavg()},
+        "rows": [], "bandwidth_floor": [], "blas_threshold": [], "skipped": []}
     for n in sizes:
         truth: np.ndarray | None = None
         q: np.ndarray | None = None
+        bare = n > gallery_max
         for kind in ["flat"] + [x for x in kinds if x != "flat"]:  # flat first: it is the ground truth
             if kind == "hnsw" and n > hnsw_max:
-                skipped.append(f"HNSW{hnsw_m} at N={n:,} (build too slow on this CPU; --hnsw-max {hnsw_max})")
+                res["skipped"].append(f"HNSW{hnsw_m} at N={n:,} (build too slow on this CPU; --hnsw-max {hnsw_max})")
                 continue
             factory = factory_for(kind, n, hnsw_m)
             t0 = time.perf_counter()
-            g = build(n, d, factory, nprobe, ef_search, seed)
+            if bare:
+                b_ = Bare(n, d, factory, nprobe, ef_search, seed)
+                index, g = b_.index, None
+            else:
+                g = build(n, d, factory, nprobe, ef_search, seed)
+                index = g.index
             build_s = time.perf_counter() - t0
             if q is None:
-                q = make_queries(g, n_queries, seed)
-            found = g.search_embeddings(q, k=1)
-            top1 = np.array([int(r.matches[0].identity[2:]) for r in found])
+                q = make_queries(b_.first if bare else g._store.vectors, n_queries, seed)
+            if bare:
+                top1 = index.search(q, 1)[1][:, 0]
+            else:
+                top1 = np.array([int(r.matches[0].identity[2:]) for r in g.search_embeddings(q, k=1)])
             if kind == "flat":
                 truth = top1
             recall = float(np.mean(top1 == truth))
-            ib = index_bytes(g.index)
-            gallery_bytes = ib + g._store.vectors.nbytes + g._store.ids.nbytes + g._store.owners.nbytes
+            ib, measured = index_bytes(index, n, d, kind)
+            store = 0 if bare else (g._store.vectors.nbytes + g._store.ids.nbytes + g._store.owners.nbytes) / n
             for b in batches:
                 b = min(b, len(q))
-                api = time_batches(lambda x: g.search_embeddings(x, k=k), q, b, min_time, max_reps)
-                raw = time_batches(lambda x: g.index.search(x, k), q, b, min_time, max_reps)
-                rows.append({"n": n, "index": factory, "kind": kind, "batch": b, "build_s": round(build_s, 2),
-                             "ms_per_query": api * 1e3, "qps": 1 / api, "index_ms_per_query": raw * 1e3,
-                             "recall_at_1": recall, "index_bytes_per_vector": ib / n,
-                             "gallery_bytes_per_vector": gallery_bytes / n})
-                log.info("%s", rows[-1])
-                print(_fmt_row(rows[-1]), flush=True)
+                api = None if bare else time_batches(lambda x: g.search_embeddings(x, k=k), q, b, min_time, max_reps)
+                raw = time_batches(lambda x: index.search(x, k), q, b, min_time, max_reps)
+                row = {"n": n, "index": factory, "kind": kind, "batch": b, "build_s": round(build_s, 2),
+                       "path": "bare faiss" if bare else "gallery",
+                       "ms_per_query": None if api is None else api * 1e3, "qps": 1 / (api or raw),
+                       "index_ms_per_query": raw * 1e3, "recall_at_1": recall,
+                       "index_bytes_per_vector": ib, "bytes_measured": measured,
+                       "gallery_bytes_per_vector": None if bare else ib + store}
+                res["rows"].append(row)
+                print(_fmt_row(row), flush=True)
             if kind == "flat":
                 floor_ms = n * d * 4 / (bandwidth_gbs * 1e9) * 1e3
-                single = next(r for r in rows if r["n"] == n and r["kind"] == "flat" and r["batch"] == 1)
-                floor_rows.append({"n": n, "index_ms": single["index_ms_per_query"], "gallery_ms": single["ms_per_query"],
-                                   "floor_ms": floor_ms, "ratio": single["index_ms_per_query"] / floor_ms})
+                single = next(r for r in res["rows"] if r["n"] == n and r["kind"] == "flat" and r["batch"] == 1)
+                res["bandwidth_floor"].append({"n": n, "index_ms": single["index_ms_per_query"],
+                                               "gallery_ms": single["ms_per_query"], "floor_ms": floor_ms,
+                                               "ratio": single["index_ms_per_query"] / floor_ms})
+                reps = max(3, min(blas_reps, int(blas_reps * 100_000 / n)))
                 for b in blas_batches:
-                    blas_rows.append({"n": n, "batch": min(b, len(q)),
-                                      **compare_blas(g.index, q[:min(b, len(q))], k, blas_reps)})
-            del g, found
+                    res["blas_threshold"].append({"n": n, "batch": min(b, len(q)), "reps": reps,
+                                                  **compare_blas(index, q[:min(b, len(q))], k, reps)})
+                    print("  blas", _fmt_blas(res["blas_threshold"][-1]), flush=True)
+            del g, index
+            if bare:
+                del b_
             gc.collect()
-    return {"config": {"sizes": list(sizes), "batches": list(batches), "indexes": list(kinds), "d": d, "k": k,
-                       "blas_batches": list(blas_batches), "nprobe": nprobe, "ef_search": ef_search, "hnsw_m": hnsw_m, "queries": n_queries,
-                       "query_cosine_to_source": 0.7, "bandwidth_gbs": bandwidth_gbs,
-                       "blas_threshold_default": FAISS_DEFAULT_BLAS_THRESHOLD,
-                       "blas_threshold_facerec": FACEREC_BLAS_THRESHOLD, "faiss": faiss.__version__,
-                       "omp_threads": faiss.omp_get_max_threads(), "load_average": os.getloadavg()},
-            "rows": rows, "bandwidth_floor": floor_rows, "blas_threshold": blas_rows, "skipped": skipped}
+        res["config"]["load_average_end"] = os.getloadavg()
+        if out is not None:  # after every size: a long run keeps what it measured
+            out.write_text(json.dumps(res, indent=1))
+    return res
 
 
 def _fmt_row(r: dict[str, Any]) -> str:
-    return (f"{r['n']:>9,}  {r['index']:<14} {r['batch']:>5}  {r['ms_per_query']:>9.3f}  {r['index_ms_per_query']:>9.3f}"
-            f"  {r['qps']:>9.0f}  {r['recall_at_1']:>6.3f}  {r['index_bytes_per_vector']:>7.0f}"
-            f"  {r['gallery_bytes_per_vector']:>7.0f}  {r['build_s']:>7.1f}")
+    api = "-" if r["ms_per_query"] is None else f"{r['ms_per_query']:.3f}"
+    gb = "-" if r["gallery_bytes_per_vector"] is None else f"{r['gallery_bytes_per_vector']:.0f}"
+    est = "" if r["bytes_measured"] else "~"
+    return (f"{r['n']:>9,}  {r['index']:<14} {r['batch']:>5}  {api:>9}  {r['index_ms_per_query']:>9.3f}"
+            f"  {r['qps']:>9.0f}  {r['recall_at_1']:>6.3f}  {est + format(r['index_bytes_per_vector'], '.0f'):>7}"
+            f"  {gb:>7}  {r['build_s']:>7.1f}")
+
+
+def _fmt_blas(r: dict[str, Any]) -> str:
+    cells = "  ".join(f"{r[m]['ms_per_query']:>9.3f} ({r[m]['best_ms']:>8.3f})"
+                      for m in ("faiss_default", "always_blas", "facerec"))
+    return f"{r['n']:>9,}  {r['batch']:>5}  {cells}"
+
+
+HEADER = (f"{'N':>9}  {'index':<14} {'batch':>5}  {'ms/query':>9}  {'faiss ms':>9}  {'QPS':>9}  {'R@1':>6}"
+          f"  {'B/vec':>7}  {'B/vec*':>7}  {'build s':>7}")
 
 
 def print_tables(res: dict[str, Any]) -> None:
-    print(f"\n{'N':>9}  {'index':<14} {'batch':>5}  {'ms/query':>9}  {'faiss ms':>9}  {'QPS':>9}  {'R@1':>6}"
-          f"  {'B/vec':>7}  {'B/vec*':>7}  {'build s':>7}")
+    print("\n" + HEADER)
     for r in res["rows"]:
         print(_fmt_row(r))
-    print("(ms/query, QPS: through Gallery.search_embeddings; faiss ms: the bare index; B/vec: index bytes per "
-          "vector; B/vec*: + the gallery's exact template copy)")
+    print("(ms/query: through Gallery.search_embeddings, '-' = bare FAISS index only; faiss ms: the index's "
+          "search; QPS: of the gallery path where measured; B/vec: index bytes per vector, ~ = formula; "
+          "B/vec*: + the gallery's exact template copy)")
     c = res["config"]
-    print(f"\nflat, one query vs the memory-bandwidth floor ({res['config']['bandwidth_gbs']} GB/s, N×D×4 bytes read)")
-    print(f"{'N':>9}  {'faiss ms':>9}  {'gallery ms':>10}  {'floor ms':>9}  {'ratio':>6}")
+    print(f"\nflat, one query vs the memory-bandwidth floor ({c['bandwidth_gbs']} GB/s, N×D×4 bytes read)")
+    print(f"{'N':>9}  {'faiss ms':>9}  {'floor ms':>9}  {'ratio':>6}")
     for r in res["bandwidth_floor"]:
-        print(f"{r['n']:>9,}  {r['index_ms']:>9.2f}  {r['gallery_ms']:>10.2f}  {r['floor_ms']:>9.2f}  {r['ratio']:>6.2f}")
+        print(f"{r['n']:>9,}  {r['index_ms']:>9.2f}  {r['floor_ms']:>9.2f}  {r['ratio']:>6.2f}")
     print(f"\nflat search, faiss distance_compute_blas_threshold: {c['blas_threshold_default']} (FAISS default) vs 1 "
           f"(always BLAS) vs {c['blas_threshold_facerec']} (facerec); ms per query, median (best) of interleaved calls")
-    print(f"{'N':>9}  {'batch':>5}  {'default':>17}  {'always BLAS':>17}  {'facerec':>17}")
+    print(f"{'N':>9}  {'batch':>5}  {'default':>20}  {'always BLAS':>20}  {'facerec':>20}")
     for r in res["blas_threshold"]:
-        cells = "  ".join(f"{r[m]['ms_per_query']:>8.3f} ({r[m]['best_ms']:>6.3f})"
-                          for m in ("faiss_default", "always_blas", "facerec"))
-        print(f"{r['n']:>9,}  {r['batch']:>5}  {cells}")
+        print(_fmt_blas(r))
     for s in res["skipped"]:
         print(f"skipped: {s}")
+    print(f"load average (1, 5, 15 min): start {c['load_average_start']}, end {c.get('load_average_end')}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,9 +268,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--ef-search", type=int, default=64)
     p.add_argument("--hnsw-m", type=int, default=32)
     p.add_argument("--hnsw-max", type=int, default=100_000, help="skip HNSW above this size (build time)")
+    p.add_argument("--gallery-max", type=int, default=100_000,
+                   help="above this size measure bare FAISS indexes (no gallery template copy: memory)")
     p.add_argument("--min-time", type=float, default=1.0, help="seconds of repetitions per measurement")
-    p.add_argument("--blas-batches", type=int, nargs="+", default=[1, 4, 16, 64, 256, 1024],
-                   help="batch sizes of the BLAS-threshold comparison (flat index)")
+    p.add_argument("--blas-batches", type=int, nargs="+", default=[1, 4, 16, 64, 256],
+                   help="batch sizes of the BLAS-threshold comparison (flat index; from 250 queries at d=512 "
+                        "every setting uses BLAS)")
     p.add_argument("--bandwidth", type=float, default=45.0, help="memory read bandwidth, GB/s, for the floor")
     p.add_argument("--threads", type=int, help="FAISS (OpenMP) threads; default: FAISS's (all cores)")
     p.add_argument("--out", default="out/gallery_search.json")
@@ -216,15 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
-    print(f"{'N':>9}  {'index':<14} {'batch':>5}  {'ms/query':>9}  {'faiss ms':>9}  {'QPS':>9}  {'R@1':>6}"
-          f"  {'B/vec':>7}  {'B/vec*':>7}  {'build s':>7}", flush=True)
-    res = run(args.sizes, args.batches, args.indexes, d=args.dim, k=args.k, nprobe=args.nprobe,
-              ef_search=args.ef_search, hnsw_m=args.hnsw_m, hnsw_max=args.hnsw_max, min_time=args.min_time,
-              bandwidth_gbs=args.bandwidth, blas_batches=args.blas_batches)
-    print_tables(res)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1))
+    print(HEADER, flush=True)
+    res = run(args.sizes, args.batches, args.indexes, d=args.dim, k=args.k, nprobe=args.nprobe,
+              ef_search=args.ef_search, hnsw_m=args.hnsw_m, hnsw_max=args.hnsw_max, gallery_max=args.gallery_max,
+              min_time=args.min_time, bandwidth_gbs=args.bandwidth, blas_batches=args.blas_batches, out=out)
+    print_tables(res)
     print(f"\nwrote {out}")
     return 0
 
