@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..similarity import l2_normalize
-from .base import Aggregation, GalleryBase, IdentityInfo
+from .base import Aggregation, GalleryBase, GalleryError, IdentityInfo
 
 if TYPE_CHECKING:
     from ..recognizer import FaceRecognizer
@@ -52,20 +52,21 @@ class MilvusGallery(GalleryBase):
     """Identity gallery stored in a Milvus collection; see the module docstring.
 
     ``uri``: a local file path (embedded milvus-lite) or ``http://host:19530``; ``token``:
-    server credentials. ``index_type`` / ``index_params`` / ``search_params``: the Milvus
+    server credentials. Reopening an existing collection takes its dimension, model id and
+    aggregation from the collection (arguments that contradict them raise). ``index_type`` / ``index_params`` / ``search_params``: the Milvus
     index on the vector field (default exact ``FLAT``), always with metric ``IP``.
     """
 
     _max_neighbours = MAX_TOPK
 
     def __init__(self, uri: str, collection: str = "facerec_gallery", recognizer: "FaceRecognizer | None" = None, *,
-                 dim: int | None = None, model_id: str | None = None, aggregation: Aggregation = "max",
+                 dim: int | None = None, model_id: str | None = None, aggregation: Aggregation | None = None,
                  threshold: float | None = None, token: str = "", index_type: str = "FLAT",
                  index_params: dict[str, Any] | None = None, search_params: dict[str, Any] | None = None) -> None:
         try:
             from pymilvus import MilvusClient
         except ImportError as exc:  # optional dependency
-            raise ModelError(f"MilvusGallery needs pymilvus (pip install pymilvus milvus-lite): {exc}") from None
+            raise GalleryError(f"MilvusGallery needs pymilvus (pip install pymilvus milvus-lite): {exc}") from None
         self._client = MilvusClient(uri=str(uri), token=token)
         self._collection = collection
         self._index_type = index_type
@@ -79,11 +80,11 @@ class MilvusGallery(GalleryBase):
                                  f"not {model_id}")
             if dim is not None and int(dim) != header["dim"]:
                 raise ModelError(f"collection {collection!r} holds {header['dim']}-d embeddings, not {dim}-d")
-            if aggregation != header["aggregation"]:
+            if aggregation is not None and aggregation != header["aggregation"]:
                 raise ValueError(f"collection {collection!r} was created with aggregation "
                                  f"{header['aggregation']!r}, not {aggregation!r}")
-            dim, model_id, self._ready = header["dim"], header["model_id"], True
-        super().__init__(recognizer, dim=dim, model_id=model_id, aggregation=aggregation, threshold=threshold)
+            dim, model_id, aggregation, self._ready = header["dim"], header["model_id"], header["aggregation"], True
+        super().__init__(recognizer, dim=dim, model_id=model_id, aggregation=aggregation or "max", threshold=threshold)
 
     # -- collection -------------------------------------------------------------------------------
     def _read_header(self) -> dict[str, Any] | None:
@@ -91,7 +92,7 @@ class MilvusGallery(GalleryBase):
             return None
         rows = self._client.query(self._collection, filter=f"kind == {HEADER}", output_fields=["meta"], limit=1)
         if not rows or rows[0]["meta"].get("format") != FORMAT:
-            raise ModelError(f"Milvus collection {self._collection!r} exists but is not a facerec gallery")
+            raise GalleryError(f"Milvus collection {self._collection!r} exists but is not a facerec gallery")
         return rows[0]["meta"]
 
     def _ensure_collection(self) -> None:

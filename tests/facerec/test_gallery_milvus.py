@@ -77,3 +77,7 @@ def test_milvus_remove_update_and_reopen(tmp_path: Path, data) -> None:
         MilvusGallery(uri, collection="people", model_id="model-B")
     with pytest.raises(ValueError):
         MilvusGallery(uri, collection="people", aggregation="mean")
+    with MilvusGallery(uri, collection="means", aggregation="mean", dim=D) as g:
+        g.enroll("a", t[0])
+    with MilvusGallery(uri, collection="means") as g:  # aggregation read back from the collection
+        assert g.aggregation == "mean" and g.info("a").num_templates == 3
