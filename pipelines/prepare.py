@@ -126,10 +126,11 @@ def process_image(src: Path, dst: Path, rel: str, opts: PrepareOptions, detector
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(src: str, dst: str, opts: PrepareOptions) -> None:
-    import torch
+def _init_worker(src: str, dst: str, opts: PrepareOptions, single_thread: bool = True) -> None:
+    if single_thread:
+        import torch
 
-    torch.set_num_threads(1)  # one thread per process: N workers use N cores, no oversubscription
+        torch.set_num_threads(1)  # one thread per process: N workers use N cores, no oversubscription
     _WORKER.update(src=Path(src), dst=Path(dst), opts=opts, detector=MTCNNDetector(opts.detector))
 
 
@@ -172,7 +173,7 @@ def prepare(src: str | Path, dst: str | Path, opts: PrepareOptions | None = None
     with open(dst / LOG_NAME, "a", encoding="utf-8") as logf:
         def results() -> Iterator[dict[str, Any]]:
             if workers <= 1 or len(todo) <= 1:
-                _init_worker(str(src), str(dst), opts)
+                _init_worker(str(src), str(dst), opts, single_thread=False)  # in this process: leave threads
                 yield from map(_work, todo)
                 return
             ctx = mp.get_context("spawn")  # fresh interpreters: no forked torch thread pools

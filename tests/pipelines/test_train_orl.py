@@ -50,7 +50,9 @@ def test_orl_smoke_train_resume_evaluate(orl_dir, tmp_path, capsys):
     evals = [r for r in rows if r["kind"] == "eval"]
     assert evals[0]["step"] == "0"
     start_acc, best_acc = float(evals[0]["val_acc"]), max(float(r["val_acc"]) for r in evals[1:])
-    assert best_acc > start_acc + 0.03, (start_acc, best_acc)
+    # k-fold accuracy on a few hundred pairs is noisy (±0.04): only ask that it rose; the AUC over
+    # all held-out pairs below is the firmer check (seen: 0.86 → 0.94–0.96).
+    assert best_acc > start_acc, (start_acc, best_acc)
 
     # Evaluate the exported model independently on the held-out people.
     cfg = resolved_config_from_run(out)
@@ -65,4 +67,4 @@ def test_orl_smoke_train_resume_evaluate(orl_dir, tmp_path, capsys):
     torch.manual_seed(cfg.train.seed)
     init = Embedder(build_backbone(cfg)[0], cfg.model.backbone, rec.embedder.preprocessing)
     auc_init, auc_trained = _held_out_auc(init, crops, owner), _held_out_auc(rec.embedder, crops, owner)
-    assert auc_trained > auc_init + 0.01, (auc_init, auc_trained)
+    assert auc_trained > auc_init + 0.04, (auc_init, auc_trained)
