@@ -274,6 +274,7 @@ class Trainer:
             raise TrainingError(f"checkpoint does not fit this model: {str(exc).splitlines()[0]}") from None
         self.step, self.epoch, self.batch = int(state["step"]), int(state["epoch"]), int(state["batch"])
         self.best = dict(state.get("best") or {})
+        self.n_evals = int(state.get("n_evals", 0))  # keeps eval.pairs_every's cadence across resumes
         set_rng_state(state["rng"])
         log.info("resumed at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch)
 
@@ -282,7 +283,8 @@ class Trainer:
                 "model": self.backbone.state_dict(), "loss": self.head.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-                "step": self.step, "epoch": self.epoch, "batch": self.batch, "best": self.best, "rng": rng_state()}
+                "step": self.step, "epoch": self.epoch, "batch": self.batch, "best": self.best, "rng": rng_state(),
+                "n_evals": self.n_evals}
 
     def export_embedder(self, path: Path, extra: dict[str, Any] | None = None) -> None:
         """Write the inference checkpoint (``FaceRecognizer.load(path)`` works on it)."""

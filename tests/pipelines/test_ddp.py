@@ -74,7 +74,8 @@ def _worker(rank: int, world: int, port: int, out: str, mode: str, root: str) ->
         return
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        torch.save(_run_steps(rank, world, mode), Path(out) / f"{mode}{rank}.pt")
+        for m in mode.split(","):  # several modes in one process group: spawning costs seconds
+            torch.save(_run_steps(rank, world, m), Path(out) / f"{m}{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -83,11 +84,17 @@ def _spawn(tmp_path: Path, mode: str, root: str = "") -> None:
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), mode, root), nprocs=2, join=True)
 
 
+@pytest.fixture(scope="module")
+def two_rank_runs(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ddp")
+    _spawn(out, "ddp,pfc")
+    return out
+
+
 @pytest.mark.parametrize("mode", ["ddp", "pfc"])
-def test_two_ranks_match_one_process_on_the_global_batch(tmp_path, mode):
+def test_two_ranks_match_one_process_on_the_global_batch(two_rank_runs, mode):
     ref = _run_steps(0, 1, "single")
-    _spawn(tmp_path, mode)
-    r0, r1 = (torch.load(tmp_path / f"{mode}{r}.pt", weights_only=True) for r in (0, 1))
+    r0, r1 = (torch.load(two_rank_runs / f"{mode}{r}.pt", weights_only=True) for r in (0, 1))
     if mode == "ddp":  # each rank reports its local mean; the global mean is their average
         got = [(a + b) / 2 for a, b in zip(r0["losses"], r1["losses"])]
         centres = r0["centres"]
