@@ -47,8 +47,8 @@ def ivf_nlist(n: int) -> int:
     return int(min(2 ** round(math.log2(4 * math.sqrt(n))), 2 ** int(math.log2(n / 39))))
 
 
-def factory_for(kind: str, n: int, hnsw_m: int) -> str:
-    return {"flat": "Flat", "ivf": f"IVF{ivf_nlist(n)},Flat", "hnsw": f"HNSW{hnsw_m}"}[kind]
+def factory_for(kind: str, n: int, hnsw_m: int, nlist: int | None = None) -> str:
+    return {"flat": "Flat", "ivf": f"IVF{nlist or ivf_nlist(n)},Flat", "hnsw": f"HNSW{hnsw_m}"}[kind]
 
 
 def build(n: int, d: int, factory: str, nprobe: int, ef_search: int, seed: int, chunk: int = 100_000) -> Gallery:
@@ -132,8 +132,9 @@ class Bare:
             x = unit(rng.standard_normal((min(chunk, n - start), d), dtype=np.float32))
             if self.first is None:
                 self.first = x
-                if not self.index.is_trained:
-                    self.index.train(x[:train_max])
+                if not self.index.is_trained:  # FAISS's 39 points per centroid, at most train_max
+                    ivf = faiss.try_extract_index_ivf(self.index)
+                    self.index.train(x[:min(train_max, 39 * ivf.nlist if ivf is not None else train_max)])
             self.index.add(x)
         ivf = faiss.try_extract_index_ivf(self.index)
         if ivf is not None:
@@ -146,11 +147,11 @@ def run(sizes: Sequence[int], batches: Sequence[int], kinds: Sequence[str], *, d
         nprobe: int = 32, ef_search: int = 64, hnsw_m: int = 32, hnsw_max: int = 100_000,
         gallery_max: int = 100_000, n_queries: int = 1024, min_time: float = 1.0, max_reps: int = 30,
         bandwidth_gbs: float = 45.0, seed: int = 0, blas_batches: Sequence[int] = (1, 4, 16, 64, 256),
-        blas_reps: int = 9, out: Path | None = None) -> dict[str, Any]:
+        blas_reps: int = 9, nlist: int | None = None, out: Path | None = None) -> dict[str, Any]:
     res: dict[str, Any] = {
         "config": {"sizes": list(sizes), "batches": list(batches), "indexes": list(kinds), "d": d, "k": k,
                    "blas_batches": list(blas_batches), "nprobe": nprobe, "ef_search": ef_search, "hnsw_m": hnsw_m,
-                   "gallery_max": gallery_max, "queries": n_queries, "query_cosine_to_source": 0.7,
+                   "gallery_max": gallery_max, "nlist": nlist, "queries": n_queries, "query_cosine_to_source": 0.7,
                    "bandwidth_gbs": bandwidth_gbs, "blas_threshold_default": FAISS_DEFAULT_BLAS_THRESHOLD,
                    "blas_threshold_facerec": FACEREC_BLAS_THRESHOLD, "faiss": faiss.__version__,
                    "omp_threads": faiss.omp_get_max_threads(), "load_average_start": os.getloadavg()},
@@ -163,7 +164,7 @@ def run(sizes: Sequence[int], batches: Sequence[int], kinds: Sequence[str], *, d
             if kind == "hnsw" and n > hnsw_max:
                 res["skipped"].append(f"HNSW{hnsw_m} at N={n:,} (build too slow on this CPU; --hnsw-max {hnsw_max})")
                 continue
-            factory = factory_for(kind, n, hnsw_m)
+            factory = factory_for(kind, n, hnsw_m, nlist)
             t0 = time.perf_counter()
             if bare:
                 b_ = Bare(n, d, factory, nprobe, ef_search, seed)
@@ -265,13 +266,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("-k", type=int, default=10, help="identities per query (default 10)")
     p.add_argument("--nprobe", type=int, default=32)
+    p.add_argument("--nlist", type=int, help="IVF lists for every size (default ≈ 4·√N, ≥ 39 training points each)")
     p.add_argument("--ef-search", type=int, default=64)
     p.add_argument("--hnsw-m", type=int, default=32)
     p.add_argument("--hnsw-max", type=int, default=100_000, help="skip HNSW above this size (build time)")
     p.add_argument("--gallery-max", type=int, default=100_000,
                    help="above this size measure bare FAISS indexes (no gallery template copy: memory)")
     p.add_argument("--min-time", type=float, default=1.0, help="seconds of repetitions per measurement")
-    p.add_argument("--blas-batches", type=int, nargs="+", default=[1, 4, 16, 64, 256],
+    p.add_argument("--blas-batches", type=int, nargs="*", default=[1, 4, 16, 64, 256],
                    help="batch sizes of the BLAS-threshold comparison (flat index; from 250 queries at d=512 "
                         "every setting uses BLAS)")
     p.add_argument("--bandwidth", type=float, default=45.0, help="memory read bandwidth, GB/s, for the floor")
@@ -286,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(HEADER, flush=True)
     res = run(args.sizes, args.batches, args.indexes, d=args.dim, k=args.k, nprobe=args.nprobe,
               ef_search=args.ef_search, hnsw_m=args.hnsw_m, hnsw_max=args.hnsw_max, gallery_max=args.gallery_max,
-              min_time=args.min_time, bandwidth_gbs=args.bandwidth, blas_batches=args.blas_batches, out=out)
+              min_time=args.min_time, bandwidth_gbs=args.bandwidth, blas_batches=args.blas_batches,
+              nlist=args.nlist, out=out)
     print_tables(res)
     print(f"\nwrote {out}")
     return 0
