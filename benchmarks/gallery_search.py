@@ -65,7 +65,7 @@ def build(n: int, d: int, factory: str, nprobe: int, ef_search: int, seed: int, 
 def make_queries(vectors: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Noisy copies of random gallery vectors: cos(query, source) ≈ 1/√(1+σ²) = 0.7."""
     rng = np.random.default_rng(seed + 1)
-    src = vectors[rng.choice(len(vectors), count, replace=False)]
+    src = vectors[rng.choice(len(vectors), min(count, len(vectors)), replace=False)]
     sigma = math.sqrt(1 / 0.7 ** 2 - 1)
     return unit(src + sigma / math.sqrt(src.shape[1]) * rng.standard_normal(src.shape, dtype=np.float32)).astype(np.float32)
 
