@@ -7,12 +7,15 @@ images, two embeddings. Uses the shipped default model when ``facerec/weights/de
 exists; otherwise a random-weight model of each ``--backbones`` saved to a temporary folder
 (said so in the output; the timing does not depend on the weights) with ``--threshold 0.5``.
 Also timed, to split the total: ``python -c pass`` and ``python -c "import pipelines.cli"``.
+Wall time and the child's CPU time (user + sys; more than wall when it uses both cores, a
+contention-free lower bound when the machine is shared).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,16 +32,23 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FACEREC_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
-def _wall(cmd: list[str], reps: int) -> tuple[list[float], str]:
-    times, out = [], ""
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _run(cmd: list[str], reps: int) -> tuple[list[float], list[float], str]:
+    """(wall seconds, CPU seconds of the child) per run, and the last stdout."""
+    wall, cpu, out = [], [], ""
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _children_cpu()
         res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-        times.append(time.perf_counter() - t0)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(_children_cpu() - c0)
         if res.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed: {res.stderr.strip()[-500:]}")
         out = res.stdout
-    return times, out
+    return wall, cpu, out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,15 +80,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps = [("python -c pass", [sys.executable, "-c", "pass"]),
              ("import pipelines.cli", [sys.executable, "-c", "import pipelines.cli"])]
     steps += [(f"verify, {label}", base + ["verify", str(a), str(b), "--json", *extra]) for label, extra in models]
-    hdr = f"{'what':<45} {'median s':>9} {'min s':>7} {'max s':>7}"
+    hdr = f"{'what':<45} {'median s':>9} {'min s':>7} {'max s':>7} {'CPU s':>6}"
     print(hdr + "\n" + "-" * len(hdr))
     for label, cmd in steps:
-        times, out = _wall(cmd, args.reps)
-        row = {"what": label, "runs_s": times, "median_s": statistics.median(times)}
+        wall, cpu, out = _run(cmd, args.reps)
+        row = {"what": label, "runs_s": wall, "median_s": statistics.median(wall), "cpu_s": cpu,
+               "median_cpu_s": statistics.median(cpu)}
         if out.strip().startswith("{"):
             row["output"] = json.loads(out)
         rows.append(row)
-        print(f"{label:<45} {row['median_s']:>9.2f} {min(times):>7.2f} {max(times):>7.2f}", flush=True)
+        print(f"{label:<45} {row['median_s']:>9.2f} {min(wall):>7.2f} {max(wall):>7.2f} "
+              f"{row['median_cpu_s']:>6.2f}", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
