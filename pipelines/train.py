@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from .training.config import load_config
+from .training.plot import plot_training_curves
 from .training.trainer import resolved_config_from_run, train
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an embedding model (backbone + margin loss)",
                        description="Train a face embedding model from a TOML config. Writes into --out: "
-                                   "config.toml/.json, metrics.csv, last.pt/best.pt (training state for "
+                                   "config.toml/.json, metrics.csv, curves.png, last.pt/best.pt (training state for "
                                    "--resume) and last_embedder.pt/best_embedder.pt (load with "
                                    "'facerec verify --weights'). Never train on LFW: it is the test set.")
     p.add_argument("--config", metavar="FILE", help="TOML preset, e.g. pipelines/configs/celeba.toml, or a "
@@ -50,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise ValueError("--config is required (or --resume to continue a run)")
     res = train(cfg, args.out, resume=args.resume)
+    metrics_csv = Path(res.out_dir) / "metrics.csv"
+    if metrics_csv.is_file():
+        plot_training_curves(metrics_csv, Path(res.out_dir) / "curves.png")
     print(json.dumps({"status": res.status, "step": res.step, "epoch": res.epoch, "best": res.best,
                       "epoch_losses": [round(v, 4) for v in res.epoch_losses], "out": str(res.out_dir)}))
     return 0

@@ -44,6 +44,9 @@ def test_orl_smoke_train_resume_evaluate(orl_dir, tmp_path, capsys):
     assert done["status"] == "finished" and done["step"] == 10
 
     rows = read_metrics(out / "metrics.csv")
+    from PIL import Image
+
+    assert Image.open(out / "curves.png").size[0] > 500  # the training-curve plot of the run
     train_loss = [float(r["loss"]) for r in rows if r["kind"] == "train"]
     assert len(train_loss) == 10
     assert np.mean(train_loss[-3:]) < 0.7 * np.mean(train_loss[:3]), train_loss
