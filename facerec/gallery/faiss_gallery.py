@@ -46,7 +46,7 @@ from ..errors import ModelError
 from ..similarity import l2_normalize
 from .base import Aggregation, GalleryBase, GalleryError, IdentityInfo, check_metadata
 from .names import validate_identity
-from .storage import current_version, save_version
+from .storage import POINTER, current_version, save_version
 from .templates import TemplateStore
 
 if TYPE_CHECKING:
@@ -76,6 +76,8 @@ _EXACT_SCORES = re.compile(r"(IVF\d+,)?Flat|HNSW\d+(,Flat)?")
 RERANK_FACTOR = 4
 DEFAULT_NPROBE = 16
 DEFAULT_EF_SEARCH = 64
+#: Loads retried when a concurrent save replaced (and deleted) the version being read.
+_LOAD_ATTEMPTS = 20
 
 
 @dataclass
@@ -370,6 +372,20 @@ class Gallery(GalleryBase):
         ``threshold`` overrides the saved one.
         """
         directory = Path(directory)
+        for attempt in range(_LOAD_ATTEMPTS):
+            pointer = _read_pointer(directory)
+            try:
+                return cls._load_current(directory, recognizer, threshold)
+            except GalleryError:
+                # A concurrent save may have switched CURRENT and deleted the version this load
+                # was reading: read the new one. A real corruption fails again with CURRENT unmoved.
+                if attempt + 1 == _LOAD_ATTEMPTS or _read_pointer(directory) == pointer:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_current(cls, directory: Path, recognizer: "FaceRecognizer | None",
+                      threshold: float | None) -> "Gallery":
         try:
             folder = current_version(directory)
         except FileNotFoundError as exc:
@@ -386,7 +402,7 @@ class Gallery(GalleryBase):
             raise GalleryError(f"{folder}: gallery format {meta.get('version')} is newer than this facerec supports")
         try:
             return cls._from_saved(folder, meta, recognizer, threshold)
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
             raise GalleryError(f"{folder}: inconsistent gallery: {exc}") from None
 
     @classmethod
@@ -431,6 +447,14 @@ class Gallery(GalleryBase):
         if recognizer is not None:
             g.attach(recognizer)  # ModelError on a fingerprint / dimension mismatch
         return g
+
+
+def _read_pointer(directory: Path) -> str | None:
+    """The raw contents of ``CURRENT`` (None if unreadable): to notice a concurrent save."""
+    try:
+        return (directory / POINTER).read_text(encoding="utf-8")
+    except OSError:
+        return None
 
 
 def _find_hnsw(index: faiss.Index) -> Any:
