@@ -64,6 +64,8 @@ def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     mu_s, mu_d = src.mean(0), dst.mean(0)
     xs, xd = src - mu_s, dst - mu_d
     var_s = (xs ** 2).sum() / len(src)
+    if not np.isfinite(var_s):  # coordinates near float64's limit overflow the mean or squares
+        raise AlignmentError("landmarks out of range: coordinates too large")
     if var_s < 1e-6:
         raise AlignmentError("degenerate landmarks: all points coincide")
     cov = xd.T @ xs / len(src)  # (2, 2)
