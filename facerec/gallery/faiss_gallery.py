@@ -225,12 +225,16 @@ class Gallery(GalleryBase):
         else:
             self._index.add_with_ids(vecs, ids)
 
-    def _index_remove(self, ids: np.ndarray) -> None:
+    def _index_remove(self, ids: np.ndarray) -> bool:
+        """Remove ``ids`` from the index; True if it was rebuilt from the store instead (then it
+        already reflects the store's current rows, and callers must not add them again)."""
         try:
             self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
         except RuntimeError:  # e.g. HNSW: FAISS cannot delete; rebuild from the templates
             log.info("index %s cannot remove vectors; rebuilding it", self._factory)
             self.rebuild()
+            return True
+        return False
 
     def _rows_count(self) -> int:
         return len(self._store) if self._aggregation == "max" else len(self._idents)
@@ -259,8 +263,8 @@ class Gallery(GalleryBase):
         if self._aggregation == "max":
             self._index_add(vectors, tids)
         else:
-            if e.count > len(vectors):  # existing identity: its mean row changes
-                self._index_remove(np.array([iid]))
+            if e.count > len(vectors) and self._index_remove(np.array([iid])):  # existing identity: its mean row changes
+                return  # rebuilt (HNSW): the new mean row is already in
             self._index_add(self._means(np.array([iid])), np.array([iid], dtype=np.int64))
 
     def _add_many(self, names: list[str], vectors: np.ndarray) -> None:
@@ -286,8 +290,8 @@ class Gallery(GalleryBase):
         if self._aggregation == "max":
             self._index_add(vectors, tids)
         else:
-            if existed and self._index is not None:
-                self._index_remove(np.asarray(existed, dtype=np.int64))
+            if existed and self._index is not None and self._index_remove(np.asarray(existed, dtype=np.int64)):
+                return  # rebuilt (HNSW): every touched identity's new mean row is already in
             means = self._means(touched)
             self._index_add(means, touched.astype(np.int64))
 
