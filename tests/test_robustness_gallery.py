@@ -166,3 +166,22 @@ def test_empty_and_control_names_are_refused_before_anything_is_written(tmp_path
     assert len(g) == 0 and g.num_templates == 0
     g.save(tmp_path / "g")
     assert len(Gallery.load(tmp_path / "g")) == 0
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_hnsw_mean_re_enroll_keeps_one_row_per_identity(tmp_path: Path, bulk: bool) -> None:
+    """Regression (found by test_robustness_fuzz): HNSW cannot delete, so updating an identity's
+    mean row rebuilt the index from the store *and* added the new row again; the duplicate made
+    the saved gallery unloadable ('index holds 2 vectors, expected 1')."""
+    g = Gallery(dim=D, model_id="x", index="HNSW8", aggregation="mean")
+    v = _expected_vectors(0)
+    for rows in (v[:2], v[2:5]):
+        if bulk:
+            g.enroll_many(["Ada"] * len(rows) + ["Bob"], np.vstack([rows, v[10:11]]))
+        else:
+            g.enroll("Ada", rows)
+    assert g.index.ntotal == len(g)
+    g.save(tmp_path)
+    h = Gallery.load(tmp_path)
+    mean = v[:5].sum(0)
+    assert h.search_embeddings(mean / np.linalg.norm(mean), k=1)[0].score == pytest.approx(1.0, abs=1e-5)
