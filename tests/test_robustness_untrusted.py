@@ -72,6 +72,7 @@ MESSAGES = {"evil_in_metadata": "cannot load model", "evil_plain_pickle": "canno
             "unknown_backbone": "incompatible"}
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("case", list(MESSAGES))
 def test_hostile_checkpoints_are_refused(case, hostile_models, aaron, capsys):
     path = hostile_models[case]
@@ -120,7 +121,7 @@ def test_pickled_npy_in_gallery_is_refused(tmp_path):
 
 @pytest.mark.parametrize("edit", ["pointer_traversal", "pointer_absolute", "names_not_list", "bad_name",
                                   "negative_id", "huge_count"])
-def test_tampered_gallery_json_is_refused(tmp_path, edit):
+def test_tampered_gallery_json_is_refused(tmp_path, edit, capsys):
     folder = _saved_gallery(tmp_path)
     meta = json.loads((folder / "gallery.json").read_text())
     if edit == "pointer_traversal":
@@ -138,6 +139,10 @@ def test_tampered_gallery_json_is_refused(tmp_path, edit):
     (folder / "gallery.json").write_text(json.dumps(meta))
     with pytest.raises(GalleryError):
         Gallery.load(tmp_path)
+    if edit in ("pointer_traversal", "bad_name"):  # and through the CLI: one line, exit 2
+        assert main(["gallery", "list", "--gallery", str(tmp_path)]) == 2
+        cap = capsys.readouterr()
+        assert len(cap.err.strip().splitlines()) == 1 and "Traceback" not in cap.err and "\x1b" not in cap.err
 
 
 _FAISS_CHILD = r"""
