@@ -15,9 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
-from facerec import FaceRecognizer, FacerecError
+from facerec import FaceRecognizer, FacerecError, cosine_similarity
 from facerec.gallery import Gallery
 from facerec.pairs import read_lfw_pairs
 
@@ -41,7 +40,7 @@ def demo_verify(rec: FaceRecognizer, data: Path, n: int) -> float:
         # LFW convention: the labelled person is the face nearest the centre.
         fa = rec.face(p.path_a, select="central", fallback_center=True)
         fb = rec.face(p.path_b, select="central", fallback_center=True)
-        score = float(np.dot(fa.embedding, fb.embedding))
+        score = float(cosine_similarity(fa.embedding, fb.embedding))
         said = score >= rec.threshold
         correct += said == p.same
         mark = "ok " if said == p.same else "XX "
