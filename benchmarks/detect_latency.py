@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from facerec import MTCNNConfig, MTCNNDetector, load_image
+from pipelines.paths import data_dir
 
-DATA = Path(os.environ.get("FACEREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = data_dir()
 SIZES = [(250, 250), (640, 480), (1280, 720)]  # (width, height)
 SETTINGS = {"default": MTCNNConfig(), "fast": MTCNNConfig(min_face_size=40, factor=0.6)}
 

@@ -35,8 +35,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from facerec import Embedder, align_face, load_image
 from facerec.alignment import center_crop_landmarks
+from pipelines.paths import data_dir
 
-DATA = Path(os.environ.get("FACEREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = data_dir()
 PEAK_TFLOPS = {"fp32": 0.40, "bf16": 0.81}  # measured on this machine, both cores (DESIGN.md)
 CORES = 2
 FACENET = "facenet-InceptionResnetV1"

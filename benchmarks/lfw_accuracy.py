@@ -28,10 +28,11 @@ from facerec.pairs import Pair, read_lfw_pairs
 from facerec.verification import RocCurve, evaluate_scores
 from pipelines.embedding_cache import ArrayCache, default_cache_dir, file_key, spec_hash
 from pipelines.evaluate import evaluate_pairs, model_info, plot_roc, verification_dict
+from pipelines.paths import data_dir
 
 log = logging.getLogger(__name__)
 
-DATA = Path(os.environ.get("FACEREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = data_dir()
 #: (left, top, right, bottom) on a 250×250 LFW image: the median of dlib's own boxes on 30 LFW images.
 DLIB_FALLBACK_BOX = (67, 80, 175, 187)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -32,8 +31,9 @@ import torch
 from PIL import Image
 
 from losses import create_loss
+from pipelines.paths import data_dir
 
-DATA = Path(os.environ.get("FACEREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = data_dir()
 
 HYPER = {
     "normface": {"scale": 20.0},

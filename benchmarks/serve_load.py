@@ -32,11 +32,12 @@ from facerec import Embedder, FaceRecognizer
 from facerec.client import FaceRecognitionClient
 from facerec.gallery import Gallery
 from facerec.recognizer import default_weights
+from pipelines.paths import data_dir
 from pipelines.serve.auth import hash_key
 from pipelines.serve.config import cpu_cores, default_workers
 from pipelines.serve.server import ServerProcess
 
-DATA = Path(os.environ.get("FACEREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = data_dir()
 KEY = "benchmark-key"
 
 

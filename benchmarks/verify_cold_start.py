@@ -27,9 +27,10 @@ from typing import Sequence
 
 from facerec import Embedder
 from facerec.recognizer import DEFAULT_WEIGHTS
+from pipelines.paths import data_dir
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("FACEREC_DATA_DIR", REPO.parent / "shared" / "data"))
+DATA = data_dir()
 
 
 def _children_cpu() -> float:

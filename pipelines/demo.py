@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -20,11 +19,14 @@ from facerec import FaceRecognizer, FacerecError, cosine_similarity
 from facerec.gallery import Gallery
 from facerec.pairs import read_lfw_pairs
 
+from .paths import data_dir
+
 log = logging.getLogger(__name__)
 
 
-def data_dir() -> Path:
-    p = Path(os.environ.get("FACEREC_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+def existing_data_dir() -> Path:
+    """The face data folder (:func:`pipelines.paths.data_dir`); FacerecError if it is missing."""
+    p = data_dir()
     if not p.is_dir():
         raise FacerecError(f"face data not found at {p}: set FACEREC_DATA_DIR")
     return p
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     t0 = time.perf_counter()
     try:
-        data = data_dir()
+        data = existing_data_dir()
         rec = FaceRecognizer.load(args.weights)
         print(f"facerec demo — model {rec.embedder.backbone_name} ({rec.model_id}), data {data}")
         acc = demo_verify(rec, data, args.pairs)

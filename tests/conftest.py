@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from pipelines.paths import data_dir as default_data_dir
 
 
 def _data_dir() -> Path | None:
-    env = os.environ.get("FACEREC_DATA_DIR")
-    p = Path(env) if env else REPO.parent / "shared" / "data"
+    p = default_data_dir()
     return p if p.is_dir() else None
 
 

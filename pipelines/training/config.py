@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..paths import data_dir
+
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
@@ -271,7 +273,7 @@ def expand_paths(d: dict[str, Any]) -> dict[str, Any]:
     """Expand ``$VARS`` and ``~`` in path-like string values (data.root, eval.pairs_*).
     ``$FACEREC_DATA_DIR`` defaults to ``../shared/data`` beside the repository."""
     env = dict(os.environ)
-    env.setdefault("FACEREC_DATA_DIR", str(Path(__file__).resolve().parents[3] / "shared" / "data"))
+    env["FACEREC_DATA_DIR"] = str(data_dir())
     out = json.loads(json.dumps(d))
     for sec, key in (("data", "root"), ("eval", "pairs_file"), ("eval", "pairs_root"), ("eval", "cache_dir")):
         v = out.get(sec, {}).get(key)

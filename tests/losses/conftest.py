@@ -13,16 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from pipelines.paths import data_dir
+
 ORL_PEOPLE, ORL_IMAGES = 40, 10
 ORL_SHAPE = (112, 92)  # rows, columns of the 8-bit PGMs
 POOL = 4  # 112×92 → 28×23 by 4×4 box averaging
 
 
 def _orl_dir() -> Path:
-    env = os.environ.get("FACEREC_DATA_DIR")
-    base = Path(env) if env else REPO.parent / "shared" / "data"
-    return base / "orl"
+    return data_dir() / "orl"
 
 
 def _missing(orl: Path) -> str | None:
