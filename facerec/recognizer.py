@@ -63,6 +63,16 @@ class FaceRecognizer:
         return self._threshold
 
     @property
+    def search_threshold(self) -> float | None:
+        """Open-set search threshold: the score a small stated share of impostor comparisons
+        exceed (checkpoint metadata ``search_threshold``, calibrated on held-out identities);
+        models without one fall back to the verification threshold; None when uncalibrated."""
+        value = self.embedder.metadata.get("search_threshold")
+        if value is not None:
+            return float(value)
+        return self._threshold
+
+    @property
     def model_id(self) -> str:
         """Fingerprint of the embedding model (recorded by galleries)."""
         return self.embedder.fingerprint()

@@ -175,16 +175,12 @@ class GalleryBase(ABC):
 
     @property
     def threshold(self) -> float | None:
-        """Open-set threshold: the configured one, else the attached recognizer's verification
-        threshold, else None (closed set: the best match is always returned)."""
+        """Open-set threshold: the configured one, else the attached recognizer's
+        :attr:`~facerec.recognizer.FaceRecognizer.search_threshold`, else None (closed set:
+        the best match is always returned)."""
         if self._threshold is not None:
             return self._threshold
-        if self._recognizer is not None:
-            try:
-                return self._recognizer.threshold
-            except ModelError:  # an uncalibrated model has no threshold
-                return None
-        return None
+        return self._recognizer.search_threshold if self._recognizer is not None else None
 
     @threshold.setter
     def threshold(self, value: float | None) -> None:
