@@ -136,9 +136,9 @@ def test_open_set_rejects_held_out_identities() -> None:
     assert all(r.identity is not None for r in g.search(t[40:, 3], threshold=-1.0))
 
 
-def test_threshold_defaults_to_recognizer_threshold() -> None:
-    class FakeRecognizer:  # the two attributes a gallery reads from a FaceRecognizer
-        model_id, threshold = "m1", 0.42
+def test_threshold_defaults_to_recognizer_search_threshold() -> None:
+    class FakeRecognizer:  # the attributes a gallery reads from a FaceRecognizer
+        model_id, threshold, search_threshold = "m1", 0.30, 0.42
 
         class embedder:
             embedding_size = D

@@ -62,3 +62,16 @@ def test_threshold_required_when_model_has_none(tmp_path, mtcnn):
     e = Embedder.create("mobilefacenet")
     with pytest.raises(ModelError, match="threshold"):
         _ = FaceRecognizer(e, mtcnn).threshold
+
+
+def test_search_threshold_from_metadata_else_verification_threshold() -> None:
+    from facerec.embedder import Embedder
+    from facerec.recognizer import FaceRecognizer
+
+    emb = Embedder.create("mobilefacenet", embedding_size=32)
+    rec = FaceRecognizer(emb, detector=object(), threshold=0.3)  # type: ignore[arg-type]
+    assert rec.search_threshold == 0.3  # no calibrated search threshold: the verification one
+    emb.metadata["search_threshold"] = 0.55
+    assert rec.search_threshold == 0.55
+    assert FaceRecognizer(Embedder.create("mobilefacenet", embedding_size=32),
+                          detector=object()).search_threshold is None  # type: ignore[arg-type]
