@@ -285,3 +285,16 @@ def dir_at_far(known_scores: Any, known_correct: Any, unknown_scores: Any, far: 
     else:
         thr = float(np.nextafter(us[allowed], np.inf))  # strictly above the (allowed+1)-th highest
     return OpenSetPoint(float(far), float(np.mean(kc & (ks >= thr))), float(np.mean(us >= thr)), thr)
+
+
+def open_set_threshold(impostor_scores: Any, far: float) -> float:
+    """The smallest observed score that at most ``far`` of the impostor comparisons exceed
+    (``score > threshold``): the open-set search threshold at that per-comparison false-accept
+    rate. Needs at least ``1 / far`` impostor scores to mean anything; fewer raise ValueError."""
+    s = np.sort(np.asarray(impostor_scores, dtype=np.float64).ravel())
+    if not 0.0 < far < 1.0:
+        raise ValueError(f"far must be in (0, 1), got {far}")
+    if s.size < 1.0 / far or not np.all(np.isfinite(s)):
+        raise ValueError(f"{s.size} impostor scores cannot resolve a false-accept rate of {far:g}")
+    allowed = int(np.floor(far * s.size))  # impostor scores that may lie above the threshold
+    return float(s[s.size - 1 - allowed])

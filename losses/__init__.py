@@ -23,10 +23,12 @@ adaface            scale=64, margin=0.4, h=0.333, t_alpha=0.01
 NormFace, CosFace, ArcFace, normalized SphereFace and their combination are one
 :class:`Margin` each (:mod:`losses.margin`) over a :class:`NormalizedClassifier`;
 the original A-Softmax, AdaFace and plain softmax have their own small modules.
+:class:`DistillLoss` (:mod:`losses.distill`) pulls a student's embeddings towards a teacher's.
 """
 
 from .adaface import AdaFaceLoss
 from .classifier import NormalizedClassifier, cosine_matrix
+from .distill import DistillLoss, cosine_distill, similarity_distill
 from .margin import (
     ARCFACE,
     COMBINED,
@@ -49,6 +51,7 @@ __all__ = [
     "AdaFaceLoss",
     "COMBINED",
     "COSFACE",
+    "DistillLoss",
     "LOSSES",
     "LambdaSchedule",
     "LossSpec",
@@ -62,7 +65,9 @@ __all__ = [
     "SoftmaxLoss",
     "SubCenterClassifier",
     "cosine_matrix",
+    "cosine_distill",
     "create_loss",
     "loss_defaults",
     "monotone_cos",
+    "similarity_distill",
 ]

@@ -39,6 +39,7 @@ class DataConfig:
     val_identities: int = 0
     min_images_per_identity: int = 2
     max_identities: int = 0  # 0: all; otherwise the first N (sorted) — for quick experiments
+    unlabeled: list[str] = field(default_factory=list)  # folders of aligned crops without identities (distillation only)
     preload: bool = True  # decode every crop once into memory (small datasets)
     num_workers: int = 0  # DataLoader processes (useful without preload)
 
@@ -59,6 +60,7 @@ class ModelConfig:
     backbone: str = "mobilefacenet"
     embedding_size: int = 512
     dropout: float = 0.0  # only passed to backbones that take it (iresnet*)
+    init: str = ""  # start from this facerec embedder checkpoint's backbone weights ("" : random)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,36 @@ class PartialFCConfig:
 
     enabled: bool = False
     sample_rate: float = 1.0
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Distillation from a teacher's embeddings (:mod:`losses.distill`); off while ``teacher`` is "".
+
+    teacher: an ``.onnx`` face-embedding model (input spec below: the crop ``template``, channel
+    ``color`` order, ``(pixel·scale − mean) / std``) or a facerec ``.pt`` checkpoint (its own spec).
+    Loss: ``margin_weight·margin (labelled samples) + cosine_weight·(1 − cos(P·s, t)) +
+    similarity_weight·MSE(batch cosine matrices)``. Teacher embeddings are cached in ``cache_dir``
+    (default ``$FACEREC_CACHE_DIR``/teacher or ``~/.cache/facerec/teacher``).
+    exclude_near: a folder of aligned crops (e.g. LFW's) — training crops whose teacher cosine
+    to any of them is ≥ ``exclude_threshold`` are dropped (near-duplicates of the test set).
+    """
+
+    teacher: str = ""
+    template: str = "arcface_112"
+    color: str = "rgb"
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    runtime: str = "torch"  # torch (batched, bf16 where native) | onnxruntime
+    precision: str = "auto"  # auto | fp32 | bf16 (torch runtime)
+    batch_size: int = 64
+    cosine_weight: float = 1.0
+    similarity_weight: float = 0.0
+    margin_weight: float = 1.0
+    cache_dir: str = ""
+    exclude_near: str = ""
+    exclude_threshold: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -149,6 +181,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     partial_fc: PartialFCConfig = field(default_factory=PartialFCConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -181,6 +214,21 @@ def validate(c: Config) -> None:
         raise ValueError("augment.downscale_min must be in (0, 1]")
     if c.optim.lr <= 0:
         raise ValueError("optim.lr must be > 0")
+    d = c.distill
+    if d.color not in ("rgb", "bgr") or d.runtime not in ("torch", "onnxruntime") or d.precision not in ("auto", "fp32", "bf16"):
+        raise ValueError("distill.color is rgb|bgr, distill.runtime torch|onnxruntime, distill.precision auto|fp32|bf16")
+    if min(d.cosine_weight, d.similarity_weight, d.margin_weight) < 0:
+        raise ValueError("distill weights must be >= 0")
+    if d.teacher and d.cosine_weight + d.similarity_weight == 0:
+        raise ValueError("distill.teacher is set but distill.cosine_weight and similarity_weight are both 0")
+    if not d.teacher and (c.data.unlabeled or d.exclude_near):
+        raise ValueError("data.unlabeled and distill.exclude_near need a distill.teacher")
+    if d.teacher and c.partial_fc.enabled:
+        raise ValueError("distillation with Partial FC is not supported")
+    if d.teacher and d.template != c.data.template:
+        raise ValueError(f"distill.template {d.template!r} differs from data.template {c.data.template!r}")
+    if not 0.0 < d.exclude_threshold <= 1.0:
+        raise ValueError("distill.exclude_threshold must be in (0, 1]")
 
 
 # -- dict <-> dataclass -------------------------------------------------------------------
@@ -194,6 +242,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, Mapping):
             raise ValueError(f"{key}: expected a table")
         return dict(value)
+    if origin is list:
+        (arg,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{key}: expected a list")
+        return [_coerce(v, arg, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
@@ -275,12 +328,19 @@ def expand_paths(d: dict[str, Any]) -> dict[str, Any]:
     env = dict(os.environ)
     env["FACEREC_DATA_DIR"] = str(data_dir())
     out = json.loads(json.dumps(d))
-    for sec, key in (("data", "root"), ("eval", "pairs_file"), ("eval", "pairs_root"), ("eval", "cache_dir")):
+
+    def expand(v: str) -> str:
+        for name in sorted(env, key=len, reverse=True):  # longest names first: $A_B before $A
+            v = v.replace("${" + name + "}", env[name]).replace("$" + name, env[name])
+        return os.path.expanduser(v)
+
+    for sec, key in (("data", "root"), ("eval", "pairs_file"), ("eval", "pairs_root"), ("eval", "cache_dir"),
+                     ("model", "init"), ("distill", "teacher"), ("distill", "cache_dir"), ("distill", "exclude_near")):
         v = out.get(sec, {}).get(key)
         if isinstance(v, str) and v:
-            for name in sorted(env, key=len, reverse=True):  # longest names first: $A_B before $A
-                v = v.replace("${" + name + "}", env[name]).replace("$" + name, env[name])
-            out[sec][key] = os.path.expanduser(v)
+            out[sec][key] = expand(v)
+    if isinstance(out.get("data", {}).get("unlabeled"), list):
+        out["data"]["unlabeled"] = [expand(v) if isinstance(v, str) else v for v in out["data"]["unlabeled"]]
     return out
 
 

@@ -7,6 +7,7 @@ Images are decoded with PIL (:func:`facerec.image.load_image`), aligned if asked
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -64,6 +65,21 @@ def scan_identities(root: str | Path, min_images: int = 1, max_identities: int =
     return out
 
 
+def scan_unlabeled(folders: Sequence[str | Path]) -> list[Path]:
+    """Every image file under ``folders`` (recursively, sorted): aligned crops without identities."""
+    out: list[Path] = []
+    for folder in folders:
+        root = Path(folder)
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: unlabeled data folder not found (data.unlabeled)")
+        found = []
+        for d, dirs, files in os.walk(root, followlinks=True):  # identity folders may be symlinks
+            dirs[:] = [x for x in dirs if not x.startswith(".")]
+            found += [Path(d) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES and not f.startswith(".")]
+        out += sorted(found)
+    return out
+
+
 def split_identities(identities: Sequence[Identity], val_identities: int, seed: int) -> Split:
     """Hold out ``val_identities`` identities chosen by a seeded permutation; both sides sorted by name."""
     if not 0 <= val_identities < len(identities):
@@ -94,18 +110,23 @@ def load_crop(path: Path | Any, cfg: DataConfig) -> np.ndarray:
     return rgb
 
 
+UNLABELED = -1  # label of a sample without identity (trains the distillation term only)
+
+
 class FaceDataset(torch.utils.data.Dataset):
-    """(image, label) samples of ``identities``; label = position of the identity.
+    """(image, label, index) samples of ``identities``, then ``unlabeled`` files; label = position
+    of the identity, :data:`UNLABELED` for the unlabeled files.
 
     Indexed by ``(index, epoch)`` so augmentation is a pure function of (seed, epoch, index).
     """
 
     def __init__(self, identities: Sequence[Identity], cfg: DataConfig, augment_cfg: AugmentConfig | None,
-                 seed: int = 0, progress: bool = False) -> None:
+                 seed: int = 0, progress: bool = False, unlabeled: Sequence[Path] = ()) -> None:
         self.cfg, self.augment_cfg, self.seed = cfg, augment_cfg, seed
         self.classes = [i.name for i in identities]
-        self.files = [f for i in identities for f in i.files]
-        self.labels = np.array([k for k, i in enumerate(identities) for _ in i.files], dtype=np.int64)
+        self.files = [f for i in identities for f in i.files] + list(unlabeled)
+        self.labels = np.array([k for k, i in enumerate(identities) for _ in i.files] + [UNLABELED] * len(unlabeled),
+                               dtype=np.int64)
         self._cache: np.ndarray | None = None
         if cfg.preload and self.files:
             # (N, H, W, 3) uint8 in memory; 37 KB per 112×112 crop.
@@ -119,12 +140,20 @@ class FaceDataset(torch.utils.data.Dataset):
         """The un-augmented crop of sample ``index``."""
         return self._cache[index] if self._cache is not None else load_crop(self.files[index], self.cfg)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[np.ndarray, int]:
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the samples where ``mask`` (N,) is true (e.g. drop near-duplicates of the test set)."""
+        idx = np.flatnonzero(mask)
+        self.files = [self.files[i] for i in idx]
+        self.labels = self.labels[idx]
+        if self._cache is not None:
+            self._cache = self._cache[idx]
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[np.ndarray, int, int]:
         index, epoch = key
         crop = self.crop(index)
         if self.augment_cfg is not None:
             crop = augment(crop, self.augment_cfg, sample_rng(self.seed, epoch, index))
-        return crop, int(self.labels[index])
+        return crop, int(self.labels[index]), index
 
 
 class EpochBatches(torch.utils.data.Sampler):
@@ -137,12 +166,17 @@ class EpochBatches(torch.utils.data.Sampler):
 
     def __init__(self, n: int, batch_size: int, seed: int, epoch: int, start: int = 0, rank: int = 0,
                  world: int = 1) -> None:
+        self.check(n, batch_size, world)
+        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, epoch
+        self.start, self.rank, self.world = start, rank, world
+
+    @staticmethod
+    def check(n: int, batch_size: int, world: int = 1) -> None:
+        """ValueError unless ``n`` samples make at least one global batch split evenly over ``world``."""
         if batch_size % world:
             raise ValueError(f"train.batch_size={batch_size} must be divisible by the {world} processes")
         if n < batch_size:
             raise ValueError(f"{n} training images are fewer than train.batch_size={batch_size}")
-        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, epoch
-        self.start, self.rank, self.world = start, rank, world
 
     def __len__(self) -> int:
         return max(0, self.n // self.batch_size - self.start)
@@ -160,15 +194,17 @@ def batches_per_epoch(n: int, batch_size: int) -> int:
 
 
 class Collate:
-    """List of (crop, label) → ((N, 3, H, W) float tensor, (N,) int64 labels) via THE preprocessing."""
+    """List of (crop, label, index) → ((N, 3, H, W) float tensor, (N,) int64 labels, (N,) int64
+    sample indices) via THE preprocessing."""
 
     def __init__(self, preprocessing: Preprocessing) -> None:
         self.preprocessing = preprocessing
 
-    def __call__(self, items: list[tuple[np.ndarray, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        crops = np.stack([c for c, _ in items])
-        labels = torch.tensor([lab for _, lab in items], dtype=torch.long)
-        return self.preprocessing.to_tensor(crops), labels
+    def __call__(self, items: list[tuple[np.ndarray, int, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        crops = np.stack([it[0] for it in items])
+        labels = torch.tensor([it[1] for it in items], dtype=torch.long)
+        indices = torch.tensor([it[2] for it in items], dtype=torch.long)
+        return self.preprocessing.to_tensor(crops), labels, indices
 
 
 def make_loader(ds: FaceDataset, sampler: EpochBatches, preprocessing: Preprocessing,

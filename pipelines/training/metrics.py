@@ -10,7 +10,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 COLUMNS = ("kind", "step", "epoch", "elapsed_s", "lr", "loss", "img_per_s", "val_acc", "val_std",
-           "val_threshold", "pairs_acc", "pairs_std", "pairs_threshold", "pairs_fallbacks")
+           "val_threshold", "pairs_acc", "pairs_std", "pairs_threshold", "pairs_fallbacks", "margin_loss", "distill_loss")
 
 
 class MetricsLog:

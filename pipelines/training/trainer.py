@@ -29,7 +29,8 @@ from facerec.preprocessing import Preprocessing
 
 from .checkpoint import load_state, rng_state, save_state, set_rng_state
 from .config import Config, config_from_dict, config_to_dict, save_config
-from .data import EpochBatches, FaceDataset, load_crop, make_loader, scan_identities, split_identities
+from .data import (UNLABELED, EpochBatches, FaceDataset, load_crop, make_loader, scan_identities, scan_unlabeled,
+                   split_identities)
 from .distributed import DistEnv, barrier, broadcast_flag, dist_env, init_distributed
 from .metrics import MetricsLog
 from .schedule import make_schedule, make_scheduler
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 #: trajectory of the weights).
 RESUME_MUTABLE = {("train", "max_minutes"), ("train", "max_steps"), ("train", "progress"), ("train", "log_every"),
                   ("train", "checkpoint_every"), ("train", "tensorboard"), ("train", "threads"), ("eval", None),
-                  ("data", "num_workers"), ("data", "preload")}
+                  ("data", "num_workers"), ("data", "preload"), ("distill", "cache_dir"), ("distill", "runtime"),
+                  ("distill", "precision"), ("distill", "batch_size")}
 
 
 class TrainingError(FacerecError):
@@ -124,23 +126,43 @@ def build_optimizer(groups: list[dict[str, Any]], cfg: Config) -> torch.optim.Op
 
 
 class TrainModule(nn.Module):
-    """backbone + loss head: ``forward(images, labels) -> mean loss``. What DDP wraps when
-    the class centres are replicated (no Partial FC)."""
+    """backbone + loss head (+ distillation): ``forward(images, labels, teacher) -> mean loss``.
+    What DDP wraps when the class centres are replicated (no Partial FC).
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, autocast: Callable[[], Any]) -> None:
+    With ``distill``: ``margin_weight · head(labelled samples) + distill(all samples, teacher)``;
+    samples labelled :data:`~.data.UNLABELED` train the distillation term only. The last
+    step's terms are kept in ``last_terms`` for the metrics log.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, autocast: Callable[[], Any],
+                 distill: nn.Module | None = None, margin_weight: float = 1.0) -> None:
         super().__init__()
         self.backbone, self.head, self.autocast = backbone, head, autocast
+        self.distill, self.margin_weight = distill, margin_weight
+        self.last_terms: dict[str, float] = {}
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None = None) -> torch.Tensor:
         with self.autocast():
             emb = self.backbone(images)  # (N, D)
-        return self.head(emb.float(), labels)  # losses compute in fp32 regardless of autocast
+        emb = emb.float()  # losses compute in fp32 regardless of autocast
+        if self.distill is None:
+            return self.head(emb, labels)
+        labelled = labels != UNLABELED
+        loss = emb.new_zeros(())
+        if self.margin_weight and bool(labelled.any()):
+            margin = self.head(emb[labelled], labels[labelled])
+            loss = loss + self.margin_weight * margin
+            self.last_terms["margin_loss"] = float(margin.detach())
+        d = self.distill(emb, teacher)  # teacher: (N, Dt) constants
+        self.last_terms["distill_loss"] = float(d.detach())
+        return loss + d
 
 
 def train_step(module: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
-               images: torch.Tensor, labels: torch.Tensor, clip: float, step: int) -> float:
+               images: torch.Tensor, labels: torch.Tensor, clip: float, step: int,
+               teacher: torch.Tensor | None = None) -> float:
     """One optimisation step; returns the loss. A non-finite loss raises :class:`TrainingError`."""
-    loss = module(images, labels)
+    loss = module(images, labels) if teacher is None else module(images, labels, teacher)
     value = float(loss.detach())
     if not math.isfinite(value):
         raise TrainingError(f"loss is {value} at step {step}: training diverged "
@@ -200,9 +222,16 @@ class Trainer:
         else:
             ids = scan_identities(cfg.data.root, cfg.data.min_images_per_identity, cfg.data.max_identities)
         self.split = split_identities(ids, cfg.data.val_identities, cfg.train.seed)
-        self.train_ds = FaceDataset(self.split.train, cfg.data, cfg.augment, cfg.train.seed, progress=self.progress)
+        unlabeled = scan_unlabeled(cfg.data.unlabeled) if cfg.data.unlabeled else []
+        self.train_ds = FaceDataset(self.split.train, cfg.data, cfg.augment, cfg.train.seed, progress=self.progress,
+                                    unlabeled=unlabeled)
+        self.teacher_emb: torch.Tensor | None = None  # (N, Dt) teacher embedding of each training sample
+        if cfg.distill.teacher:
+            from .distillation import prepare_teacher_targets
+
+            self.teacher_emb = prepare_teacher_targets(cfg, self.train_ds, self.out, self.progress, self.env.is_main)
         self.steps_per_epoch = len(self.train_ds) // cfg.train.batch_size
-        EpochBatches(len(self.train_ds), cfg.train.batch_size, cfg.train.seed, 0, 0, self.env.rank, self.env.world)
+        EpochBatches.check(len(self.train_ds), cfg.train.batch_size, self.env.world)
         self.val_pairs: IndexPairs | None = None
         self.val_crops: np.ndarray | None = None
         if self.env.is_main and self.split.val:
@@ -219,13 +248,22 @@ class Trainer:
 
         # -- model, loss, optimisation ----------------------------------------------------
         self.backbone, self.backbone_kwargs = build_backbone(cfg)
+        if cfg.model.init:
+            self._init_backbone(cfg.model.init)
         self.head = build_head(cfg, len(self.split.train), self.env)
+        self.distill: nn.Module | None = None
+        if self.teacher_emb is not None:
+            self.distill = losses.DistillLoss(cfg.model.embedding_size, int(self.teacher_emb.shape[1]),
+                                              cfg.distill.cosine_weight, cfg.distill.similarity_weight)
+            self.distill.to(self.device)
+            self.teacher_emb = self.teacher_emb.to(self.device)
         self.backbone.to(self.device)
         self.head.to(self.device)
         if cfg.train.channels_last:
             self.backbone.to(memory_format=torch.channels_last)
         self.autocast = autocast_context(cfg.train.precision, self.device)
-        self.optimizer = build_optimizer(param_groups([self.backbone, self.head], cfg), cfg)
+        trained = [self.backbone, self.head] + ([self.distill] if self.distill is not None else [])
+        self.optimizer = build_optimizer(param_groups(trained, cfg), cfg)
         self.schedule = make_schedule(cfg.schedule, self.steps_per_epoch, cfg.train.epochs)
         self.scheduler = make_scheduler(self.optimizer, self.schedule)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.train.precision == "fp16" else None
@@ -235,10 +273,10 @@ class Trainer:
                 self.module: nn.Module = TrainModule(nn.parallel.DistributedDataParallel(self.backbone, **ddp_kw),
                                                      self.head, self.autocast)
             else:
-                self.module = nn.parallel.DistributedDataParallel(TrainModule(self.backbone, self.head, self.autocast),
-                                                                  **ddp_kw)
+                self.module = nn.parallel.DistributedDataParallel(
+                TrainModule(self.backbone, self.head, self.autocast, self.distill, cfg.distill.margin_weight), **ddp_kw)
         else:
-            self.module = TrainModule(self.backbone, self.head, self.autocast)
+            self.module = TrainModule(self.backbone, self.head, self.autocast, self.distill, cfg.distill.margin_weight)
 
         self.step, self.epoch, self.batch = 0, 0, 0
         self.best: dict[str, Any] = {}
@@ -248,6 +286,17 @@ class Trainer:
             self._resume()
         if self.env.is_main:
             save_config(cfg, self.out)
+
+    def _init_backbone(self, path: str) -> None:
+        """Start from the backbone weights of a facerec embedder checkpoint (same architecture)."""
+        src = Embedder.load(path)
+        if src.backbone_name != self.cfg.model.backbone:
+            raise ValueError(f"model.init: {path} is a {src.backbone_name}, model.backbone is {self.cfg.model.backbone}")
+        try:
+            self.backbone.load_state_dict(src.model.state_dict())
+        except RuntimeError as exc:
+            raise ValueError(f"model.init: {path} does not fit this model: {str(exc).splitlines()[0]}") from None
+        log.info("backbone initialised from %s (fingerprint %s)", path, src.fingerprint())
 
     # -- checkpoints ----------------------------------------------------------------------
     def _state_path(self, name: str) -> Path:
@@ -266,6 +315,8 @@ class Trainer:
         try:
             self.backbone.load_state_dict(state["model"])
             self.head.load_state_dict(state["loss"])
+            if self.distill is not None:
+                self.distill.load_state_dict(state["distill"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             if self.scaler is not None and state.get("scaler"):
@@ -281,6 +332,7 @@ class Trainer:
     def _state(self) -> dict[str, Any]:
         return {"config": config_to_dict(self.cfg), "classes": list(self.train_ds.classes), "world": self.env.world,
                 "model": self.backbone.state_dict(), "loss": self.head.state_dict(),
+                "distill": self.distill.state_dict() if self.distill is not None else None,
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
                 "step": self.step, "epoch": self.epoch, "batch": self.batch, "best": self.best, "rng": rng_state(),
@@ -336,9 +388,9 @@ class Trainer:
         metrics.write("eval", step=self.step, epoch=self.epoch, elapsed_s=elapsed, **res)
         key = "val_acc" if "val_acc" in res else "pairs_acc"
         if key in res and res[key] > self.best.get("value", -1.0):
-            thr = res.get("val_threshold", res.get("pairs_threshold"))
-            self.best = {"metric": key, "value": res[key], "step": self.step, "threshold": thr}
-            self.save("best", self._export_meta(res))
+            meta = self._export_meta(res)
+            self.best = {"metric": key, "value": res[key], "step": self.step, "threshold": meta["threshold"]}
+            self.save("best", meta)
         log.info("step %d: %s", self.step, ", ".join(f"{k}={v:.4f}" for k, v in res.items()))
 
     def _export_meta(self, res: dict[str, Any]) -> dict[str, Any]:
@@ -374,13 +426,14 @@ class Trainer:
                            unit="batch", disable=not self.progress, leave=False)
                 losses_epoch: list[float] = []
                 t_log, n_log, loss_log = time.monotonic(), 0, []
-                for images, labels in bar:
+                for images, labels, indices in bar:
                     images = images.to(self.device, non_blocking=True)
                     if cfg.train.channels_last:
                         images = images.contiguous(memory_format=torch.channels_last)
                     labels = labels.to(self.device, non_blocking=True)
+                    teacher = self.teacher_emb[indices.to(self.device)] if self.teacher_emb is not None else None
                     value = train_step(self.module, self.optimizer, self.scaler, images, labels,
-                                       cfg.optim.clip_grad_norm, self.step)
+                                       cfg.optim.clip_grad_norm, self.step, teacher)
                     self.scheduler.step()
                     if callable(a_softmax_step):
                         a_softmax_step()
@@ -394,7 +447,8 @@ class Trainer:
                     if metrics and (self.step % cfg.train.log_every == 0):
                         dt = time.monotonic() - t_log
                         metrics.write("train", step=self.step, epoch=self.epoch, elapsed_s=time.monotonic() - t0,
-                                      lr=lr, loss=float(np.mean(loss_log)), img_per_s=n_log / max(dt, 1e-9))
+                                      lr=lr, loss=float(np.mean(loss_log)), img_per_s=n_log / max(dt, 1e-9),
+                                      **_unwrap(self.module).last_terms)
                         t_log, n_log, loss_log = time.monotonic(), 0, []
                     if cfg.eval.every_steps and self.step % cfg.eval.every_steps == 0:
                         last_res = self.evaluate()

@@ -107,9 +107,9 @@ def test_split_is_identity_disjoint_and_train_matches_inference_preprocessing(tm
     assert split == split_identities(ids, 2, seed=0) and len(split.val) == 2
     cfg = DataConfig(root=str(root))
     ds = FaceDataset(split.train, cfg, None)
-    crop, label = ds[(0, 0)]
+    crop, label, index = ds[(0, 0)]
     assert np.array_equal(crop, np.asarray(Image.open(ds.files[0]).convert("RGB")))
-    x, y = Collate(Preprocessing())([ds[(i, 0)] for i in range(4)])
+    x, y, idx = Collate(Preprocessing())([ds[(i, 0)] for i in range(4)])
     # The tensor training feeds the network is what inference feeds it: same embeddings.
     from train_helpers import TinyNet
     torch.manual_seed(0)
@@ -117,7 +117,7 @@ def test_split_is_identity_disjoint_and_train_matches_inference_preprocessing(tm
     want = emb.embed(np.stack([ds[(i, 0)][0] for i in range(4)]))
     got = torch.nn.functional.normalize(emb.model(x), dim=1).detach().numpy()
     assert np.allclose(got, want, atol=1e-6)
-    assert y.tolist() == [int(ds.labels[i]) for i in range(4)]
+    assert y.tolist() == [int(ds.labels[i]) for i in range(4)] and idx.tolist() == [0, 1, 2, 3] and index == 0
 
 
 def test_generated_pairs_are_labelled_by_identity():

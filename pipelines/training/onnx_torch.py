@@ -1,0 +1,115 @@
+"""Run a small ONNX CNN graph with torch ops (inference only).
+
+Why: a teacher such as OpenCV Zoo's SFace is an opset-11 graph with a fixed batch of 1 and its
+weights declared as graph inputs, which onnxruntime runs at ~40-60 ms of CPU per crop here;
+the same graph as torch ops runs batched, ``channels_last`` and (where the CPU has native bf16)
+under bf16 autocast several times faster. Only the operators such CNNs use are supported; any
+other raises ``NotImplementedError`` naming it (use ``runtime = "onnxruntime"`` then).
+Tests hold this interpreter to onnxruntime on real crops.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _attrs(node: Any) -> dict[str, Any]:
+    import onnx
+
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _pads(pads: list[int]) -> tuple[int, int]:
+    # ONNX pads are (top, left, bottom, right); torch's conv2d takes one symmetric pair.
+    if len(pads) == 4 and (pads[0] != pads[2] or pads[1] != pads[3]):
+        raise NotImplementedError("asymmetric Conv padding")
+    return (pads[0], pads[1]) if pads else (0, 0)
+
+
+class OnnxGraphModule(nn.Module):
+    """``forward(x)`` evaluates the graph's nodes in order; ``x`` binds the first non-weight input."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        import onnx
+        from onnx import numpy_helper
+
+        model = onnx.load(path)
+        graph = model.graph
+        self._weight_names: list[str] = []
+        for k, init in enumerate(graph.initializer):
+            self.register_buffer(f"w{k}", torch.from_numpy(numpy_helper.to_array(init).copy()))
+            self._weight_names.append(init.name)
+        weights = set(self._weight_names)
+        inputs = [i.name for i in graph.input if i.name not in weights]
+        if len(inputs) != 1:
+            raise NotImplementedError(f"graph with {len(inputs)} data inputs")
+        self.input_name, self.output_name = inputs[0], graph.output[0].name
+        self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in graph.node]
+        unknown = sorted({op for op, *_ in self.nodes} - set(_OPS))
+        if unknown:
+            raise NotImplementedError(f"ONNX operators not supported by the torch runner: {', '.join(unknown)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        env: dict[str, torch.Tensor] = {n: getattr(self, f"w{k}") for k, n in enumerate(self._weight_names)}
+        env[self.input_name] = x
+        for op, ins, outs, attrs in self.nodes:
+            env[outs[0]] = _OPS[op]([env[i] if i else None for i in ins], attrs)
+        return env[self.output_name]
+
+
+def _conv(a: list[Any], at: dict[str, Any]) -> torch.Tensor:
+    x, w = a[0], a[1]
+    b = a[2] if len(a) > 2 else None
+    return F.conv2d(x, w.to(x.dtype), None if b is None else b.to(x.dtype), stride=tuple(at.get("strides", (1, 1))),
+                    padding=_pads(list(at.get("pads", []))), dilation=tuple(at.get("dilations", (1, 1))),
+                    groups=int(at.get("group", 1)))
+
+
+def _bn(a: list[Any], at: dict[str, Any]) -> torch.Tensor:
+    x, g, b, m, v = a
+    return F.batch_norm(x, m.float(), v.float(), g.float(), b.float(), False, 0.0, float(at.get("epsilon", 1e-5)))
+
+
+def _prelu(a: list[Any], at: dict[str, Any]) -> torch.Tensor:
+    x, slope = a
+    slope = slope.to(x.dtype).reshape(1, -1, *([1] * (x.dim() - 2))) if slope.numel() > 1 else slope.to(x.dtype)
+    return torch.where(x >= 0, x, x * slope)
+
+
+def _gemm(a: list[Any], at: dict[str, Any]) -> torch.Tensor:
+    x, w = a[0], a[1]
+    c = a[2] if len(a) > 2 else None
+    if at.get("transA", 0):
+        x = x.T
+    w = w.to(x.dtype)
+    y = at.get("alpha", 1.0) * (x @ (w.T if at.get("transB", 0) else w))
+    return y if c is None else y + at.get("beta", 1.0) * c.to(y.dtype)
+
+
+_OPS: dict[str, Callable[[list[Any], dict[str, Any]], torch.Tensor]] = {
+    "Conv": _conv,
+    "BatchNormalization": _bn,
+    "PRelu": _prelu,
+    "Relu": lambda a, at: F.relu(a[0]),
+    "Add": lambda a, at: a[0] + a[1],
+    "Sub": lambda a, at: a[0] - a[1],
+    "Mul": lambda a, at: a[0] * a[1],
+    "Flatten": lambda a, at: torch.flatten(a[0], int(at.get("axis", 1))),
+    "Gemm": _gemm,
+    "Dropout": lambda a, at: a[0],  # inference: identity
+    "Identity": lambda a, at: a[0],
+}
+
+
+def numpy_input(crops: np.ndarray, color: str, scale: float, mean: tuple[float, ...],
+                std: tuple[float, ...]) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB → (N, 3, H, W) float32 ``(pixel·scale − mean) / std`` in ``color`` order."""
+    x = crops[..., ::-1] if color == "bgr" else crops
+    x = x.astype(np.float32) * np.float32(scale)
+    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

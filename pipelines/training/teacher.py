@@ -1,0 +1,145 @@
+"""Distillation teachers: face-embedding models that give target embeddings for aligned crops.
+
+A teacher is either an ONNX face-embedding model with its input spec (crop template, colour
+order, ``(pixel·scale − mean) / std``) or a facerec embedder checkpoint (``.pt``, which carries
+its own preprocessing). Its embeddings are computed once per training crop and cached
+(:mod:`.teacher_cache`), keyed by the crop's content and the teacher file's sha256.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from facerec.alignment import get_template
+from facerec.errors import ModelError
+
+from .config import DistillConfig
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("torch", "onnxruntime")
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def native_bf16() -> bool:
+    """Whether this CPU runs bf16 matrix maths natively (AMX or AVX512-BF16); elsewhere bf16
+    autocast is emulated and slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+class Teacher(Protocol):
+    sha256: str
+    dim: int
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB aligned crops → (N, D) float32 unit rows."""
+        ...
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+class OnnxTeacher:
+    """An ONNX embedding model run batched, by onnxruntime or as torch ops (:mod:`.onnx_torch`)."""
+
+    def __init__(self, cfg: DistillConfig, runtime: str = "torch", batch_size: int = 64) -> None:
+        from .onnx_torch import numpy_input
+
+        if runtime not in RUNTIMES:
+            raise ValueError(f"distill.runtime must be one of {RUNTIMES}")
+        self.cfg, self.runtime, self.batch_size = cfg, runtime, batch_size
+        self.sha256 = file_sha256(cfg.teacher)
+        self._input = numpy_input
+        self.bf16 = runtime == "torch" and (cfg.precision == "bf16" or (cfg.precision == "auto" and native_bf16()))
+        if runtime == "torch":
+            from .onnx_torch import OnnxGraphModule
+
+            self._module = OnnxGraphModule(cfg.teacher).eval()
+        else:
+            self._session = _ort_session(cfg.teacher)
+        w, h = get_template(cfg.template).size
+        self.dim = int(self.embed(np.zeros((1, h, w, 3), np.uint8)).shape[1])
+        log.info("teacher %s (sha256 %s…), %d-d, runtime %s%s", Path(cfg.teacher).name, self.sha256[:12], self.dim,
+                 runtime, ", bf16" if self.bf16 else "")
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        if self.runtime == "onnxruntime":
+            name = self._session.get_inputs()[0].name
+            return self._session.run(None, {name: x})[0]
+        t = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(self.bf16)):
+            return self._module(t).float().numpy()
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        c = self.cfg
+        out = [self._run(self._input(crops[i:i + self.batch_size], c.color, c.scale, c.mean, c.std))
+               for i in range(0, len(crops), self.batch_size)]
+        return _normalise(np.concatenate(out))
+
+
+def _ort_session(path: str):  # -> onnxruntime.InferenceSession
+    """A batched onnxruntime session: weights declared as graph inputs are dropped from the
+    inputs (so they fold as constants) and the batch dimension is made symbolic."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(path)
+    weights = {i.name for i in model.graph.initializer}
+    data = [i for i in model.graph.input if i.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(data)
+    for v in list(model.graph.input) + list(model.graph.output):
+        v.type.tensor_type.shape.dim[0].dim_param = "N"
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # share the CPU politely
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+class CheckpointTeacher:
+    """A facerec embedder checkpoint as teacher (its preprocessing comes from the checkpoint)."""
+
+    def __init__(self, cfg: DistillConfig, batch_size: int = 64) -> None:
+        from facerec.embedder import Embedder
+
+        self.sha256 = file_sha256(cfg.teacher)
+        precision = "bf16" if cfg.precision == "bf16" or (cfg.precision == "auto" and native_bf16()) else "fp32"
+        self.embedder = Embedder.load(cfg.teacher, precision=precision)
+        if self.embedder.preprocessing.template != cfg.template:
+            raise ValueError(f"teacher {cfg.teacher} expects {self.embedder.preprocessing.template} crops, "
+                             f"distill.template is {cfg.template}")
+        self.dim, self.batch_size = self.embedder.embedding_size, batch_size
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        return _normalise(self.embedder.embed(crops, batch_size=self.batch_size))
+
+
+def load_teacher(cfg: DistillConfig) -> Teacher:
+    """The teacher named by ``distill.teacher`` (``.onnx`` or a facerec ``.pt``)."""
+    path = Path(cfg.teacher)
+    if not path.is_file():
+        raise FileNotFoundError(f"distill.teacher: {path}: no such file")
+    if path.suffix.lower() == ".onnx":
+        try:
+            return OnnxTeacher(cfg, cfg.runtime, cfg.batch_size)
+        except ImportError as exc:
+            raise ModelError(f"an ONNX teacher needs the onnx package ({exc}); pip install 'facerec[export]'") from None
+    return CheckpointTeacher(cfg, cfg.batch_size)

@@ -1,0 +1,92 @@
+"""Teacher embeddings computed once per crop and kept on disk outside the repository.
+
+Layout: ``<cache_dir>/<teacher sha256[:16]>/part-NNNNN.npz``, each part holding ``keys``
+(M, 20) uint8 — the sha1 of a crop's decoded pixels (and shape) — and ``emb`` (M, D) float32.
+A different teacher file has a different sha256, hence a different folder: changing the teacher
+invalidates everything, and two teachers never mix. Parts are written atomically as they are
+computed, so an interrupted run keeps what it finished. Loaded with ``allow_pickle=False``.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from .teacher import Teacher
+
+log = logging.getLogger(__name__)
+
+PART_SIZE = 2048
+
+
+def default_teacher_cache() -> Path:
+    """``$FACEREC_CACHE_DIR/teacher``, else ``~/.cache/facerec/teacher``."""
+    env = os.environ.get("FACEREC_CACHE_DIR")
+    return (Path(env) if env else Path.home() / ".cache" / "facerec") / "teacher"
+
+
+def crop_key(crop: np.ndarray) -> bytes:
+    """20-byte content key of one decoded (H, W, 3) uint8 crop."""
+    h = hashlib.sha1(np.ascontiguousarray(crop).tobytes())
+    h.update(repr(crop.shape).encode())
+    return h.digest()
+
+
+class TeacherCache:
+    """The cached embeddings of one teacher file (identified by its sha256)."""
+
+    def __init__(self, cache_dir: str | Path, teacher_sha256: str) -> None:
+        self.dir = Path(cache_dir) / teacher_sha256[:16]
+        self._rows: dict[bytes, np.ndarray] = {}
+        self._next_part = 0
+        if self.dir.is_dir():
+            for part in sorted(self.dir.glob("part-*.npz")):
+                try:
+                    with np.load(part, allow_pickle=False) as z:
+                        keys, emb = z["keys"], z["emb"]
+                except (OSError, ValueError, KeyError) as exc:  # a damaged part is recomputed
+                    log.warning("teacher cache: ignoring %s (%s)", part.name, exc)
+                    continue
+                self._rows.update((bytes(k), e) for k, e in zip(keys, emb))
+                self._next_part = max(self._next_part, int(part.stem.split("-")[1]) + 1)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, key: bytes) -> np.ndarray | None:
+        return self._rows.get(key)
+
+    def add(self, keys: Sequence[bytes], emb: np.ndarray) -> None:
+        """Store rows and write them as a new part (atomically)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / f"part-{self._next_part:05d}.npz"
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npz")
+        np.savez(tmp, keys=np.frombuffer(b"".join(keys), np.uint8).reshape(len(keys), 20),
+                 emb=emb.astype(np.float32))
+        os.replace(tmp, path)
+        self._next_part += 1
+        self._rows.update(zip(keys, emb.astype(np.float32)))
+
+
+def teacher_embeddings(teacher: Teacher, n: int, crop: Callable[[int], np.ndarray], cache_dir: str | Path,
+                       progress: bool = True, desc: str = "teacher") -> np.ndarray:
+    """(n, D) teacher embeddings of crops ``crop(0..n-1)``; computes (with a progress bar) and
+    caches only the crops not already cached for this teacher file."""
+    cache = TeacherCache(cache_dir, teacher.sha256)
+    keys = [crop_key(crop(i)) for i in range(n)]
+    missing = [i for i, k in enumerate(keys) if cache.get(k) is None]
+    if missing:
+        log.info("%s: %d of %d crops to embed (%d cached in %s)", desc, len(missing), n, n - len(missing), cache.dir)
+        bar = tqdm(total=len(missing), desc=desc, unit="crop", disable=not progress)
+        for s in range(0, len(missing), PART_SIZE):
+            idx = missing[s:s + PART_SIZE]
+            emb = teacher.embed(np.stack([crop(i) for i in idx]))
+            cache.add([keys[i] for i in idx], emb)
+            bar.update(len(idx))
+        bar.close()
+    return np.stack([cache.get(k) for k in keys]).astype(np.float32) if n else np.zeros((0, teacher.dim), np.float32)
