@@ -1,16 +1,18 @@
 """Teacher embeddings computed once per crop and kept on disk outside the repository.
 
-Layout: ``<cache_dir>/<teacher sha256[:16]>/part-NNNNN.npz``, each part holding ``keys``
+Layout: ``<cache_dir>/<teacher sha256[:16]>/part-<time>-<pid>.npz``, each part holding ``keys``
 (M, 20) uint8 — the sha1 of a crop's decoded pixels (and shape) — and ``emb`` (M, D) float32.
 A different teacher file has a different sha256, hence a different folder: changing the teacher
 invalidates everything, and two teachers never mix. Parts are written atomically as they are
-computed, so an interrupted run keeps what it finished. Loaded with ``allow_pickle=False``.
+computed, so an interrupted run keeps what it finished; part names are unique per process, so
+concurrent runs never overwrite each other's parts. Loaded with ``allow_pickle=False``.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -43,7 +45,6 @@ class TeacherCache:
     def __init__(self, cache_dir: str | Path, teacher_sha256: str) -> None:
         self.dir = Path(cache_dir) / teacher_sha256[:16]
         self._rows: dict[bytes, np.ndarray] = {}
-        self._next_part = 0
         if self.dir.is_dir():
             for part in sorted(self.dir.glob("part-*.npz")):
                 try:
@@ -53,7 +54,6 @@ class TeacherCache:
                     log.warning("teacher cache: ignoring %s (%s)", part.name, exc)
                     continue
                 self._rows.update((bytes(k), e) for k, e in zip(keys, emb))
-                self._next_part = max(self._next_part, int(part.stem.split("-")[1]) + 1)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -64,12 +64,11 @@ class TeacherCache:
     def add(self, keys: Sequence[bytes], emb: np.ndarray) -> None:
         """Store rows and write them as a new part (atomically)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / f"part-{self._next_part:05d}.npz"
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npz")
+        path = self.dir / f"part-{time.time_ns():020d}-{os.getpid()}.npz"
+        tmp = path.with_name(f".{path.name}.tmp.npz")
         np.savez(tmp, keys=np.frombuffer(b"".join(keys), np.uint8).reshape(len(keys), 20),
                  emb=emb.astype(np.float32))
         os.replace(tmp, path)
-        self._next_part += 1
         self._rows.update(zip(keys, emb.astype(np.float32)))
 
 

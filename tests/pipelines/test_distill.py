@@ -187,3 +187,11 @@ def test_training_with_unlabeled_data_drops_test_set_near_duplicates_and_resumes
     proj = tr.distill.projection.weight.detach().clone()
     resumed = Trainer(config_from_dict({**d, "train": {**d["train"], "max_steps": 0}}), tmp_path / "run", resume=True)
     assert torch.equal(resumed.distill.projection.weight, proj) and resumed.step == 3
+
+
+def test_two_cache_writers_keep_each_others_parts(tmp_path):
+    a, b = TeacherCache(tmp_path, "ab" * 32), TeacherCache(tmp_path, "ab" * 32)  # two runs, same teacher
+    a.add([b"a" * 20], np.ones((1, 4), np.float32))
+    b.add([b"b" * 20], np.zeros((1, 4), np.float32))
+    again = TeacherCache(tmp_path, "ab" * 32)
+    assert len(again) == 2 and again.get(b"a" * 20)[0] == 1.0 and again.get(b"b" * 20)[0] == 0.0
