@@ -29,6 +29,7 @@ import numpy as np
 
 from facerec import Embedder, FaceRecognizer, load_image
 from facerec.alignment import ARCFACE_112, align_face, center_crop_landmarks, get_template
+from facerec.atomic import atomic_write
 from facerec.binset import BinSet, load_bin
 from facerec.detection import pick_central
 from facerec.pairs import Pair, read_csv_pairs, read_lfw_pairs
@@ -192,14 +193,10 @@ def _rel(p: Path, root: Path | None) -> str:
 
 def write_scores(path: str | os.PathLike, pairs: Sequence[Pair], scores: np.ndarray, root: Path | None = None) -> None:
     """One tab-separated line per pair: ``fold label score image_a image_b`` (label 1 = same)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(path, "w") as f:
         f.write("fold\tlabel\tscore\timage_a\timage_b\n")
         for p, s in zip(pairs, scores):
             f.write(f"{p.fold}\t{int(p.same)}\t{float(s):.9g}\t{_rel(p.path_a, root)}\t{_rel(p.path_b, root)}\n")
-    os.replace(tmp, path)
 
 
 def plot_roc(curves: dict[str, RocCurve], path: str | os.PathLike, title: str = "ROC") -> None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from facerec.atomic import atomic_write_text
+
 from ..paths import data_dir
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -329,6 +331,4 @@ def save_config(c: Config, out_dir: str | os.PathLike) -> None:
     out.mkdir(parents=True, exist_ok=True)
     d = config_to_dict(c)
     for name, text in (("config.toml", to_toml(d)), ("config.json", json.dumps(d, indent=2))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out / name)
+        atomic_write_text(out / name, text)
