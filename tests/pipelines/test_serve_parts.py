@@ -30,11 +30,13 @@ def test_cli_hash_key_and_new_key(capsys, monkeypatch) -> None:
 def test_cli_argument_errors_are_one_line(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "keys.txt"
     bad.write_text("# comment\n" + "a" * 64 + "\nnot-a-hash\n")
+    good = tmp_path / "good.txt"
+    good.write_text("a" * 64 + "\n")
     cases = [
         (["serve"], "--gallery"),
         (["serve", "--gallery", str(tmp_path), "--api-keys", str(bad)], "keys.txt:3"),
         (["serve", "--gallery", str(tmp_path), "--api-keys", str(tmp_path / "none.txt")], "none.txt"),
-        (["serve", "--gallery", str(tmp_path), "--no-auth", "--api-keys", str(bad)], "not both"),
+        (["serve", "--gallery", str(tmp_path), "--no-auth", "--api-keys", str(good)], "not both"),
         (["serve", "--gallery", str(tmp_path), "--workers", "0"], "--workers"),
     ]
     for argv, needle in cases:
