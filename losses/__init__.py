@@ -38,7 +38,7 @@ from .margin import (
     monotone_cos,
 )
 from .margin_loss import MarginLoss
-from .registry import LOSSES, REGISTRY, LossSpec, create_loss, loss_defaults
+from .registry import LOSSES, REGISTRY, LossSpec, create_loss, loss_defaults, margin_for
 from .softmax import SoftmaxLoss
 from .sphereface import ASoftmaxLoss, LambdaSchedule
 from .subcenter import SubCenterClassifier
@@ -64,5 +64,6 @@ __all__ = [
     "cosine_matrix",
     "create_loss",
     "loss_defaults",
+    "margin_for",
     "monotone_cos",
 ]
