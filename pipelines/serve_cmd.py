@@ -13,6 +13,7 @@ import sys
 from facerec.image import MAX_PIXELS
 
 from .common import add_model_args, load_recognizer
+from .extras import require
 from .serve.auth import hash_key, load_key_hashes, new_key
 from .serve.config import DEFAULT_MAX_UPLOAD_MB, ServeConfig, cpu_cores, default_workers
 
@@ -58,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
                          workers=args.workers, host=args.host)  # validates every flag
     # The cores shared out among the inference threads.
     config = dataclasses.replace(config, torch_threads=max(1, cpu_cores() // config.workers))
-    import uvicorn  # heavy imports only when serving
-
-    from .serve import create_app
+    # Heavy imports only when serving; both come with the 'serve' extra.
+    uvicorn = require("serve", "uvicorn")
+    create_app = require("serve", "pipelines.serve.app").create_app
 
     app = create_app(config, load_recognizer(args))  # logs the auth warning, once
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
