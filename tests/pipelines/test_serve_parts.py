@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 import threading
 import time
 from pathlib import Path
@@ -100,3 +101,12 @@ def test_rwlock_readers_share_writers_exclude() -> None:
     for t in threads:
         t.join(timeout=10)
     assert not state["overlap"] and state["max_readers"] >= 2
+
+
+def test_missing_serve_extra_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Without the web server installed (`pip install facerec` alone), `facerec serve` says
+    what to install in one line, before loading any model."""
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn -> ImportError
+    assert cli.main(["serve", "--gallery", str(tmp_path), "--no-auth"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "facerec serve: error: uvicorn is not installed: pip install 'facerec[serve]'"
