@@ -221,7 +221,7 @@ def test_state_dict_round_trip_same_loss(name):
 
 # ---------------------------------------------------------------- layering rule
 
-ALLOWED_IMPORTS = {"__future__", "torch", "math", "numbers", "dataclasses", "types", "typing"}
+ALLOWED_IMPORTS = {"__future__", "torch", "math", "numbers", "dataclasses", "inspect", "types", "typing"}
 
 
 def test_losses_package_imports_only_torch_and_stdlib():
