@@ -16,7 +16,7 @@ GB/s), and faiss 1.15's BLAS threshold (FAISS's default vs the value facerec set
 """
 from __future__ import annotations
 
-import faiss  # first: remember FAISS's own default before facerec.gallery overrides it
+import faiss
 
 FAISS_DEFAULT_BLAS_THRESHOLD = int(faiss.cvar.distance_compute_blas_threshold)
 
@@ -33,8 +33,9 @@ from typing import Any, Callable, Sequence  # noqa: E402
 import numpy as np  # noqa: E402
 
 from facerec.gallery import Gallery  # noqa: E402
+from facerec.gallery.faiss_gallery import BLAS_THRESHOLD  # noqa: E402
 
-FACEREC_BLAS_THRESHOLD = int(faiss.cvar.distance_compute_blas_threshold)
+FACEREC_BLAS_THRESHOLD = int(BLAS_THRESHOLD or FAISS_DEFAULT_BLAS_THRESHOLD)
 log = logging.getLogger(__name__)
 
 

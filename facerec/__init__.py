@@ -5,7 +5,7 @@ from .alignment import ARCFACE_112, SPHEREFACE_112x96, align_face, estimate_simi
 from .backbones import create_backbone, list_backbones
 from .detection import MTCNNConfig, MTCNNDetector
 from .embedder import Embedder
-from .errors import (AlignmentError, FacerecError, ImageError, ModelError, MultipleFacesError,
+from .errors import (AlignmentError, FacerecError, ImageError, ImageTooLarge, ModelError, MultipleFacesError,
                      NoFaceError)
 from .image import load_image
 from .preprocessing import Preprocessing
@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ARCFACE_112", "SPHEREFACE_112x96", "AlignmentError", "Detection", "Embedder", "Face", "FaceRecognizer",
-    "FacerecError", "ImageError", "MTCNNConfig", "MTCNNDetector", "ModelError", "MultipleFacesError",
+    "FacerecError", "ImageError", "ImageTooLarge", "MTCNNConfig", "MTCNNDetector", "ModelError", "MultipleFacesError",
     "NoFaceError", "Preprocessing", "VerificationResult", "align_face", "cosine_similarity", "create_backbone",
     "estimate_similarity", "list_backbones", "load_image",
 ]

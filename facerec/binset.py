@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .atomic import atomic_write
+
 # What a .bin written by Python 2 or 3 contains; nothing here can name or call an object.
 _ALLOWED_OPCODES = frozenset({
     "PROTO", "FRAME", "STOP", "MARK", "POP", "POP_MARK",
@@ -109,8 +111,5 @@ def save_bin(path: str | os.PathLike, images: Sequence[bytes], issame: Sequence[
     """Write ``(list of bytes, list of bools)`` in insightface's layout (atomically)."""
     if len(images) != 2 * len(issame):
         raise ValueError("need exactly 2 images per pair")
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic_write(path) as f:
         pickle.dump(([bytes(b) for b in images], [bool(v) for v in issame]), f, protocol=4)
-    os.replace(tmp, path)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .atomic import atomic_write
 from .backbones import create_backbone
 from .errors import ModelError
 from .preprocessing import Preprocessing
@@ -34,16 +35,10 @@ PRECISIONS = ("fp32", "bf16")
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename: a crash
-    leaves either the old file or the new one, never a truncated one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    """``torch.save`` under :func:`facerec.atomic.atomic_write`'s rule: a crash leaves either
+    the old file or the new one, never a truncated one."""
+    with atomic_write(path) as f:
         torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def weights_fingerprint(backbone_name: str, state_dict: dict[str, torch.Tensor]) -> str:

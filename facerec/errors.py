@@ -14,6 +14,10 @@ class ImageError(FacerecError):
     """An image could not be read or has an unsupported shape, dtype or size."""
 
 
+class ImageTooLarge(ImageError):
+    """An image has more pixels than the limit it was loaded under (a decompression-bomb guard)."""
+
+
 class NoFaceError(FacerecError):
     """No face was detected where exactly one was required."""
 

@@ -11,25 +11,25 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from typing import Union
+from typing import Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ImageError, ImageTooLarge
 
 ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
 #: Largest image accepted, in pixels (decompression-bomb guard): 64 megapixels,
-#: e.g. 8000×8000. Larger inputs raise :class:`ImageError` before decoding.
+#: e.g. 8000×8000. Larger inputs raise :class:`~facerec.errors.ImageTooLarge` before decoding.
 MAX_PIXELS = 64_000_000
 #: Smallest accepted side in pixels (MTCNN's smallest pyramid level is 12 px).
 MIN_SIDE = 12
 
 
-def _check_size(width: int, height: int, what: str) -> None:
-    if width * height > MAX_PIXELS:
-        raise ImageError(f"{what}: {width}x{height} exceeds the limit of {MAX_PIXELS:,} pixels")
+def _check_size(width: int, height: int, what: str, max_pixels: int = MAX_PIXELS) -> None:
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"{what}: {width}x{height} exceeds the limit of {max_pixels:,} pixels")
     if min(width, height) < MIN_SIDE:
         raise ImageError(f"{what}: {width}x{height} is too small (min side {MIN_SIDE} px)")
 
@@ -55,14 +55,14 @@ def _pil_to_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
 
 
-def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
+def _array_to_rgb(arr: np.ndarray, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if not isinstance(arr, np.ndarray):
         raise ImageError(f"expected a numpy array, got {type(arr).__name__}")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise ImageError(f"image array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); got shape {arr.shape}")
-    _check_size(arr.shape[1], arr.shape[0], "image array")
+    _check_size(arr.shape[1], arr.shape[0], "image array", max_pixels)
     if arr.dtype == np.uint8:
         out = arr
     elif arr.dtype == np.uint16:
@@ -83,10 +83,15 @@ def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def _open_pil(data: Union[str, os.PathLike, bytes], what: str) -> Image.Image:
+def _open_pil(data: Union[str, os.PathLike, bytes], what: str, max_pixels: int,
+              formats: Sequence[str] | None) -> Image.Image:
+    """Open, check the size from the header (before decoding any pixel), then decode."""
     try:
         src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else os.fspath(data)
-        if not isinstance(src, io.BytesIO):
+        if isinstance(src, io.BytesIO):
+            if not data:
+                raise ImageError(f"{what}: empty file")
+        else:
             if not os.path.exists(src):
                 raise ImageError(f"{what}: no such file")
             if os.path.isdir(src):
@@ -96,31 +101,41 @@ def _open_pil(data: Union[str, os.PathLike, bytes], what: str) -> Image.Image:
         with warnings.catch_warnings():
             # PIL warns (not raises) on large images; our own limit applies instead.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(src)
-        _check_size(img.width, img.height, what)
+            img = Image.open(src, formats=formats)
+        _check_size(img.width, img.height, what, max_pixels)
         img.load()
         return img
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{what}: image too large ({exc})") from None
+        raise ImageTooLarge(f"{what}: image too large ({exc})") from None
     except UnidentifiedImageError:
+        if formats is not None:
+            raise ImageError(f"{what}: not a supported image ({', '.join(formats)})") from None
         raise ImageError(f"{what}: not a recognised image file") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{what}: cannot decode image ({exc})") from None
 
 
-def load_image(image: ImageInput) -> np.ndarray:
+def load_image(image: ImageInput, *, max_pixels: int = MAX_PIXELS, formats: Sequence[str] | None = None,
+               what: str | None = None) -> np.ndarray:
     """Load ``image`` as an ``(H, W, 3) uint8`` RGB array.
 
-    Raises :class:`~facerec.errors.ImageError` for unreadable, corrupt, tiny or oversized input.
+    ``max_pixels``: a lower pixel limit than :data:`MAX_PIXELS` (checked once, from the file
+    header, before decoding). ``formats``: PIL format names accepted from files and bytes
+    (None: any PIL can open). ``what``: the name error messages use (default: the path, or
+    "image bytes").
+
+    Raises :class:`~facerec.errors.ImageError` for unreadable, corrupt or tiny input, and its
+    subclass :class:`~facerec.errors.ImageTooLarge` over the pixel limit.
     """
+    max_pixels = min(max_pixels, MAX_PIXELS)
     if isinstance(image, np.ndarray):
-        return _array_to_rgb(image)
+        return _array_to_rgb(image, max_pixels)
     if isinstance(image, Image.Image):
-        _check_size(image.width, image.height, "PIL image")
+        _check_size(image.width, image.height, what or "PIL image", max_pixels)
         return _pil_to_rgb(image)
     if isinstance(image, (str, os.PathLike, bytes, bytearray)):
-        what = "image bytes" if isinstance(image, (bytes, bytearray)) else os.fspath(image)
-        return _pil_to_rgb(_open_pil(image, str(what)))
+        name = what or ("image bytes" if isinstance(image, (bytes, bytearray)) else os.fspath(image))
+        return _pil_to_rgb(_open_pil(image, str(name), max_pixels, formats))
     raise ImageError(f"unsupported image input of type {type(image).__name__}")

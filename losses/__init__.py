@@ -40,7 +40,7 @@ from .margin import (
     monotone_cos,
 )
 from .margin_loss import MarginLoss
-from .registry import LOSSES, REGISTRY, LossSpec, create_loss, loss_defaults
+from .registry import LOSSES, REGISTRY, LossSpec, create_loss, loss_defaults, margin_for
 from .softmax import SoftmaxLoss
 from .sphereface import ASoftmaxLoss, LambdaSchedule
 from .subcenter import SubCenterClassifier
@@ -68,6 +68,7 @@ __all__ = [
     "cosine_distill",
     "create_loss",
     "loss_defaults",
+    "margin_for",
     "monotone_cos",
     "similarity_distill",
 ]

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from facerec.atomic import atomic_write
+
 log = logging.getLogger(__name__)
 
 
@@ -108,11 +110,6 @@ class ArrayCache:
         for name, (shape, dtype) in self.fields.items():
             arrays[name] = (np.stack([self._rows[k][name] for k in keys]) if keys
                             else np.zeros((0, *shape), dtype))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
+        with atomic_write(self.path) as f:
             np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
         self._dirty = 0

@@ -90,14 +90,15 @@ def enroll_folders(gallery: Gallery, root: str | os.PathLike, face: FaceChoice =
     return report
 
 
-def parse_face(value: str | None) -> FaceChoice:
-    """``--face``: an integer index or "largest"."""
+def parse_face(value: str | None, option: str = "--face") -> FaceChoice:
+    """``--face`` (or the service's ``face`` parameter, named by ``option``): an integer index
+    or "largest"."""
     if value is None or value == "largest":
         return value
     try:
         return int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--face takes an index or 'largest', not {value!r}") from None
+        raise argparse.ArgumentTypeError(f"{option} takes an index or 'largest', not {value!r}") from None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

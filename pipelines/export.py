@@ -12,12 +12,13 @@ import argparse
 import json
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from facerec.atomic import atomic_path
 
 from facerec.embedder import Embedder
 
@@ -45,25 +46,22 @@ def export_onnx(embedder: Embedder, out: str | os.PathLike, opset: int = DEFAULT
     w, h = embedder.preprocessing.size
     model = NormalizedEmbedding(embedder.model).eval().to("cpu", memory_format=torch.contiguous_format)
     dummy = torch.zeros(2, 3, h, w)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    with torch.no_grad():
-        # TorchScript-based exporter: needs no onnxscript, and gives a plain dynamic batch axis.
-        torch.onnx.export(model, (dummy,), str(tmp), input_names=["input"], output_names=["embedding"],
-                          dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}}, opset_version=opset,
-                          dynamo=False, do_constant_folding=True)
-    proto = onnx.load(str(tmp))
     meta = {"facerec.backbone": embedder.backbone_name, "facerec.fingerprint": embedder.fingerprint(),
             "facerec.preprocessing": json.dumps(embedder.preprocessing.to_dict()),
             "facerec.embedding_size": str(embedder.embedding_size)}
     if "threshold" in embedder.metadata:
         meta["facerec.threshold"] = str(float(embedder.metadata["threshold"]))
-    for k, v in meta.items():
-        proto.metadata_props.add(key=k, value=v)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(tmp))
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        with torch.no_grad():
+            # TorchScript-based exporter: needs no onnxscript, and gives a plain dynamic batch axis.
+            torch.onnx.export(model, (dummy,), str(tmp), input_names=["input"], output_names=["embedding"],
+                              dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
+                              opset_version=opset, dynamo=False, do_constant_folding=True)
+        proto = onnx.load(str(tmp))
+        for k, v in meta.items():
+            proto.metadata_props.add(key=k, value=v)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
     return meta
 
 

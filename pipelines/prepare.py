@@ -26,6 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from facerec.alignment import TEMPLATES, align_face, center_crop_landmarks
+from facerec.atomic import atomic_path, atomic_write_text
 from facerec.detection import MTCNNConfig, MTCNNDetector
 from facerec.errors import FacerecError
 from facerec.image import load_image
@@ -81,14 +82,12 @@ def output_path(dst: Path, rel: str, image_format: str) -> Path:
 
 def save_crop_atomic(crop: np.ndarray, path: Path, image_format: str) -> None:
     """Write an (H, W, 3) uint8 crop to a temporary file beside ``path``, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     img = Image.fromarray(crop)
-    if image_format == "jpg":
-        img.save(tmp, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
-    else:
-        img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        if image_format == "jpg":
+            img.save(tmp, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+        else:
+            img.save(tmp, format="PNG")
 
 
 def _area(d: Detection) -> float:
@@ -187,9 +186,7 @@ def prepare(src: str | Path, dst: str | Path, opts: PrepareOptions | None = None
             logf.flush()
 
     report = build_report(src, dst, opts, [records[r] for r in rels], skipped=len(done), seconds=time.time() - t0)
-    tmp = dst / f".{REPORT_NAME}.tmp"
-    tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    os.replace(tmp, dst / REPORT_NAME)
+    atomic_write_text(dst / REPORT_NAME, json.dumps(report, indent=2))
     return report
 
 

@@ -7,17 +7,15 @@ page at /, Prometheus metrics at /metrics). See :mod:`pipelines.serve`.
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import logging
+import dataclasses
 import sys
 
 from facerec.image import MAX_PIXELS
 
 from .common import add_model_args, load_recognizer
+from .extras import require
 from .serve.auth import hash_key, load_key_hashes, new_key
 from .serve.config import DEFAULT_MAX_UPLOAD_MB, ServeConfig, cpu_cores, default_workers
-
-log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,36 +53,17 @@ def run(args: argparse.Namespace) -> int:
         key = sys.stdin.readline().strip() if args.hash_key == "-" else args.hash_key
         print(hash_key(key))
         return 0
-    if not args.gallery:
-        raise ValueError("--gallery DIR is required")
-    if args.api_keys and args.no_auth:
-        raise ValueError("give --api-keys FILE or --no-auth, not both")
     hashes = load_key_hashes(args.api_keys) if args.api_keys else frozenset()
-    if args.no_auth and not _is_loopback(args.host):
-        log.warning("--no-auth on %s: anyone on the network can change the galleries", args.host)
-    if args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
     config = ServeConfig(gallery_dir=args.gallery, api_key_hashes=hashes, auth=not args.no_auth,
                          max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels,
-                         workers=args.workers, torch_threads=max(1, cpu_cores() // args.workers))
-    import uvicorn  # heavy imports only when serving
+                         workers=args.workers, host=args.host)  # validates every flag
+    # The cores shared out among the inference threads.
+    config = dataclasses.replace(config, torch_threads=max(1, cpu_cores() // config.workers))
+    # Heavy imports only when serving; both come with the 'serve' extra.
+    uvicorn = require("serve", "uvicorn")
+    create_app = require("serve", "pipelines.serve.app").create_app
 
-    from .serve import create_app
-
-    app = create_app(config, load_recognizer(args))
-    if args.no_auth:
-        print("facerec serve: WARNING: --no-auth: writes need no API key", file=sys.stderr)
-    elif not hashes:
-        print("facerec serve: no --api-keys: serving read-only (enroll/remove refused)", file=sys.stderr)
+    app = create_app(config, load_recognizer(args))  # logs the auth warning, once
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
                 access_log=bool(args.verbose))
     return 0
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

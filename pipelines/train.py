@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+from .extras import MissingExtra
 from .training.config import load_config
 from .training.plot import plot_training_curves
 from .training.trainer import resolved_config_from_run, train
@@ -53,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
     res = train(cfg, args.out, resume=args.resume)
     metrics_csv = Path(res.out_dir) / "metrics.csv"
     if metrics_csv.is_file():
-        plot_training_curves(metrics_csv, Path(res.out_dir) / "curves.png")
+        try:
+            plot_training_curves(metrics_csv, Path(res.out_dir) / "curves.png")
+        except MissingExtra as exc:  # the run itself is complete; only its picture is missing
+            log.warning("curves.png not written: %s", exc)
     print(json.dumps({"status": res.status, "step": res.step, "epoch": res.epoch, "best": res.best,
                       "epoch_losses": [round(v, 4) for v in res.epoch_losses], "out": str(res.out_dir)}))
     return 0

@@ -59,9 +59,20 @@ log = logging.getLogger(__name__)
 # 128 000, sends every batch under 250 queries at d=512 down the sequential path, which is 5-12×
 # slower than BLAS for batches of 16-64 (benchmarks/gallery_search.py, RESULTS.md). For 1-3
 # queries the sequential scan is the faster one (BLAS GEMM with one row wastes its packing),
-# so BLAS from n_queries × d ≥ 2048 (4 queries at d=512) on. Process-wide; set here only.
-BLAS_THRESHOLD = 2048
-faiss.cvar.distance_compute_blas_threshold = BLAS_THRESHOLD
+# so BLAS from n_queries × d ≥ 2048 (4 queries at d=512) on.
+#: FAISS's distance_compute_blas_threshold for gallery searches (the measured rule above). The
+#: setting is process-wide, so it is applied where a search runs (:func:`apply_blas_threshold`,
+#: called by every gallery search), never at import; set this to None to leave FAISS's own
+#: setting alone (e.g. an application that tunes FAISS itself).
+BLAS_THRESHOLD: int | None = 2048
+
+
+def apply_blas_threshold() -> None:
+    """Set FAISS's process-wide BLAS threshold to :data:`BLAS_THRESHOLD` (unless None)."""
+    if BLAS_THRESHOLD is not None and faiss.cvar.distance_compute_blas_threshold != BLAS_THRESHOLD:
+        log.debug("faiss distance_compute_blas_threshold: %d -> %d",
+                  faiss.cvar.distance_compute_blas_threshold, BLAS_THRESHOLD)
+        faiss.cvar.distance_compute_blas_threshold = BLAS_THRESHOLD
 
 FORMAT = "facerec.gallery"
 FORMAT_VERSION = 1
@@ -317,6 +328,7 @@ class Gallery(GalleryBase):
         rescore = (self._aggregation == "max" and self._trained_as_configured
                    and not _EXACT_SCORES.fullmatch(self._factory))
         kk = min(k * RERANK_FACTOR, self._index.ntotal) if rescore else k  # lossy: re-rank a wider net
+        apply_blas_threshold()
         scores, ids = self._index.search(np.ascontiguousarray(q, dtype=np.float32), kk)
         if rescore:
             scores, ids = (a[:, :k] for a in self._rescore(q, ids))

@@ -23,29 +23,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..atomic import atomic_write_text, fsync_dir, fsync_file
+
 log = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
 _VERSION_RE = re.compile(r"^v(\d{6,})$")
 _TMP_PREFIX = ".tmp-"
-
-
-def fsync_file(path: Path) -> None:
-    """Flush one file's data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a folder's entries (new names, renames) to disk."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+#: Temporary files of :func:`facerec.atomic.atomic_write_text` replacing the pointer.
+_POINTER_TMP_PREFIX = f".{POINTER}."
 
 
 def current_version(root: str | os.PathLike) -> Path | None:
@@ -101,14 +87,8 @@ def save_version(root: str | os.PathLike, write: Callable[[Path], None]) -> Path
             fsync_dir(tmp)
             os.rename(tmp, root / name)
             fsync_dir(root)
-            # The commit point: before this replace, CURRENT still names the old version.
-            pointer_tmp = root / f"{_TMP_PREFIX}{POINTER}-{os.getpid()}"
-            with open(pointer_tmp, "w", encoding="utf-8") as f:
-                f.write(name + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(pointer_tmp, root / POINTER)
-            fsync_dir(root)
+            # The commit point: until this atomic replace, CURRENT still names the old version.
+            atomic_write_text(root / POINTER, name + "\n")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -121,7 +101,7 @@ def _cleanup(root: Path, keep: str) -> None:
     for p in root.iterdir():
         if p.name == keep:
             continue
-        if _VERSION_RE.match(p.name) or p.name.startswith(_TMP_PREFIX):
+        if _VERSION_RE.match(p.name) or p.name.startswith((_TMP_PREFIX, _POINTER_TMP_PREFIX)):
             log.debug("removing old gallery version %s", p)
             if p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)

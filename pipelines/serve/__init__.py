@@ -1,10 +1,10 @@
 """``facerec serve``: the HTTP service, a second front end beside :mod:`pipelines.cli`.
 
-:func:`create_app` builds the FastAPI app (routes in :mod:`.app`); :mod:`.auth` handles API
-keys, :mod:`.limits` upload limits and content sniffing, :mod:`.metrics` Prometheus
-metrics, :mod:`.workers` the inference thread pool, :mod:`.galleries` the named, locked,
-durably saved galleries and :mod:`.server` running it from Python. The page at ``/``
-lives in ``static/``.
+:func:`create_app` builds the FastAPI app (:mod:`.app`; routes in :mod:`.routes`, their
+shared state and key check in :mod:`.deps`); :mod:`.auth` handles API keys, :mod:`.limits`
+upload limits and content sniffing, :mod:`.metrics` Prometheus metrics, :mod:`.workers` the
+inference thread pool, :mod:`.galleries` the named, locked, durably saved galleries and
+:mod:`.server` running it from Python. The page at ``/`` lives in ``static/``.
 """
 from __future__ import annotations
 

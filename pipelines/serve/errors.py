@@ -14,13 +14,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from facerec.errors import (AlignmentError, FacerecError, ImageError, ModelError, MultipleFacesError,
-                            NoFaceError)
+from pydantic import BaseModel
+
+from facerec.errors import (AlignmentError, FacerecError, ImageError, ImageTooLarge, ModelError,
+                            MultipleFacesError, NoFaceError)
 
 log = logging.getLogger(__name__)
 
 #: facerec exception type → (HTTP status, code); the most specific type first.
 FACEREC_ERRORS: tuple[tuple[type[FacerecError], int, str], ...] = (
+    (ImageTooLarge, 413, "payload_too_large"),  # over max_pixels
     (ImageError, 400, "image_invalid"),
     (NoFaceError, 422, "no_face"),
     (AlignmentError, 422, "no_face"),  # degenerate landmarks: no usable face
@@ -33,6 +36,37 @@ STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: 
                 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
                 422: "validation_error", 429: "too_many_requests", 500: "internal_error",
                 503: "unavailable"}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer (OpenAPI schema)."""
+
+    error: ErrorDetail
+
+
+#: What each status means, for the OpenAPI document (codes in brackets).
+STATUS_DESCRIPTIONS = {
+    400: "the upload is not a readable image of an accepted format (image_invalid)",
+    401: "missing or invalid API key, or the server has none (unauthorized)",
+    404: "no such gallery or identity (not_found)",
+    409: "the model cannot do this: no calibrated threshold, or a gallery of another model (model_error)",
+    413: "request body over max_upload_bytes, or an image over max_pixels (payload_too_large)",
+    422: "invalid parameters (validation_error), or no / several faces where one is needed "
+         "(no_face, multiple_faces)",
+    500: "server-side fault, logged (internal_error, gallery_error)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route answering ``statuses`` (plus 500, which any route
+    may answer) with :class:`ErrorBody`."""
+    return {status: {"model": ErrorBody, "description": STATUS_DESCRIPTIONS[status]}
+            for status in sorted({*statuses, 500})}
 
 
 class ApiError(StarletteHTTPException):

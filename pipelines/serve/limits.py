@@ -6,20 +6,16 @@
   buffered (the excess is read and discarded, up to :data:`DRAIN_LIMIT`, so the client
   gets the answer instead of a reset connection).
 * :func:`decode_upload` identifies an upload by its content (PIL reads the magic bytes; the
-  file name and Content-Type are ignored), accepts only common photo formats, checks the
-  pixel count from the header before decoding, and decodes through
-  :func:`facerec.image.load_image` (THE image loader).
+  file name and Content-Type are ignored), accepts only common photo formats, and decodes
+  it once through :func:`facerec.image.load_image` (THE image loader), which checks the
+  pixel count from the header before decoding.
 """
 from __future__ import annotations
 
-import io
-import warnings
-
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facerec.errors import ImageError
 from facerec.image import load_image
 
 from .errors import ApiError, error_response
@@ -96,35 +92,12 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-def sniff_format(data: bytes, max_pixels: int, what: str = "upload") -> tuple[str, int, int]:
-    """(PIL format, width, height) from the header of ``data``, without decoding pixels.
-
-    Raises :class:`ImageError` for an empty, unknown or disallowed format and
-    :class:`ApiError` 413 ``payload_too_large`` over ``max_pixels``.
-    """
-    if not data:
-        raise ImageError(f"{what}: empty file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=_allowed()) as img:
-                fmt, (width, height) = str(img.format), img.size
-    except Image.DecompressionBombError:
-        raise ApiError(413, "payload_too_large", f"{what}: image has too many pixels") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{what}: not a supported image (JPEG, PNG, WebP, BMP, GIF, TIFF, PNM)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{what}: cannot read the image header ({exc})") from None
-    if width * height > max_pixels:
-        raise ApiError(413, "payload_too_large",
-                       f"{what}: {width}x{height} exceeds the limit of {max_pixels:,} pixels")
-    return fmt, width, height
-
-
 def decode_upload(data: bytes, max_pixels: int, what: str = "upload") -> np.ndarray:
-    """An uploaded file → ``(H, W, 3) uint8`` RGB, after :func:`sniff_format`."""
-    sniff_format(data, max_pixels, what)
-    try:
-        return load_image(data)
-    except ImageError as exc:
-        raise ImageError(f"{what}: {exc}".replace("image bytes: ", "")) from None
+    """An uploaded file → ``(H, W, 3) uint8`` RGB, decoded once by :func:`facerec.image.load_image`:
+    identified by content (:data:`ALLOWED_FORMATS` only), its pixel count checked once, from
+    the header, against ``max_pixels``.
+
+    Raises :class:`facerec.errors.ImageError` for an empty, unknown, disallowed or corrupt file and its
+    subclass :class:`facerec.errors.ImageTooLarge` (answered 413 ``payload_too_large``) over ``max_pixels``.
+    """
+    return load_image(data, max_pixels=max_pixels, formats=_allowed(), what=what)

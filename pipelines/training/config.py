@@ -9,11 +9,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import string
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+import tomli_w
+
+from facerec.atomic import atomic_write_text
 
 from ..paths import data_dir
 
@@ -330,9 +335,8 @@ def expand_paths(d: dict[str, Any]) -> dict[str, Any]:
     out = json.loads(json.dumps(d))
 
     def expand(v: str) -> str:
-        for name in sorted(env, key=len, reverse=True):  # longest names first: $A_B before $A
-            v = v.replace("${" + name + "}", env[name]).replace("$" + name, env[name])
-        return os.path.expanduser(v)
+        # Unknown variables stay as written; "$$" is a literal "$".
+        return os.path.expanduser(string.Template(v).safe_substitute(env))
 
     for sec, key in (("data", "root"), ("eval", "pairs_file"), ("eval", "pairs_root"), ("eval", "cache_dir"),
                      ("model", "init"), ("distill", "teacher"), ("distill", "cache_dir"), ("distill", "exclude_near")):
@@ -359,28 +363,9 @@ def load_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -
 
 
 # -- writing ------------------------------------------------------------------------------
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)  # a JSON string is a valid TOML basic string
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
 def to_toml(d: Mapping[str, Any]) -> str:
-    """A two-level dict (sections of scalars; nested dicts inline) as TOML text."""
-    lines: list[str] = []
-    for section, values in d.items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
-        lines.append("")
-    return "\n".join(lines)
+    """A config dict (sections of scalars, lists and tables) as TOML text."""
+    return tomli_w.dumps(d)
 
 
 def save_config(c: Config, out_dir: str | os.PathLike) -> None:
@@ -389,6 +374,4 @@ def save_config(c: Config, out_dir: str | os.PathLike) -> None:
     out.mkdir(parents=True, exist_ok=True)
     d = config_to_dict(c)
     for name, text in (("config.toml", to_toml(d)), ("config.json", json.dumps(d, indent=2))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out / name)
+        atomic_write_text(out / name, text)

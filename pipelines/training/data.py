@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -22,28 +21,12 @@ from facerec.preprocessing import Preprocessing
 
 from .augment import augment, sample_rng
 from .config import AugmentConfig, DataConfig
+from .identities import Identity, Split
+from .recordio import read_image_bytes
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".webp", ".tif", ".tiff"})
-
-
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    files: tuple[Any, ...]  # image Paths, or RecordRefs into a .rec file
-
-
-@dataclass(frozen=True)
-class Split:
-    """Identity-disjoint train / validation identities."""
-
-    train: tuple[Identity, ...]
-    val: tuple[Identity, ...]
-
-    def counts(self) -> dict[str, int]:
-        return {"train_identities": len(self.train), "train_images": sum(len(i.files) for i in self.train),
-                "val_identities": len(self.val), "val_images": sum(len(i.files) for i in self.val)}
 
 
 def scan_identities(root: str | Path, min_images: int = 1, max_identities: int = 0) -> list[Identity]:
@@ -97,8 +80,6 @@ def load_crop(path: Path | Any, cfg: DataConfig) -> np.ndarray:
     if isinstance(path, Path):
         rgb = load_image(path)
     else:
-        from .recordio import read_image_bytes  # lazy: recordio imports this module
-
         rgb = load_image(read_image_bytes(path))
     tpl = get_template(cfg.template)
     h, w = rgb.shape[:2]

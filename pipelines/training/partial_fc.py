@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import losses
-from losses import Margin, MarginLoss, NormalizedClassifier, cosine_matrix
+from losses import Margin, cosine_matrix
 
 from .distributed import all_gather_with_grad
 
@@ -77,15 +77,6 @@ def shard_range(num_classes: int, rank: int, world: int) -> tuple[int, int]:
     return start, start + base + (1 if rank < extra else 0)
 
 
-def margin_of(loss_name: str, embedding_dim: int, **hyper: object) -> Margin:
-    """The :class:`Margin` that ``losses.create_loss(loss_name, ...)`` would use."""
-    proto = losses.create_loss(loss_name, embedding_dim, 1, **hyper)
-    if not isinstance(proto, MarginLoss) or type(proto.classifier) is not NormalizedClassifier:
-        raise ValueError(f"Partial FC needs a margin loss (normface, sphereface_norm, cosface, arcface, combined), "
-                         f"not {loss_name!r}")
-    return proto.margin
-
-
 class PartialFC(nn.Module):
     """Sharded, sampled margin-softmax loss: ``forward(embeddings (n, D), labels (n,))`` on
     each rank's local batch → the mean loss over the global batch (same value on all ranks).
@@ -100,7 +91,7 @@ class PartialFC(nn.Module):
             raise ValueError("sample_rate must be in (0, 1]")
         if num_classes < world:
             raise ValueError(f"{num_classes} classes cannot be sharded over {world} ranks")
-        self.margin = margin_of(loss_name, embedding_dim, **hyper)
+        self.margin: Margin = losses.margin_for(loss_name, **hyper)  # ValueError: not a margin loss
         self.embedding_dim, self.num_classes = embedding_dim, num_classes
         self.sample_rate, self.seed, self.rank, self.world = sample_rate, seed, rank, world
         self.start, self.end = shard_range(num_classes, rank, world)

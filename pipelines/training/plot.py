@@ -6,6 +6,8 @@ import csv
 import os
 from pathlib import Path
 
+from ..extras import require
+
 
 def _column(rows: list[dict[str, str]], key: str) -> list[float]:
     return [float(r[key]) for r in rows if r.get(key) not in (None, "")]
@@ -13,9 +15,7 @@ def _column(rows: list[dict[str, str]], key: str) -> list[float]:
 
 def plot_training_curves(metrics_csv: str | os.PathLike, out_png: str | os.PathLike, title: str = "") -> Path:
     """Write a two-panel PNG (loss + lr; accuracies) from ``metrics_csv``; returns its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    require("plot", "matplotlib").use("Agg")
     import matplotlib.pyplot as plt
 
     with open(metrics_csv, newline="") as f:

@@ -27,7 +27,7 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-from .data import Identity
+from .identities import Identity
 
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)

@@ -133,4 +133,7 @@ def test_errors_are_the_local_exception_types(server, photos, tmp_path: Path) ->
         client.search(np.zeros(512, np.float32))  # embeddings are not sent over the wire
     buf = io.BytesIO()
     Image.open(photos["aaron"]).save(buf, format="PNG")
-    assert client.search(buf.getvalue())[0].detection is not None
+    # The same pixels sent as PNG bytes: the same face found as from the JPEG file.
+    (from_png,), (from_jpeg,) = client.search(buf.getvalue()), client.detect(photos["aaron"])
+    np.testing.assert_allclose(from_png.detection.box, from_jpeg.box, atol=1e-3)
+    assert from_png.detection.score == pytest.approx(from_jpeg.score, abs=1e-5)

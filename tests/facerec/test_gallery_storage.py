@@ -165,7 +165,7 @@ def test_empty_gallery_round_trip(tmp_path: Path) -> None:
 
 def test_model_mismatch_on_load(tmp_path: Path) -> None:
     class FakeRecognizer:
-        threshold = 0.5
+        threshold = search_threshold = 0.5
 
         def __init__(self, model_id: str, dim: int) -> None:
             self.model_id = model_id
@@ -173,7 +173,10 @@ def test_model_mismatch_on_load(tmp_path: Path) -> None:
 
     g, _ = make()
     g.save(tmp_path)
-    assert Gallery.load(tmp_path, FakeRecognizer("model-A", D)).recognizer is not None  # type: ignore[arg-type]
+    same_model = FakeRecognizer("model-A", D)
+    loaded = Gallery.load(tmp_path, same_model)  # type: ignore[arg-type]
+    assert loaded.recognizer is same_model and loaded.model_id == "model-A" and loaded.dim == D
+    assert loaded.threshold == 0.3  # the saved gallery's own threshold, not the recognizer's 0.5
     with pytest.raises(ModelError, match="model-A"):
         Gallery.load(tmp_path, FakeRecognizer("model-B", D))  # type: ignore[arg-type]
     with pytest.raises(ModelError, match="-d"):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facerec import ImageError, load_image
+from facerec import ImageError, ImageTooLarge, load_image
 from facerec.image import MAX_PIXELS
 
 
@@ -121,3 +121,29 @@ def test_bad_arrays(arr):
 def test_unsupported_type():
     with pytest.raises(ImageError):
         load_image(12345)  # type: ignore[arg-type]
+
+
+def _png(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 20, 30)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_one_open_one_pixel_check_under_the_callers_limit(monkeypatch):
+    """The service's upload path: a lower pixel limit, a format allow-list and the caller's
+    name for the file, all applied while the image is opened once."""
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(k.get("formats")) or real_open(*a, **k))
+    rgb = load_image(_png(20, 12), max_pixels=240, formats=["PNG"], what="up.png")
+    assert rgb.shape == (12, 20, 3) and opened == [["PNG"]]
+    with pytest.raises(ImageTooLarge, match=r"^up\.png: 20x13 exceeds the limit of 240 pixels$"):
+        load_image(_png(20, 13), max_pixels=240, what="up.png")
+    assert issubclass(ImageTooLarge, ImageError)
+    with pytest.raises(ImageError, match=r"^up\.png: not a supported image \(JPEG\)$"):
+        load_image(_png(20, 12), formats=["JPEG"], what="up.png")
+    with pytest.raises(ImageError, match=r"^up\.png: empty file$"):
+        load_image(b"", what="up.png")
+    # A limit above MAX_PIXELS does not raise the library's own guard.
+    with pytest.raises(ImageTooLarge, match=f"{MAX_PIXELS:,}"):
+        load_image(np.zeros((MAX_PIXELS // 1000 + 1, 1000), np.uint8), max_pixels=10 * MAX_PIXELS)

@@ -221,7 +221,7 @@ def test_state_dict_round_trip_same_loss(name):
 
 # ---------------------------------------------------------------- layering rule
 
-ALLOWED_IMPORTS = {"__future__", "torch", "math", "numbers", "dataclasses", "types", "typing"}
+ALLOWED_IMPORTS = {"__future__", "torch", "math", "numbers", "dataclasses", "inspect", "types", "typing"}
 
 
 def test_losses_package_imports_only_torch_and_stdlib():
@@ -250,3 +250,25 @@ def test_no_print_in_library_code():
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"
         ]
         assert not calls, path.name
+
+
+def test_margin_presets_have_one_home() -> None:
+    """The registry's defaults are read from losses.margin's PRESETS (and margin_for gives the
+    exact Margin create_loss applies), so changing a preset changes both."""
+    from losses import PRESETS, create_loss, loss_defaults, margin_for
+
+    fields = {"normface": {}, "sphereface_norm": {"margin": "m1"}, "cosface": {"margin": "m3"},
+              "arcface": {"margin": "m2"}, "combined": {"m1": "m1", "m2": "m2", "m3": "m3"}}
+    for name, to_field in fields.items():
+        preset = PRESETS[name]
+        d = loss_defaults(name)
+        assert d["scale"] == preset.scale
+        assert all(d[h] == getattr(preset, f) for h, f in to_field.items())
+        assert margin_for(name) == preset
+        assert create_loss(name, 8, 3).margin == margin_for(name)
+    assert margin_for("arcface", margin=0.3).m2 == 0.3
+    for name in ("softmax", "sphereface", "adaface", "subcenter_arcface"):
+        with pytest.raises(ValueError, match="margin loss"):
+            margin_for(name)
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        margin_for("cosface", m2=0.1)

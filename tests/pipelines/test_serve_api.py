@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import io
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -216,6 +217,17 @@ def test_writes_need_a_valid_key(recognizer: FaceRecognizer, faces: dict[str, Pa
     assert "--api-keys" in body["error"]["message"]
     open_client = make_client(recognizer, tmp_path / "g3", api_key_hashes=frozenset(), auth=False)
     assert open_client.post("/v1/galleries/g/identities/A", files=photo).status_code == 200
+
+
+def test_auth_warning_is_logged_once(recognizer: FaceRecognizer, tmp_path: Path, caplog) -> None:
+    for host, where in (("127.0.0.1", "this machine"), ("0.0.0.0", "the network (0.0.0.0)")):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            make_client(recognizer, tmp_path / host, api_key_hashes=frozenset(), auth=False, host=host)
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+            f"API keys are OFF (--no-auth): anyone on {where} can change the galleries"]
+    with pytest.raises(ValueError, match="not both"):
+        ServeConfig(gallery_dir=tmp_path, api_key_hashes=frozenset({hash_key(KEY)}), auth=False)
 
 
 def test_validation_errors(client: TestClient, faces: dict[str, Path]) -> None:

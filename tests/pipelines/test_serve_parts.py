@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 import threading
 import time
 from pathlib import Path
@@ -30,11 +31,13 @@ def test_cli_hash_key_and_new_key(capsys, monkeypatch) -> None:
 def test_cli_argument_errors_are_one_line(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "keys.txt"
     bad.write_text("# comment\n" + "a" * 64 + "\nnot-a-hash\n")
+    good = tmp_path / "good.txt"
+    good.write_text("a" * 64 + "\n")
     cases = [
         (["serve"], "--gallery"),
         (["serve", "--gallery", str(tmp_path), "--api-keys", str(bad)], "keys.txt:3"),
         (["serve", "--gallery", str(tmp_path), "--api-keys", str(tmp_path / "none.txt")], "none.txt"),
-        (["serve", "--gallery", str(tmp_path), "--no-auth", "--api-keys", str(bad)], "not both"),
+        (["serve", "--gallery", str(tmp_path), "--no-auth", "--api-keys", str(good)], "not both"),
         (["serve", "--gallery", str(tmp_path), "--workers", "0"], "--workers"),
     ]
     for argv, needle in cases:
@@ -98,3 +101,12 @@ def test_rwlock_readers_share_writers_exclude() -> None:
     for t in threads:
         t.join(timeout=10)
     assert not state["overlap"] and state["max_readers"] >= 2
+
+
+def test_missing_serve_extra_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Without the web server installed (`pip install facerec` alone), `facerec serve` says
+    what to install in one line, before loading any model."""
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn -> ImportError
+    assert cli.main(["serve", "--gallery", str(tmp_path), "--no-auth"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "facerec serve: error: uvicorn is not installed: pip install 'facerec[serve]'"

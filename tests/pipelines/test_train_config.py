@@ -15,8 +15,8 @@ from facerec import Embedder
 from facerec.preprocessing import Preprocessing
 from pipelines.train import CONFIG_DIR
 from pipelines.training.augment import augment, downscale, sample_rng, to_grayscale
-from pipelines.training.config import (AugmentConfig, DataConfig, config_from_dict, config_to_dict, load_config,
-                                       parse_override, to_toml)
+from pipelines.training.config import (AugmentConfig, DataConfig, config_from_dict, config_to_dict, expand_paths,
+                                       load_config, parse_override, to_toml)
 from pipelines.training.data import Collate, EpochBatches, FaceDataset, scan_identities, split_identities
 from pipelines.training.schedule import WarmupDecay, make_scheduler
 from pipelines.training.verification import generated_pairs
@@ -49,6 +49,21 @@ def test_presets_load_and_resolved_config_round_trips(preset, tmp_path):
     assert cfg.data.root == "/x" and cfg.loss.params["margin"] == 0.3 and cfg.train.epochs == 2
     text = to_toml(config_to_dict(cfg))
     assert config_from_dict(tomllib.loads(text)) == cfg
+
+
+def test_path_variables_expand_like_the_shell(monkeypatch, tmp_path):
+    monkeypatch.setenv("FACEREC_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("A", "short")
+    monkeypatch.setenv("A_B", "long")
+    monkeypatch.delenv("FACEREC_NOT_SET", raising=False)
+    d = {"data": {"root": "$FACEREC_DATA_DIR/lfw"}, "eval": {"pairs_file": "${A_B}/$A_B/$A/x", "pairs_root": "$FACEREC_NOT_SET/y",
+                                                              "cache_dir": "~/c$$"}}
+    out = expand_paths(d)
+    assert out["data"]["root"] == f"{tmp_path}/lfw"
+    assert out["eval"]["pairs_file"] == "long/long/short/x"  # whole names, never a prefix
+    assert out["eval"]["pairs_root"] == "$FACEREC_NOT_SET/y"  # unknown: left as written
+    assert out["eval"]["cache_dir"] == str(Path.home() / "c$")
+    assert d["data"]["root"] == "$FACEREC_DATA_DIR/lfw"  # the input is not modified
 
 
 def test_schedule_matches_closed_form():

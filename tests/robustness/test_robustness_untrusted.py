@@ -25,7 +25,7 @@ from facerec.gallery import Gallery, GalleryError
 from facerec.gallery.storage import current_version
 from pipelines.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MARKER = Path("/tmp") / f"facerec-pwned-{os.getpid()}"
 
 

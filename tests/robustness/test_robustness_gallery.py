@@ -22,7 +22,7 @@ import pytest
 
 from facerec.gallery import Gallery, GalleryError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 D, TEMPLATES = 64, 40
 
 WRITER = r"""

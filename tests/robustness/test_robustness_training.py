@@ -22,10 +22,10 @@ from pipelines.training.config import config_from_dict
 from pipelines.training.metrics import read_metrics
 from pipelines.training.trainer import train
 
-sys.path.insert(0, str(Path(__file__).parent / "pipelines"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "pipelines"))
 from train_helpers import tiny_config, write_synthetic_crops  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 CHILD = r"""
 import json, sys

@@ -1,0 +1,121 @@
+"""Embedding image files for evaluation: detect → the face nearest the image centre (the
+LFW convention; no detection falls back to the fixed centre crop, counted) → align →
+batched embed, with detections and embeddings cached (:mod:`pipelines.embedding_cache`)."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from facerec import Embedder, FaceRecognizer, load_image
+from facerec.alignment import align_face, center_crop_landmarks
+from facerec.detection import pick_central
+
+from ..embedding_cache import ArrayCache, file_key, spec_hash
+
+log = logging.getLogger(__name__)
+
+#: Seconds between cache checkpoints during a long embedding run.
+CACHE_SAVE_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class EmbeddedImages:
+    """Embeddings of image files: ``embeddings`` (N, D) float32 unit rows in ``paths`` order;
+    ``detected`` (N,) False where the centre-crop fallback was used."""
+
+    paths: list[Path]
+    embeddings: np.ndarray
+    detected: np.ndarray
+
+    def index(self) -> dict[Path, int]:
+        return {p: i for i, p in enumerate(self.paths)}
+
+    @property
+    def fallback_paths(self) -> list[Path]:
+        return [p for p, d in zip(self.paths, self.detected) if not d]
+
+
+def _model_spec(embedder: Embedder, flip: bool, source: Any) -> dict[str, Any]:
+    return {"fingerprint": embedder.fingerprint(), "preprocessing": embedder.preprocessing.to_dict(),
+            "flip": bool(flip), "precision": embedder.precision, "source": source}
+
+
+def _open_caches(recognizer: FaceRecognizer, flip: bool, cache_dir: Path | None) -> tuple[ArrayCache, ArrayCache]:
+    """(detections, embeddings) caches; in memory only without ``cache_dir`` or with a detector
+    whose settings cannot be named."""
+    cfg = getattr(recognizer.detector, "config", None)
+    use_disk = cache_dir is not None and dataclasses.is_dataclass(cfg)
+    det_spec = {"detector": type(recognizer.detector).__name__,
+                "config": dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else None, "select": "central"}
+    emb = recognizer.embedder
+    det_path = cache_dir / f"detect-{spec_hash(det_spec)}.npz" if use_disk else None
+    emb_path = (cache_dir / f"embed-{emb.fingerprint()}-{spec_hash(_model_spec(emb, flip, det_spec))}.npz"
+                if use_disk else None)
+    det_cache = ArrayCache(det_path, {"landmarks": ((5, 2), "float32"), "score": ((), "float32"),
+                                      "detected": ((), "bool")})
+    emb_cache = ArrayCache(emb_path, {"embedding": ((emb.embedding_size,), "float32"), "detected": ((), "bool")})
+    return det_cache, emb_cache
+
+
+def _central_landmarks(recognizer: FaceRecognizer, rgb: np.ndarray, key: str, cache: ArrayCache) -> tuple[np.ndarray, bool]:
+    """(5, 2) landmarks of the face nearest the centre, or the centre-crop fallback."""
+    hit = cache.get(key)
+    if hit is None:
+        h, w = rgb.shape[:2]
+        det = pick_central(recognizer.detector.detect(rgb), w, h)
+        lm = det.landmarks if det is not None else np.zeros((5, 2), np.float32)
+        cache.put(key, landmarks=lm, score=det.score if det is not None else 0.0, detected=det is not None)
+        hit = cache.get(key)
+    if bool(hit["detected"]):
+        return hit["landmarks"], True
+    h, w = rgb.shape[:2]
+    return center_crop_landmarks(w, h, recognizer.embedder.preprocessing.template), False
+
+
+def embed_image_files(recognizer: FaceRecognizer, paths: Sequence[str | os.PathLike], *, flip: bool = False,
+                      batch_size: int = 64, cache_dir: str | os.PathLike | None = None,
+                      progress: bool = True) -> EmbeddedImages:
+    """Embed the central face of each image file (duplicates embedded once), batched and cached.
+
+    Same result as ``recognizer.face(path, select="central", fallback_center=True, flip=flip)``,
+    but the embedder runs on batches and detections/embeddings come from the cache when known.
+    """
+    from tqdm import tqdm
+
+    uniq = list(dict.fromkeys(Path(p) for p in paths))
+    det_cache, emb_cache = _open_caches(recognizer, flip, Path(cache_dir) if cache_dir is not None else None)
+    keys = [file_key(p) for p in uniq]
+    todo = [i for i, k in enumerate(keys) if k not in emb_cache]
+    if todo:
+        log.info("embedding %d images (%d cached)", len(todo), len(uniq) - len(todo))
+    tpl = recognizer.embedder.preprocessing.template
+    last_save = time.monotonic()
+    with tqdm(total=len(todo), desc="detect+embed", unit="img", disable=not progress or None) as bar:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start:start + batch_size]
+            crops, found = [], []
+            for i in chunk:
+                rgb = load_image(uniq[i])
+                lm, ok = _central_landmarks(recognizer, rgb, keys[i], det_cache)
+                crops.append(align_face(rgb, lm, tpl))
+                found.append(ok)
+                bar.update(1)
+            embs = recognizer.embedder.embed(np.stack(crops), batch_size=batch_size, flip=flip)
+            for i, e, ok in zip(chunk, embs, found):
+                emb_cache.put(keys[i], embedding=e, detected=ok)
+            if time.monotonic() - last_save > CACHE_SAVE_EVERY_S:
+                det_cache.save()
+                emb_cache.save()
+                last_save = time.monotonic()
+    det_cache.save()
+    emb_cache.save()
+    rows = [emb_cache.get(k) for k in keys]
+    return EmbeddedImages(uniq, np.stack([r["embedding"] for r in rows]).astype(np.float32),
+                          np.array([bool(r["detected"]) for r in rows]))

@@ -1,0 +1,40 @@
+"""``/healthz`` (liveness, model and limits) and ``/metrics`` (Prometheus text)."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from facerec import __version__
+
+from ..deps import State
+from ..errors import error_responses
+from ..metrics import CONTENT_TYPE
+
+router = APIRouter(tags=["operations"])
+
+#: /metrics serves Prometheus' text exposition format, not JSON.
+METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Prometheus text exposition format",
+          "content": {"text/plain": {"schema": {"type": "string"}}}},
+    500: error_responses()[500],
+}
+
+
+@router.get("/healthz", summary="Liveness, model and limits", responses=error_responses(),
+            description="`threshold`: the model's default gallery threshold "
+                        "(`FaceRecognizer.search_threshold`; null for an uncalibrated model).")
+async def healthz(state: State) -> dict[str, Any]:
+    config = state.config
+    return {"status": "ok", "version": __version__, "model_id": state.recognizer.model_id,
+            "threshold": state.recognizer.search_threshold,
+            "galleries": state.store.names(), "workers": config.workers,
+            "auth": config.auth, "max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response, responses=METRICS_RESPONSES)
+async def metrics(state: State) -> Response:
+    body = await run_in_threadpool(state.metrics.render)
+    return Response(body, media_type=CONTENT_TYPE)
