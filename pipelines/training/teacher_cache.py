@@ -19,6 +19,8 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from facerec.atomic import atomic_write
+
 from .teacher import Teacher
 
 log = logging.getLogger(__name__)
@@ -65,10 +67,9 @@ class TeacherCache:
         """Store rows and write them as a new part (atomically)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"part-{time.time_ns():020d}-{os.getpid()}.npz"
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, keys=np.frombuffer(b"".join(keys), np.uint8).reshape(len(keys), 20),
-                 emb=emb.astype(np.float32))
-        os.replace(tmp, path)
+        with atomic_write(path) as f:
+            np.savez(f, keys=np.frombuffer(b"".join(keys), np.uint8).reshape(len(keys), 20),
+                     emb=emb.astype(np.float32))
         self._rows.update(zip(keys, emb.astype(np.float32)))
 
 
