@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facerec.atomic import atomic_write_text
+
 from .config import Config
 from .data import FaceDataset, load_crop, scan_unlabeled
 from .teacher import load_teacher
@@ -58,8 +60,7 @@ def prepare_teacher_targets(cfg: Config, ds: FaceDataset, out: Path, progress: b
         log.info("near-duplicates of %s (teacher cosine >= %.2f): %d of %d training crops dropped",
                  d.exclude_near, d.exclude_threshold, report["dropped"], len(ds))
         if write_report:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / NEAR_DUPLICATES).write_text(json.dumps(report, indent=1), encoding="utf-8")
+            atomic_write_text(out / NEAR_DUPLICATES, json.dumps(report, indent=1))
         ds.keep(~drop)
         emb = emb[~drop]
     return torch.from_numpy(np.ascontiguousarray(emb))
