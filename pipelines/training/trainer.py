@@ -214,7 +214,23 @@ class Trainer:
         self.progress = cfg.train.progress and self.env.is_main
         self.preprocessing = Preprocessing(template=cfg.data.template)
 
-        # -- data -------------------------------------------------------------------------
+        self._build_data()
+        self._build_model()
+
+        self.step, self.epoch, self.batch = 0, 0, 0
+        self.best: dict[str, Any] = {}
+        self.n_evals = 0
+        self.evals: list[dict[str, Any]] = []
+        self._last_res: dict[str, Any] = {}  # the latest evaluation (its threshold goes into checkpoints)
+        if resume:
+            self._resume()
+        if self.env.is_main:
+            save_config(cfg, self.out)
+
+    def _build_data(self) -> None:
+        """Identities, the identity-disjoint split, the training set (with unlabeled files and
+        teacher targets when distilling) and the evaluation pairs."""
+        cfg = self.cfg
         if cfg.data.format == "recordio":
             from .recordio import scan_recordio
 
@@ -246,7 +262,10 @@ class Trainer:
             self.detector = MTCNNDetector()
             self.cache_dir = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else self.out / "cache"
 
-        # -- model, loss, optimisation ----------------------------------------------------
+    def _build_model(self) -> None:
+        """Backbone (optionally initialised from a checkpoint), loss head, distillation term,
+        optimiser, schedule and the module DDP wraps."""
+        cfg = self.cfg
         self.backbone, self.backbone_kwargs = build_backbone(cfg)
         if cfg.model.init:
             self._init_backbone(cfg.model.init)
@@ -277,15 +296,6 @@ class Trainer:
                 TrainModule(self.backbone, self.head, self.autocast, self.distill, cfg.distill.margin_weight), **ddp_kw)
         else:
             self.module = TrainModule(self.backbone, self.head, self.autocast, self.distill, cfg.distill.margin_weight)
-
-        self.step, self.epoch, self.batch = 0, 0, 0
-        self.best: dict[str, Any] = {}
-        self.n_evals = 0
-        self.evals: list[dict[str, Any]] = []
-        if resume:
-            self._resume()
-        if self.env.is_main:
-            save_config(cfg, self.out)
 
     def _init_backbone(self, path: str) -> None:
         """Start from the backbone weights of a facerec embedder checkpoint (same architecture)."""
@@ -403,88 +413,109 @@ class Trainer:
 
     # -- loop -----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
-        cfg, env = self.cfg, self.env
-        metrics = MetricsLog(self.out, cfg.train.tensorboard) if env.is_main else None
+        """Train to the end of the schedule, or until a stop condition (see :meth:`_stop_reason`)."""
+        metrics = MetricsLog(self.out, self.cfg.train.tensorboard) if self.env.is_main else None
         result = TrainResult(self.out, "finished", self.step, self.epoch)
         t0 = time.monotonic()
-        last_res: dict[str, Any] = {}
-        a_softmax_step = getattr(self.head, "step", None)  # A-Softmax's λ schedule, stepped here
         if self.cfg.eval.at_start and self.step == 0:
-            res = self.evaluate()
-            if metrics:
-                metrics.write("eval", step=0, epoch=0, elapsed_s=0.0, **res)
-            if res:
-                self.evals.append({"step": 0, "epoch": 0, **res})
-            barrier(env)
+            self._evaluate_and_log(metrics, t0, at_start=True)
         self.module.train()
         try:
-            while self.epoch < cfg.train.epochs:
-                sampler = EpochBatches(len(self.train_ds), cfg.train.batch_size, cfg.train.seed, self.epoch,
-                                       self.batch, env.rank, env.world)
-                loader = make_loader(self.train_ds, sampler, self.preprocessing, cfg.data.num_workers)
-                bar = tqdm(loader, total=len(sampler), desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}",
-                           unit="batch", disable=not self.progress, leave=False)
-                losses_epoch: list[float] = []
-                t_log, n_log, loss_log = time.monotonic(), 0, []
-                for images, labels, indices in bar:
-                    images = images.to(self.device, non_blocking=True)
-                    if cfg.train.channels_last:
-                        images = images.contiguous(memory_format=torch.channels_last)
-                    labels = labels.to(self.device, non_blocking=True)
-                    teacher = self.teacher_emb[indices.to(self.device)] if self.teacher_emb is not None else None
-                    value = train_step(self.module, self.optimizer, self.scaler, images, labels,
-                                       cfg.optim.clip_grad_norm, self.step, teacher)
-                    self.scheduler.step()
-                    if callable(a_softmax_step):
-                        a_softmax_step()
-                    self.step += 1
-                    self.batch += 1
-                    losses_epoch.append(value)
-                    loss_log.append(value)
-                    n_log += images.shape[0] * env.world
-                    lr = self.optimizer.param_groups[0]["lr"]
-                    bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2e}")
-                    if metrics and (self.step % cfg.train.log_every == 0):
-                        dt = time.monotonic() - t_log
-                        metrics.write("train", step=self.step, epoch=self.epoch, elapsed_s=time.monotonic() - t0,
-                                      lr=lr, loss=float(np.mean(loss_log)), img_per_s=n_log / max(dt, 1e-9),
-                                      **_unwrap(self.module).last_terms)
-                        t_log, n_log, loss_log = time.monotonic(), 0, []
-                    if cfg.eval.every_steps and self.step % cfg.eval.every_steps == 0:
-                        last_res = self.evaluate()
-                        if metrics:
-                            self._after_eval(last_res, metrics, time.monotonic() - t0)
-                        barrier(env)
-                    stop = None
-                    if cfg.train.max_steps and self.step >= cfg.train.max_steps:
-                        stop = "max_steps"
-                    elif cfg.train.max_minutes and time.monotonic() - t0 >= cfg.train.max_minutes * 60:
-                        stop = "time_budget"
-                    if broadcast_flag(env, stop is not None, self.device):
-                        if self.batch >= self.steps_per_epoch:  # stopped on an epoch's last batch
-                            self.epoch, self.batch = self.epoch + 1, 0
-                        self.save("last", self._export_meta(last_res))
-                        result.status = stop or "time_budget"
-                        log.info("stopping at step %d (%s); resume with --resume", self.step, result.status)
-                        return self._finish(result, losses_epoch, metrics)
-                    if cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0:
-                        self.save("last", self._export_meta(last_res))
-                bar.close()
+            while self.epoch < self.cfg.train.epochs:
+                losses_epoch, stop = self._run_epoch(metrics, t0)
+                if stop is not None:
+                    if self.batch >= self.steps_per_epoch:  # stopped on an epoch's last batch
+                        self.epoch, self.batch = self.epoch + 1, 0
+                    self.save("last", self._export_meta(self._last_res))
+                    result.status = stop
+                    log.info("stopping at step %d (%s); resume with --resume", self.step, stop)
+                    return self._finish(result, losses_epoch, metrics)
                 result.epoch_losses.append(float(np.mean(losses_epoch)) if losses_epoch else float("nan"))
                 self.epoch, self.batch = self.epoch + 1, 0
-                if not cfg.eval.every_steps:
-                    last_res = self.evaluate()
-                    if metrics:
-                        self._after_eval(last_res, metrics, time.monotonic() - t0)
-                    barrier(env)
+                if not self.cfg.eval.every_steps:
+                    self._evaluate_and_log(metrics, t0)
                 if metrics:
                     metrics.write("epoch", step=self.step, epoch=self.epoch, elapsed_s=time.monotonic() - t0,
                                   loss=result.epoch_losses[-1])
-                self.save("last", self._export_meta(last_res))
+                self.save("last", self._export_meta(self._last_res))
             return self._finish(result, [], metrics)
         finally:
             if metrics:
                 metrics.close()
+
+    def _stop_reason(self, t0: float) -> str | None:
+        """"max_steps" or "time_budget" once that limit is reached (same verdict on every rank)."""
+        cfg, stop = self.cfg.train, None
+        if cfg.max_steps and self.step >= cfg.max_steps:
+            stop = "max_steps"
+        elif cfg.max_minutes and time.monotonic() - t0 >= cfg.max_minutes * 60:
+            stop = "time_budget"
+        return (stop or "time_budget") if broadcast_flag(self.env, stop is not None, self.device) else None
+
+    def _evaluate_and_log(self, metrics: MetricsLog | None, t0: float, at_start: bool = False) -> None:
+        """Evaluate, log, keep the best checkpoint (not at the start), and wait for every rank."""
+        res = self.evaluate()
+        if at_start:
+            if metrics:
+                metrics.write("eval", step=0, epoch=0, elapsed_s=0.0, **res)
+            if res:
+                self.evals.append({"step": 0, "epoch": 0, **res})
+        else:
+            self._last_res = res
+            if metrics:
+                self._after_eval(res, metrics, time.monotonic() - t0)
+        barrier(self.env)
+
+    def _run_epoch(self, metrics: MetricsLog | None, t0: float) -> tuple[list[float], str | None]:
+        """The rest of the current epoch, from batch ``self.batch``; returns its step losses and
+        the stop condition that ended it early, if any."""
+        cfg, env = self.cfg, self.env
+        sampler = EpochBatches(len(self.train_ds), cfg.train.batch_size, cfg.train.seed, self.epoch, self.batch,
+                               env.rank, env.world)
+        loader = make_loader(self.train_ds, sampler, self.preprocessing, cfg.data.num_workers)
+        bar = tqdm(loader, total=len(sampler), desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", unit="batch",
+                   disable=not self.progress, leave=False)
+        a_softmax_step = getattr(self.head, "step", None)  # A-Softmax's λ schedule, stepped here
+        losses_epoch: list[float] = []
+        t_log, n_log, loss_log = time.monotonic(), 0, []
+        for images, labels, indices in bar:
+            value = self._train_batch(images, labels, indices)
+            self.scheduler.step()
+            if callable(a_softmax_step):
+                a_softmax_step()
+            self.step += 1
+            self.batch += 1
+            losses_epoch.append(value)
+            loss_log.append(value)
+            n_log += images.shape[0] * env.world
+            lr = self.optimizer.param_groups[0]["lr"]
+            bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2e}")
+            if metrics and self.step % cfg.train.log_every == 0:
+                dt = time.monotonic() - t_log
+                metrics.write("train", step=self.step, epoch=self.epoch, elapsed_s=time.monotonic() - t0, lr=lr,
+                              loss=float(np.mean(loss_log)), img_per_s=n_log / max(dt, 1e-9),
+                              **_unwrap(self.module).last_terms)
+                t_log, n_log, loss_log = time.monotonic(), 0, []
+            if cfg.eval.every_steps and self.step % cfg.eval.every_steps == 0:
+                self._evaluate_and_log(metrics, t0)
+            stop = self._stop_reason(t0)
+            if stop is not None:
+                bar.close()
+                return losses_epoch, stop
+            if cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0:
+                self.save("last", self._export_meta(self._last_res))
+        bar.close()
+        return losses_epoch, None
+
+    def _train_batch(self, images: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor) -> float:
+        """One optimisation step on a collated batch; returns its loss."""
+        images = images.to(self.device, non_blocking=True)
+        if self.cfg.train.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        labels = labels.to(self.device, non_blocking=True)
+        teacher = self.teacher_emb[indices.to(self.device)] if self.teacher_emb is not None else None
+        return train_step(self.module, self.optimizer, self.scaler, images, labels, self.cfg.optim.clip_grad_norm,
+                          self.step, teacher)
 
     def _finish(self, result: TrainResult, partial_losses: list[float], metrics: MetricsLog | None) -> TrainResult:
         if partial_losses:
