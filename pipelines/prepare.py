@@ -26,10 +26,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from facerec.alignment import TEMPLATES, align_face, center_crop_landmarks
-from facerec.detection import MTCNNConfig, MTCNNDetector
+from facerec.detection import MTCNNConfig, MTCNNDetector, pick_largest
 from facerec.errors import FacerecError
 from facerec.image import load_image
-from facerec.types import Detection
 
 from .common import add_detector_args, detector_config
 
@@ -91,10 +90,6 @@ def save_crop_atomic(crop: np.ndarray, path: Path, image_format: str) -> None:
     os.replace(tmp, path)
 
 
-def _area(d: Detection) -> float:
-    return float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-
-
 def process_image(src: Path, dst: Path, rel: str, opts: PrepareOptions, detector: MTCNNDetector) -> dict[str, Any]:
     """Detect, align and save one image; returns its report record."""
     rec: dict[str, Any] = {"path": rel}
@@ -110,7 +105,8 @@ def process_image(src: Path, dst: Path, rel: str, opts: PrepareOptions, detector
                 return {**rec, "status": NO_FACE}
             landmarks, status = center_crop_landmarks(w, h, opts.template), NO_FACE_FALLBACK
         else:
-            best = max(dets, key=_area)  # several faces: keep the largest, and say so
+            best = pick_largest(dets)  # several faces: keep the largest, and say so
+            assert best is not None
             landmarks, status = best.landmarks, (OK if len(dets) == 1 else MULTIPLE)
             rec["score"] = round(float(best.score), 4)
             if len(dets) > 1:
@@ -238,7 +234,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="when no face is found, align a fixed centre crop instead of skipping the image "
                         "(for photos that are already roughly face-centred)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_detector_args(p)
+    add_detector_args(p, runtime=False)  # worker processes run facenet-pytorch's MTCNN
     p.set_defaults(func=run)
 
 
