@@ -15,6 +15,7 @@ the same detections (tests/facerec/test_onnx_parity.py holds them to within a pi
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
@@ -50,13 +51,31 @@ def _area_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     return (i * n_in) // n_out, ((i + 1) * n_in + n_out - 1) // n_out
 
 
+@functools.lru_cache(maxsize=512)
+def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) float32: row i averages input cells [start_i, end_i)."""
+    start, end = _area_weights(n_in, n_out)
+    j = np.arange(n_in)
+    inside = (j >= start[:, None]) & (j < end[:, None])
+    return (inside / (end - start)[:, None]).astype(np.float32)
+
+
+#: Above this many matrix entries per axis, resample with cumulative sums (linear in the image)
+#: instead of a dense averaging matrix (quadratic, but one BLAS call: faster for small inputs).
+_DENSE_LIMIT = 400_000
+
+
 def area_resize(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     """(H, W, C) → (out_h, out_w, C) float32, equal to torch ``interpolate(mode="area")``:
     each output pixel is the mean of its input rectangle (separable: rows, then columns)."""
-    x = img.astype(np.float64, copy=False)
+    h, w, c = img.shape
+    if h * out_h <= _DENSE_LIMIT and w * out_w <= _DENSE_LIMIT:
+        rows = _area_matrix(h, out_h) @ img.astype(np.float32, copy=False).reshape(h, w * c)  # (out_h, W·C)
+        cols = _area_matrix(w, out_w) @ rows.reshape(out_h, w, c).transpose(1, 0, 2).reshape(w, out_h * c)
+        return np.ascontiguousarray(cols.reshape(out_w, out_h, c).transpose(1, 0, 2))
+    x = img.astype(np.float64, copy=False)  # float64: differences of large running sums stay exact
     for axis, n_out in ((0, out_h), (1, out_w)):
-        n_in = x.shape[axis]
-        start, end = _area_weights(n_in, n_out)
+        start, end = _area_weights(x.shape[axis], n_out)
         cs = np.cumsum(x, axis=axis)
         cs = np.concatenate([np.zeros_like(np.take(cs, [0], axis=axis)), cs], axis=axis)
         total = np.take(cs, end, axis=axis) - np.take(cs, start, axis=axis)

@@ -56,8 +56,10 @@ def test_no_face_on_blank(onnx_mtcnn):
 def test_area_resize_is_torch_area_interpolation():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
-    img = rng.integers(0, 256, (37, 53, 3)).astype(np.float32)
-    for oh, ow in ((24, 24), (13, 40), (48, 48), (37, 53), (60, 90)):  # down, mixed and up
+    small, big = (rng.integers(0, 256, s).astype(np.float32) for s in ((37, 53, 3), (1000, 1300, 3)))
+    # down, mixed and up (dense averaging matrices); a large image (running sums)
+    for img, (oh, ow) in [(small, (24, 24)), (small, (13, 40)), (small, (48, 48)), (small, (37, 53)),
+                          (small, (60, 90)), (big, (709, 921))]:
         ref = torch.nn.functional.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None], size=(oh, ow),
                                               mode="area")[0].permute(1, 2, 0).numpy()
         np.testing.assert_allclose(area_resize(img, oh, ow), ref, atol=1e-3)

@@ -49,6 +49,17 @@ def test_detect_imports_no_torch(aaron):
     assert len(json.loads(out)["faces"]) == 1
 
 
+@pytest.mark.skipif(not DEFAULT_ONNX.is_file(), reason="no shipped ONNX model")
+def test_enroll_and_search_import_no_torch(orl_dir, tmp_path):
+    gallery = str(tmp_path / "g")
+    _, info = _probe("enroll", "--gallery", gallery, "s1", str(orl_dir / "s1" / "1.pgm"), str(orl_dir / "s1" / "2.pgm"))
+    assert info == {"rc": 0, "heavy": []}
+    out, info = _probe("search", "--gallery", gallery, str(orl_dir / "s1" / "3.pgm"), "--json")
+    assert info == {"rc": 0, "heavy": []}
+    (face,) = json.loads(out)["faces"]
+    assert face["matches"][0]["identity"] == "s1"
+
+
 def test_missing_facenet_pytorch_is_one_line(aaron):
     # sys.modules[name] = None makes `import facenet_pytorch` raise ImportError, as when not installed.
     res = subprocess.run([sys.executable, "-c", "import sys; sys.modules['facenet_pytorch'] = None\n"
