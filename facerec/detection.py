@@ -81,10 +81,10 @@ class MTCNNDetector:
 
     def detect(self, image: ImageInput) -> list[Detection]:
         """Detect all faces in ``image``; highest score first."""
+        rgb = load_image(image)
+        model = self._model()  # first: a missing facenet-pytorch is reported before torch loads
         import torch
 
-        rgb = load_image(image)
-        model = self._model()
         with torch.inference_mode():
             boxes, probs, points = model.detect(rgb, landmarks=True)
         return _to_detections(boxes, probs, points, self.config.min_score)
