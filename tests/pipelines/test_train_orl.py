@@ -3,13 +3,13 @@ evaluate. Real faces (ORL, identity-disjoint split), the shipped preset, MobileF
 
 The oracle is the untrained network: training must lower the loss and raise held-out
 verification, measured independently by scikit-learn's ROC AUC over all held-out pairs of the
-trained model against the same network before training.
+best checkpoint against the same network before training.
 
 The verdict must not depend on the CPU: the run is fp32 (bf16 is native on AMX CPUs but
 emulated on AVX2-only ones, and the two round differently), and it asks nothing of the
 trainer's k-fold accuracy beyond its range: on a few hundred pairs it moves by ±0.04 between
 machines (seen on an AVX2 AMD EPYC with emulated bf16: 0.822 untrained, best 0.787 trained),
-while the AUC over all held-out pairs rises by about twice the margin asked for."""
+while the AUC over all held-out pairs rises by well over the margin asked for (see below)."""
 from __future__ import annotations
 
 import json
@@ -68,13 +68,13 @@ def test_orl_smoke_train_resume_evaluate(orl_dir, tmp_path, capsys):
     files = [(k, f) for k, ident in enumerate(split.val) for f in ident.files]
     crops = np.stack([load_crop(f, cfg.data) for _, f in files])
     owner = np.array([k for k, _ in files])
-    best = FaceRecognizer.load(out / "best_embedder.pt")
-    assert best.runtime == "torch"
-    assert best.threshold == pytest.approx(float(json.loads(json.dumps(done["best"]))["threshold"]))
-    # The last checkpoint is the trained model whatever the (noisy) best-checkpoint choice picked.
-    trained = Embedder.load(out / "last_embedder.pt")
+    rec = FaceRecognizer.load(out / "best_embedder.pt")
+    assert rec.runtime == "torch"
+    assert rec.threshold == pytest.approx(float(json.loads(json.dumps(done["best"]))["threshold"]))
     # The same initial weights as the run (the trainer seeds torch, then builds the backbone first).
     torch.manual_seed(cfg.train.seed)
-    init = Embedder(build_backbone(cfg)[0], cfg.model.backbone, trained.preprocessing)
-    auc_init, auc_trained = _held_out_auc(init, crops, owner), _held_out_auc(trained, crops, owner)
+    init = Embedder(build_backbone(cfg)[0], cfg.model.backbone, rec.embedder.preprocessing)
+    auc_init, auc_trained = _held_out_auc(init, crops, owner), _held_out_auc(rec.embedder, crops, owner)
+    # Measured on an AMX Xeon: 0.857 → 0.925 in fp32 (this test), 0.857 → 0.939 with bf16; the
+    # margin asked is 0.04, below both rises (fp32 runs the same arithmetic on AVX2 CPUs).
     assert auc_trained > auc_init + 0.04, (auc_init, auc_trained)
