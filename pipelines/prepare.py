@@ -26,7 +26,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from facerec.alignment import TEMPLATES, align_face, center_crop_landmarks
-from facerec.detection import MTCNNConfig, MTCNNDetector, pick_largest
+from facerec.detection import Detector, MTCNNConfig, MTCNNDetector, pick_largest
+from facerec.onnx_runtime import THREADS_ENV
+from facerec.recognizer import create_detector
 from facerec.errors import FacerecError
 from facerec.image import load_image
 
@@ -90,7 +92,7 @@ def save_crop_atomic(crop: np.ndarray, path: Path, image_format: str) -> None:
     os.replace(tmp, path)
 
 
-def process_image(src: Path, dst: Path, rel: str, opts: PrepareOptions, detector: MTCNNDetector) -> dict[str, Any]:
+def process_image(src: Path, dst: Path, rel: str, opts: PrepareOptions, detector: Detector) -> dict[str, Any]:
     """Detect, align and save one image; returns its report record."""
     rec: dict[str, Any] = {"path": rel}
     try:
@@ -123,11 +125,17 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(src: str, dst: str, opts: PrepareOptions, single_thread: bool = True) -> None:
-    if single_thread:
-        import torch
+    # MTCNN on onnxruntime when the shipped networks are there (a worker then never imports
+    # torch: seconds less per process), else facenet-pytorch; the same detections either way.
+    detector = create_detector(opts.detector, "auto")
+    if single_thread:  # one thread per process: N workers use N cores, no oversubscription
+        if isinstance(detector, MTCNNDetector):
+            import torch
 
-        torch.set_num_threads(1)  # one thread per process: N workers use N cores, no oversubscription
-    _WORKER.update(src=Path(src), dst=Path(dst), opts=opts, detector=MTCNNDetector(opts.detector))
+            torch.set_num_threads(1)
+        else:
+            os.environ[THREADS_ENV] = "1"  # read when the worker's sessions open
+    _WORKER.update(src=Path(src), dst=Path(dst), opts=opts, detector=detector)
 
 
 def _work(rel: str) -> dict[str, Any]:
@@ -234,7 +242,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="when no face is found, align a fixed centre crop instead of skipping the image "
                         "(for photos that are already roughly face-centred)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_detector_args(p, runtime=False)  # worker processes run facenet-pytorch's MTCNN
+    add_detector_args(p, runtime=False)  # MTCNN on onnxruntime when shipped (see _init_worker)
     p.set_defaults(func=run)
 
 
