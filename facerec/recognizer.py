@@ -234,16 +234,15 @@ class FaceRecognizer:
                    flip: bool = False, batch_size: int = 64) -> list[Face]:
         """:meth:`face` for many images: detection one image at a time, the embeddings in
         batches of ``batch_size`` (much cheaper than one call per image). The first image
-        without a usable face raises (naming its index), unless ``fallback_center``."""
+        without a usable face raises (the exception's ``image_index`` says which), unless
+        ``fallback_center``."""
         found: list[tuple[Detection, np.ndarray]] = []
         for i, image in enumerate(images):
             try:
                 found.append(self._one_face(image, select, fallback_center))
             except (NoFaceError, MultipleFacesError) as exc:
-                if len(images) == 1:
-                    raise
-                label = os.fspath(image) if isinstance(image, (str, os.PathLike)) else f"image {i}"
-                raise type(exc)(f"{label}: {exc}") from None
+                exc.image_index = i  # type: ignore[attr-defined]  # which input (message unchanged)
+                raise
         if not found:
             return []
         embs = self.embedder.embed(np.stack([c for _, c in found]), batch_size=batch_size, flip=flip)
