@@ -97,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--pairs", default=str(DATA / "lfw_pairs.txt"))
     ap.add_argument("--max-folds", type=int, help="use only the first N folds (development)")
     ap.add_argument("--flip", action="store_true", help="flip TTA for facerec models")
-    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    ap.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                    help="auto: bf16 only where the CPU runs it natively (facerec.precision)")
     ap.add_argument("--no-dlib", action="store_true", help="skip dlib")
     ap.add_argument("--cache", default=str(default_cache_dir()), help="embedding cache folder ('' for none)")
     ap.add_argument("--plot", default="out/lfw_roc.png", help="ROC comparison plot")

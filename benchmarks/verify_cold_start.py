@@ -1,14 +1,20 @@
-"""Cold-start wall time of ``facerec verify A B`` (a fresh process per run), with a breakdown.
+"""Cold and warm cost of ``facerec verify A B`` on both runtimes, side by side in one run.
 
-    python -m benchmarks.verify_cold_start [--reps 3] [--backbones mobilefacenet iresnet50]
+    python -m benchmarks.verify_cold_start [--reps 5] [--parts cold warm gallery]
+                                           [--people 8 --photos 5 --searches 40]
 
-Each run is a new subprocess: interpreter start, imports, model load, MTCNN on two real LFW
-images, two embeddings. Uses the shipped default model when ``facerec/weights/default.pt``
-exists; otherwise a random-weight model of each ``--backbones`` saved to a temporary folder
-(said so in the output; the timing does not depend on the weights) with ``--threshold 0.5``.
-Also timed, to split the total: ``python -c pass`` and ``python -c "import pipelines.cli"``.
-Wall time and the child's CPU time (user + sys; more than wall when it uses both cores, a
-contention-free lower bound when the machine is shared).
+``cold``: each row is a fresh subprocess, timed ``--reps`` times (median, min, max of wall time
+and the child's CPU time, user + sys): the floors ``python -c pass``, ``import onnxruntime, cv2``
+and ``import torch``, then ``facerec verify A B --json`` on two real LFW photos with the shipped
+model on the ONNX runtime (the default) and on torch (``--runtime torch``).
+``warm``: in one process per runtime, ``FaceRecognizer.verify`` on LFW pairs after one warm-up
+call: wall and process CPU per pair.
+``gallery``: the CLI-driven ORL gallery a script would run: ``facerec enroll`` once per person
+(``--people`` × ``--photos`` photos, one process each) and ``facerec search`` once per photo
+(``--searches`` processes, the people's other photos), on each runtime: total wall and CPU.
+
+CPU time is the contention-free figure on a shared machine; wall time includes waiting for it.
+Uses the shipped default model (``facerec/weights/default.{pt,onnx}``).
 """
 from __future__ import annotations
 
@@ -23,14 +29,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from facerec import Embedder
-from facerec.recognizer import DEFAULT_WEIGHTS
 from pipelines.paths import data_dir
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = data_dir()
+RUNTIMES = ("onnx", "torch")
 
 
 def _children_cpu() -> float:
@@ -46,56 +51,133 @@ def _run(cmd: list[str], reps: int) -> tuple[list[float], list[float], str]:
         res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         wall.append(time.perf_counter() - t0)
         cpu.append(_children_cpu() - c0)
-        if res.returncode != 0:
+        if res.returncode not in (0, 1):  # search/enroll exit 1 for "nothing found", still timed
             raise RuntimeError(f"{' '.join(cmd)} failed: {res.stderr.strip()[-500:]}")
         out = res.stdout
     return wall, cpu, out
 
 
+def _cli() -> list[str]:
+    """``facerec`` as this checkout's module (the installed entry point may import another
+    checkout; ``-m`` puts the working directory first on sys.path). Same start-up cost."""
+    return [sys.executable, "-m", "pipelines.cli"]
+
+
+def cold(reps: int, a: Path, b: Path) -> list[dict[str, Any]]:
+    cli = _cli()
+    steps = [("python -c pass", [sys.executable, "-c", "pass"]),
+             ("import onnxruntime, cv2", [sys.executable, "-c", "import onnxruntime, cv2"]),
+             ("import torch", [sys.executable, "-c", "import torch"]),
+             ("facerec verify A B (onnx, default)", cli + ["verify", str(a), str(b), "--json"]),
+             ("facerec verify A B --runtime torch", cli + ["verify", str(a), str(b), "--json", "--runtime", "torch"])]
+    rows = []
+    hdr = f"{'cold start (fresh process)':<40} {'median s':>9} {'min s':>7} {'max s':>7} {'CPU s':>6}"
+    print(hdr + "\n" + "-" * len(hdr))
+    for label, cmd in steps:
+        wall, cpu, out = _run(cmd, reps)
+        row: dict[str, Any] = {"what": label, "runs_s": wall, "median_s": statistics.median(wall), "cpu_s": cpu,
+                               "median_cpu_s": statistics.median(cpu)}
+        if out.strip().startswith("{"):
+            row["output"] = json.loads(out)
+        rows.append(row)
+        print(f"{label:<40} {row['median_s']:>9.2f} {min(wall):>7.2f} {max(wall):>7.2f} "
+              f"{row['median_cpu_s']:>6.2f}", flush=True)
+    by = {r["what"]: r for r in rows}
+    floor = by["import onnxruntime, cv2"]
+    for label in ("facerec verify A B (onnx, default)", "facerec verify A B --runtime torch"):
+        r = by[label]
+        print(f"{label}: {r['median_s'] / floor['median_s']:.1f}x the onnxruntime+cv2 floor (wall), "
+              f"{r['median_cpu_s'] / floor['median_cpu_s']:.1f}x (CPU)")
+    return rows
+
+
+def warm(pairs: int) -> list[dict[str, Any]]:
+    from facerec import FaceRecognizer
+
+    files = sorted((DATA / "lfw" / "George_W_Bush").glob("*.jpg"))[: pairs + 1]
+    rows = []
+    print(f"\n{'warm verify (per pair)':<40} {'wall ms':>9} {'CPU ms':>7} {'pairs':>6}")
+    for runtime in RUNTIMES:
+        rec = FaceRecognizer.load(runtime=runtime)  # type: ignore[arg-type]
+        rec.verify(files[0], files[1])  # warm-up: sessions, kernels, allocations
+        wall, cpu = [], []
+        for x, y in zip(files[:-1], files[1:]):
+            t0, c0 = time.perf_counter(), time.process_time()
+            rec.verify(x, y)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        row = {"runtime": runtime, "pairs": len(wall), "median_wall_ms": 1e3 * statistics.median(wall),
+               "median_cpu_ms": 1e3 * statistics.median(cpu)}
+        rows.append(row)
+        print(f"{'verify, ' + runtime:<40} {row['median_wall_ms']:>9.1f} {row['median_cpu_ms']:>7.1f} {len(wall):>6}",
+              flush=True)
+    return rows
+
+
+def gallery(people: int, photos: int, searches: int, runtimes: Sequence[str] = RUNTIMES) -> list[dict[str, Any]]:
+    """The ORL gallery through the CLI, one process per call, on each runtime."""
+    orl = DATA / "orl"
+    persons = sorted((p for p in orl.iterdir() if p.is_dir()), key=lambda p: int(p.name[1:]))[:people]
+    enroll_sets = [(p.name, [p / f"{i}.pgm" for i in range(1, photos + 1)]) for p in persons]
+    probes = [p / f"{i}.pgm" for i in range(photos + 1, 11) for p in persons][:searches]
+    cli = _cli()
+    rows = []
+    print(f"\n{'ORL gallery via the CLI':<40} {'wall s':>9} {'CPU s':>7} {'calls':>6} {'CPU s/call':>10} {'top-1':>6}")
+    for runtime in runtimes:
+        tmp = Path(tempfile.mkdtemp(prefix="facerec-bench-gallery-"))
+        extra = ["--runtime", runtime]
+        t0, c0 = time.perf_counter(), _children_cpu()
+        for name, files in enroll_sets:
+            _run(cli + ["enroll", "--gallery", str(tmp), name, *map(str, files), *extra], 1)
+        t_enroll, c_enroll = time.perf_counter() - t0, _children_cpu() - c0
+        hits = 0
+        for probe in probes:
+            _, _, out = _run(cli + ["search", "--gallery", str(tmp), str(probe), "--json", "-k", "1", *extra], 1)
+            faces = json.loads(out)["faces"]
+            best = faces[0]["matches"][0]["identity"] if faces and faces[0]["matches"] else None
+            hits += best == probe.parent.name
+        wall, cpu = time.perf_counter() - t0, _children_cpu() - c0
+        shutil.rmtree(tmp, ignore_errors=True)
+        row = {"runtime": runtime, "enroll_calls": len(enroll_sets), "search_calls": len(probes),
+               "enroll_wall_s": t_enroll, "enroll_cpu_s": c_enroll, "total_wall_s": wall, "total_cpu_s": cpu,
+               "top1": hits / max(1, len(probes))}
+        rows.append(row)
+        calls = len(enroll_sets) + len(probes)
+        print(f"{f'{people}x{photos} enroll + {len(probes)} search, ' + runtime:<40} {wall:>9.1f} {cpu:>7.1f} "
+              f"{calls:>6} {cpu / calls:>10.2f} {row['top1']:>6.2f}", flush=True)
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--backbones", nargs="+", default=["mobilefacenet", "iresnet50"],
-                    help="random-weight models to time when no default model exists")
+    ap.add_argument("--reps", type=int, default=5, help="fresh processes per cold-start row (median of these)")
+    ap.add_argument("--parts", nargs="+", choices=("cold", "warm", "gallery"), default=["cold", "warm", "gallery"])
+    ap.add_argument("--pairs", type=int, default=10, help="warm pairs timed per runtime")
+    ap.add_argument("--people", type=int, default=8)
+    ap.add_argument("--photos", type=int, default=5, help="enrolled photos per person")
+    ap.add_argument("--searches", type=int, default=40)
+    ap.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES),
+                    help="runtimes for the gallery part (the torch path costs ~5 CPU-s per call)")
     ap.add_argument("--out", default="out/verify_cold_start.json")
     args = ap.parse_args(argv)
 
     a = DATA / "lfw" / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
     b = DATA / "lfw" / "Abel_Pacheco" / "Abel_Pacheco_0001.jpg"
-    exe = shutil.which("facerec", path=str(Path(sys.executable).parent))
-    base = [exe] if exe else [sys.executable, "-m", "pipelines.cli"]
-    tmp = Path(tempfile.mkdtemp(prefix="facerec-cold-"))
-    models: list[tuple[str, list[str]]] = []
-    if DEFAULT_WEIGHTS.is_file():
-        models.append(("default model", []))
-        note = f"shipped default model {DEFAULT_WEIGHTS}"
-    else:
-        for name in args.backbones:
-            path = tmp / f"{name}.pt"
-            Embedder.create(name).save(path)
-            models.append((f"{name} (random weights)", ["--weights", str(path), "--threshold", "0.5"]))
-        note = f"no default model at {DEFAULT_WEIGHTS}: random-weight models saved to {tmp}"
-    print(f"{note}\ncommand: {' '.join(Path(x).name if i == 0 else x for i, x in enumerate(base))} verify A B --json; "
-          f"{args.reps} runs each; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} shared cores\n")
-    rows = []
-    steps = [("python -c pass", [sys.executable, "-c", "pass"]),
-             ("import pipelines.cli", [sys.executable, "-c", "import pipelines.cli"])]
-    steps += [(f"verify, {label}", base + ["verify", str(a), str(b), "--json", *extra]) for label, extra in models]
-    hdr = f"{'what':<45} {'median s':>9} {'min s':>7} {'max s':>7} {'CPU s':>6}"
-    print(hdr + "\n" + "-" * len(hdr))
-    for label, cmd in steps:
-        wall, cpu, out = _run(cmd, args.reps)
-        row = {"what": label, "runs_s": wall, "median_s": statistics.median(wall), "cpu_s": cpu,
-               "median_cpu_s": statistics.median(cpu)}
-        if out.strip().startswith("{"):
-            row["output"] = json.loads(out)
-        rows.append(row)
-        print(f"{label:<45} {row['median_s']:>9.2f} {min(wall):>7.2f} {max(wall):>7.2f} "
-              f"{row['median_cpu_s']:>6.2f}", flush=True)
-    shutil.rmtree(tmp, ignore_errors=True)
+    from facerec.precision import cpu_bf16_capability
+
+    print(f"shipped default model; {args.reps} runs per cold row; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores; CPU bf16: {cpu_bf16_capability()}\n")
+    doc: dict[str, Any] = {"load_average_start": os.getloadavg()}
+    if "cold" in args.parts:
+        doc["cold"] = cold(args.reps, a, b)
+    if "warm" in args.parts:
+        doc["warm"] = warm(args.pairs)
+    if "gallery" in args.parts:
+        doc["gallery"] = gallery(args.people, args.photos, args.searches, args.runtimes)
+    doc["load_average_end"] = os.getloadavg()
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps({"note": note, "rows": rows}, indent=2))
+    out_path.write_text(json.dumps(doc, indent=2))
     print(f"\nJSON: {out_path}")
     return 0
 

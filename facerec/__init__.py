@@ -1,23 +1,52 @@
-"""facerec: face detection, 5-point alignment, embeddings and identity search."""
+"""facerec: face detection, 5-point alignment, embeddings and identity search.
+
+Names are imported on first use (PEP 562), so ``import facerec`` and the ONNX inference path
+never import torch; ``facerec.Embedder`` or ``facerec.create_backbone`` do.
+"""
 from __future__ import annotations
 
-from .alignment import ARCFACE_112, SPHEREFACE_112x96, align_face, estimate_similarity
-from .backbones import create_backbone, list_backbones
-from .detection import MTCNNConfig, MTCNNDetector
-from .embedder import Embedder
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (AlignmentError, FacerecError, ImageError, ImageTooLarge, ModelError, MultipleFacesError,
                      NoFaceError)
-from .image import load_image
-from .preprocessing import Preprocessing
-from .recognizer import FaceRecognizer
-from .similarity import cosine_similarity
-from .types import Detection, Face, VerificationResult
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ARCFACE_112", "SPHEREFACE_112x96", "AlignmentError", "Detection", "Embedder", "Face", "FaceRecognizer",
-    "FacerecError", "ImageError", "ImageTooLarge", "MTCNNConfig", "MTCNNDetector", "ModelError", "MultipleFacesError",
-    "NoFaceError", "Preprocessing", "VerificationResult", "align_face", "cosine_similarity", "create_backbone",
-    "estimate_similarity", "list_backbones", "load_image",
-]
+# public name -> module that defines it
+_LAZY = {
+    "ARCFACE_112": "alignment", "SPHEREFACE_112x96": "alignment", "align_face": "alignment",
+    "estimate_similarity": "alignment", "create_backbone": "backbones", "list_backbones": "backbones",
+    "MTCNNConfig": "detection", "MTCNNDetector": "detection", "Embedder": "embedder", "load_image": "image",
+    "OnnxEmbedder": "onnx_embedder", "Preprocessing": "preprocessing", "FaceRecognizer": "recognizer",
+    "cosine_similarity": "similarity", "Detection": "types", "Face": "types", "VerificationResult": "types",
+}
+
+__all__ = sorted([*_LAZY, "AlignmentError", "FacerecError", "ImageError", "ImageTooLarge", "ModelError", "MultipleFacesError",
+                  "NoFaceError"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'facerec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:
+    from .alignment import ARCFACE_112, SPHEREFACE_112x96, align_face, estimate_similarity
+    from .backbones import create_backbone, list_backbones
+    from .detection import MTCNNConfig, MTCNNDetector
+    from .embedder import Embedder
+    from .image import load_image
+    from .onnx_embedder import OnnxEmbedder
+    from .preprocessing import Preprocessing
+    from .recognizer import FaceRecognizer
+    from .similarity import cosine_similarity
+    from .types import Detection, Face, VerificationResult

@@ -1,8 +1,10 @@
-"""Face detection: the :class:`Detector` interface and its MTCNN implementation.
+"""Face detection: the :class:`Detector` interface, the face-selection rules, and MTCNN on torch.
 
-MTCNN comes from ``facenet-pytorch``, whose P/R/O-Net weights ship inside its wheel, so
-nothing is downloaded. Under numpy 2 its ``detect()`` returns object arrays (and ``None``
-when there is no face); :class:`MTCNNDetector` converts both to plain float32 arrays.
+Two runners of the same MTCNN: :class:`MTCNNDetector` (here) runs ``facenet-pytorch``, whose
+P/R/O-Net weights ship inside its wheel, so nothing is downloaded; under numpy 2 its
+``detect()`` returns object arrays (and ``None`` when there is no face), converted here to
+plain float32 arrays. :class:`facerec.mtcnn_onnx.OnnxMTCNNDetector` runs the same networks
+exported to ONNX without torch; parity tests hold the two to the same detections.
 """
 from __future__ import annotations
 
@@ -10,13 +12,18 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-import numpy as np
-import torch
+import threading
 
+import numpy as np
+
+from .errors import ModelError
 from .image import ImageInput, load_image
 from .types import Detection
 
 log = logging.getLogger(__name__)
+
+#: What to install when facenet-pytorch is missing (it pins an old torch, hence --no-deps).
+FACENET_INSTALL = "pip install --no-deps facenet-pytorch==2.6.0"
 
 
 class Detector(Protocol):
@@ -45,21 +52,41 @@ class MTCNNConfig:
 
 
 class MTCNNDetector:
-    """MTCNN (Zhang et al. 2016) face detector with 5 landmarks, on CPU or CUDA."""
+    """MTCNN (Zhang et al. 2016) face detector with 5 landmarks, on torch (CPU or CUDA).
 
-    def __init__(self, config: MTCNNConfig | None = None, device: str | torch.device = "cpu") -> None:
-        from facenet_pytorch import MTCNN  # heavy import, only when a detector is made
+    The networks are built on the first :meth:`detect` (importing torch and facenet-pytorch
+    costs seconds); without facenet-pytorch that call raises :class:`ModelError` naming the
+    package to install.
+    """
 
+    def __init__(self, config: MTCNNConfig | None = None, device: str = "cpu") -> None:
         self.config = config or MTCNNConfig()
-        c = self.config
-        self._mtcnn = MTCNN(min_face_size=c.min_face_size, thresholds=list(c.thresholds), factor=c.factor,
-                            keep_all=True, post_process=False, device=torch.device(device))
+        self.device = str(device)
+        self._mtcnn = None
+        self._lock = threading.Lock()  # the service detects from several threads
 
-    @torch.inference_mode()
+    def _model(self):  # facenet_pytorch.MTCNN
+        with self._lock:
+            if self._mtcnn is None:
+                try:
+                    from facenet_pytorch import MTCNN  # heavy import, only when first needed
+                except ImportError:
+                    raise ModelError(f"the torch MTCNN detector needs facenet-pytorch: {FACENET_INSTALL}") from None
+                import torch
+
+                c = self.config
+                self._mtcnn = MTCNN(min_face_size=c.min_face_size, thresholds=list(c.thresholds), factor=c.factor,
+                                    keep_all=True, post_process=False, device=torch.device(self.device))
+            return self._mtcnn
+
     def detect(self, image: ImageInput) -> list[Detection]:
         """Detect all faces in ``image``; highest score first."""
         rgb = load_image(image)
-        boxes, probs, points = self._mtcnn.detect(rgb, landmarks=True)
+        model = self._model()  # first: a missing facenet-pytorch is reported before torch loads
+        import torch
+
+        with torch.inference_mode():
+            boxes, probs, points = model.detect(rgb, landmarks=True)
         return _to_detections(boxes, probs, points, self.config.min_score)
 
     def detect_many(self, images: Sequence[ImageInput]) -> list[list[Detection]]:
@@ -77,6 +104,13 @@ def _to_detections(boxes: object, probs: object, points: object, min_score: floa
     dets = [Detection(box=b[i], score=float(p[i]), landmarks=lm[i])
             for i in range(len(b)) if np.isfinite(p[i]) and p[i] >= min_score]
     return sorted(dets, key=lambda d: -d.score)
+
+
+def pick_largest(detections: Sequence[Detection]) -> Detection | None:
+    """The face with the largest box (the first of equal ones, i.e. the higher score)."""
+    if not detections:
+        return None
+    return max(detections, key=lambda d: d.area)
 
 
 def pick_central(detections: Sequence[Detection], width: int, height: int) -> Detection | None:

@@ -25,6 +25,7 @@ from torch import nn
 from .atomic import atomic_write
 from .backbones import create_backbone
 from .errors import ModelError
+from .precision import resolve_precision
 from .preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
@@ -53,15 +54,20 @@ def weights_fingerprint(backbone_name: str, state_dict: dict[str, torch.Tensor])
 class Embedder:
     """A backbone plus its preprocessing: aligned uint8 crops → (N, D) unit vectors.
 
-    ``precision="bf16"`` runs the backbone under CPU/CUDA bf16 autocast; ``channels_last``
-    uses NHWC memory layout (about 2× faster on CPU for these CNNs).
+    ``precision="bf16"`` runs the backbone under CPU/CUDA bf16 autocast, ``"auto"`` does so
+    only where bf16 is native (:mod:`facerec.precision`); ``channels_last`` uses NHWC memory
+    layout (about 2× faster on CPU for these CNNs).
     """
 
     def __init__(self, backbone: nn.Module, backbone_name: str, preprocessing: Preprocessing | None = None,
                  backbone_kwargs: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
                  device: str | torch.device = "cpu", precision: str = "fp32", channels_last: bool = True) -> None:
+        if precision == "auto":
+            choice = resolve_precision(precision, str(device))
+            log.info("embedder precision %s (%s)", choice.precision, choice.reason)
+            precision = choice.precision
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+            raise ValueError(f"precision must be one of {PRECISIONS} or 'auto', got {precision!r}")
         self.preprocessing = preprocessing or Preprocessing()
         w, h = self.preprocessing.size
         if tuple(getattr(backbone, "input_size", (h, w))) != (h, w):

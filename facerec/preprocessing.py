@@ -2,17 +2,20 @@
 
 An aligned crop (H, W, 3) uint8 RGB becomes a float tensor (3, H, W) with
 ``(pixel / 255 − mean) / std`` per channel. The spec is stored inside every checkpoint so a
-model is always fed the way it was trained.
+model is always fed the way it was trained. :meth:`Preprocessing.to_array` is the rule (numpy,
+for the onnxruntime path); :meth:`Preprocessing.to_tensor` wraps it for torch.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
 
 from .alignment import get_template
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -37,18 +40,24 @@ class Preprocessing:
         """Crop (width, height)."""
         return get_template(self.template).size
 
-    def to_tensor(self, crops: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
-        """(N, H, W, 3) uint8 RGB crops → (N, 3, H, W) float32 normalised tensor."""
+    def to_array(self, crops: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB crops → (N, 3, H, W) float32 normalised, C-contiguous."""
         arr = np.stack(list(crops)) if not isinstance(crops, np.ndarray) else crops
         if arr.ndim == 3:
             arr = arr[None]
         w, h = self.size
         if arr.ndim != 4 or arr.shape[1:] != (h, w, 3) or arr.dtype != np.uint8:
             raise ValueError(f"expected uint8 crops of shape (N, {h}, {w}, 3); got {arr.dtype} {arr.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div_(255.0)
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(1, 3, 1, 1)
-        return (x - mean) / std
+        x = arr.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+        std = np.asarray(self.std, dtype=np.float32).reshape(1, 3, 1, 1)
+        return np.ascontiguousarray((x - mean) / std)
+
+    def to_tensor(self, crops: np.ndarray | Sequence[np.ndarray]) -> "torch.Tensor":
+        """:meth:`to_array` as a torch tensor."""
+        import torch
+
+        return torch.from_numpy(self.to_array(crops))
 
     def to_dict(self) -> dict[str, Any]:
         return {"template": self.template, "mean": list(self.mean), "std": list(self.std)}

@@ -1,27 +1,53 @@
-"""The public entry point: :class:`FaceRecognizer` = detector + aligner + embedder."""
+"""The public entry point: :class:`FaceRecognizer` = detector + aligner + embedder.
+
+Two runtimes, one pipeline: the shipped default model runs on onnxruntime + numpy without
+importing torch (``default.onnx`` and MTCNN's ``mtcnn_*.onnx`` beside ``default.pt``), and any
+``.pt`` checkpoint, a CUDA device or bf16 run on torch. :func:`choose_runtime` is the rule.
+"""
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 
 import numpy as np
 
 from .alignment import align_face, center_crop_landmarks
-from .detection import Detector, MTCNNConfig, MTCNNDetector, pick_central
-from .embedder import Embedder
+from .detection import Detector, MTCNNConfig, MTCNNDetector, pick_central, pick_largest
 from .errors import ModelError, MultipleFacesError, NoFaceError
 from .image import ImageInput, load_image
+from .preprocessing import Preprocessing
 from .similarity import cosine_similarity
 from .types import Detection, Face, VerificationResult
+
+if TYPE_CHECKING:
+    from .embedder import Embedder
+    from .onnx_embedder import OnnxEmbedder
 
 log = logging.getLogger(__name__)
 
 #: Where the shipped default model lives (inside the package; no download).
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "default.pt"
+#: Its ONNX export (``facerec export --default`` regenerates it from DEFAULT_WEIGHTS).
+DEFAULT_ONNX = DEFAULT_WEIGHTS.with_suffix(".onnx")
 
 Select = Literal["largest", "central", "only"]
+Runtime = Literal["auto", "onnx", "torch"]
+RUNTIMES: tuple[str, ...] = ("auto", "onnx", "torch")
+
+
+class EmbedderLike(Protocol):
+    """What the recognizer needs of an embedder (torch :class:`~facerec.Embedder` or
+    :class:`~facerec.onnx_embedder.OnnxEmbedder`)."""
+
+    preprocessing: Preprocessing
+    metadata: dict[str, Any]
+    embedding_size: int
+
+    def fingerprint(self) -> str: ...
+
+    def embed(self, crops: Any, batch_size: int = 64, flip: bool = False) -> np.ndarray: ...
 
 
 def default_weights() -> Path:
@@ -33,27 +59,106 @@ def default_weights() -> Path:
     return path
 
 
+def choose_runtime(weights: str | os.PathLike | None = None, runtime: str = "auto", device: str = "cpu",
+                   precision: str = "fp32") -> tuple[str, Path]:
+    """Which runtime runs which model file: ``(runtime, path)``.
+
+    ``.onnx`` weights run on onnxruntime, other weights (``.pt``) on torch. Without weights,
+    ``"auto"`` takes the shipped ONNX export (no torch import: the fast start) unless the device
+    is not the CPU, bf16 is asked for, or ``$FACEREC_WEIGHTS`` names a model; ``"torch"`` takes
+    ``default.pt``.
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+    explicit = weights is not None or bool(os.environ.get("FACEREC_WEIGHTS"))
+    path = Path(weights) if weights is not None else default_weights()
+    if explicit:
+        kind = "onnx" if path.suffix.lower() == ".onnx" else "torch"
+        if runtime not in ("auto", kind):
+            raise ModelError(f"{path}: a {'.onnx' if kind == 'onnx' else '.pt'} model runs on {kind}, not {runtime}"
+                             + (" (export it with: facerec export --weights W --out model.onnx)" if kind == "torch" else ""))
+        return kind, path
+    onnx_ok = str(device) == "cpu" and precision in ("fp32", "auto") and DEFAULT_ONNX.is_file()
+    if runtime == "onnx" or (runtime == "auto" and onnx_ok):
+        if not DEFAULT_ONNX.is_file():
+            raise ModelError(f"no ONNX export of the default model at {DEFAULT_ONNX}: run facerec export --default")
+        if str(device) != "cpu" or precision == "bf16":
+            raise ModelError("the onnx runtime runs fp32 on the CPU; use --runtime torch for another device or bf16")
+        return "onnx", DEFAULT_ONNX
+    return "torch", path
+
+
+def create_detector(config: MTCNNConfig | None = None, runtime: str = "auto", device: str = "cpu") -> Detector:
+    """MTCNN on onnxruntime (``"onnx"``; ``"auto"`` on the CPU when the shipped ONNX networks
+    exist) or on torch (``"torch"``, or any other device)."""
+    from .mtcnn_onnx import NETS, OnnxMTCNNDetector, mtcnn_onnx_path
+
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+    have_onnx = all(mtcnn_onnx_path(n).is_file() for n in NETS)
+    if runtime == "onnx" or (runtime == "auto" and str(device) == "cpu" and have_onnx):
+        if not have_onnx:
+            raise ModelError("the ONNX MTCNN networks are missing from facerec/weights: run facerec export --default")
+        return OnnxMTCNNDetector(config)
+    return MTCNNDetector(config, device=device)
+
+
+def _choose(dets: Sequence[Detection], select: Select, width: int, height: int) -> Detection:
+    """The one face ``select`` names among several (at least one) detections."""
+    if len(dets) == 1:
+        return dets[0]
+    if select == "only":
+        raise MultipleFacesError(f"{len(dets)} faces found; expected exactly one")
+    chosen = pick_central(dets, width, height) if select == "central" else pick_largest(dets)
+    assert chosen is not None
+    return chosen
+
+
 class FaceRecognizer:
     """Image in, faces and embeddings out.
 
-    >>> rec = FaceRecognizer.load("model.pt")            # doctest: +SKIP
+    >>> rec = FaceRecognizer.load()                      # doctest: +SKIP  (shipped model, ONNX)
     >>> rec.verify("a.jpg", "b.jpg").same                # doctest: +SKIP
     """
 
-    def __init__(self, embedder: Embedder, detector: Detector | None = None, threshold: float | None = None) -> None:
+    def __init__(self, embedder: "Embedder | OnnxEmbedder | EmbedderLike", detector: Detector | None = None,
+                 threshold: float | None = None) -> None:
         self.embedder = embedder
-        self.detector = detector if detector is not None else MTCNNDetector()
+        if detector is None:  # the detector on the embedder's runtime
+            detector = create_detector(runtime=self.runtime) if self.runtime == "onnx" else MTCNNDetector()
+        self.detector = detector
         meta_thr = embedder.metadata.get("threshold")
         self._threshold = float(threshold) if threshold is not None else (
             float(meta_thr) if meta_thr is not None else None)
 
     @classmethod
     def load(cls, weights: str | os.PathLike | None = None, *, threshold: float | None = None,
-             detector_config: MTCNNConfig | None = None, device: str = "cpu", **embedder_opts: Any) -> "FaceRecognizer":
-        """Load a model checkpoint (default: the shipped model) with an MTCNN detector."""
-        path = Path(weights) if weights is not None else default_weights()
+             detector_config: MTCNNConfig | None = None, device: str = "cpu", runtime: Runtime = "auto",
+             **embedder_opts: Any) -> "FaceRecognizer":
+        """Load a model (default: the shipped one) with an MTCNN detector on the same runtime.
+
+        ``runtime``: see :func:`choose_runtime` (default: ONNX for the shipped model on the CPU,
+        torch for ``.pt`` files). ``embedder_opts`` go to :meth:`Embedder.load` (precision,
+        channels_last) on torch; the ONNX path computes in fp32 and ignores them.
+        """
+        kind, path = choose_runtime(weights, runtime, device, str(embedder_opts.get("precision", "fp32")))
+        if kind == "onnx":
+            from .onnx_embedder import OnnxEmbedder
+
+            log.info("runtime onnx: %s", path)
+            return cls(OnnxEmbedder(path), create_detector(detector_config, "onnx"), threshold)
+        from .embedder import Embedder
+
+        log.info("runtime torch: %s", path)
         embedder = Embedder.load(path, device=device, **embedder_opts)
         return cls(embedder, MTCNNDetector(detector_config, device=device), threshold)
+
+    @property
+    def runtime(self) -> str:
+        """``"onnx"`` or ``"torch"``: what runs the embedder."""
+        from .onnx_embedder import OnnxEmbedder  # light: onnxruntime is imported by its sessions only
+
+        return "onnx" if isinstance(self.embedder, OnnxEmbedder) else "torch"
 
     @property
     def threshold(self) -> float:
@@ -74,7 +179,8 @@ class FaceRecognizer:
 
     @property
     def model_id(self) -> str:
-        """Fingerprint of the embedding model (recorded by galleries)."""
+        """Fingerprint of the embedding model (recorded by galleries); the same for a ``.pt``
+        and its ONNX export."""
         return self.embedder.fingerprint()
 
     # -- faces ----------------------------------------------------------------------------
@@ -98,6 +204,21 @@ class FaceRecognizer:
             return np.zeros((0, self.embedder.embedding_size), dtype=np.float32)
         return np.stack([f.embedding for f in faces])
 
+    def _one_face(self, image: ImageInput, select: Select, fallback_center: bool) -> tuple[Detection, np.ndarray]:
+        """The chosen detection of ``image`` and its aligned crop (not embedded)."""
+        rgb = load_image(image)
+        dets = self.detector.detect(rgb)
+        h, w = rgb.shape[:2]
+        tpl = self.embedder.preprocessing.template
+        if dets:
+            det = _choose(dets, select, w, h)
+        elif fallback_center:
+            lm = center_crop_landmarks(w, h, tpl)
+            det = Detection(box=np.array([0, 0, w, h], np.float32), score=0.0, landmarks=lm)
+        else:
+            raise NoFaceError("no face found in the image")
+        return det, align_face(rgb, det.landmarks, tpl)
+
     def face(self, image: ImageInput, select: Select = "largest", fallback_center: bool = False,
              flip: bool = False) -> Face:
         """Exactly one face of ``image``.
@@ -107,33 +228,36 @@ class FaceRecognizer:
         No face raises :class:`NoFaceError`, unless ``fallback_center`` aligns a fixed centre
         crop instead (for pre-cropped images; the returned detection then has score 0).
         """
-        rgb = load_image(image)
-        dets = self.detector.detect(rgb)
-        h, w = rgb.shape[:2]
-        if not dets:
-            if not fallback_center:
-                raise NoFaceError("no face found in the image")
-            lm = center_crop_landmarks(w, h, self.embedder.preprocessing.template)
-            det = Detection(box=np.array([0, 0, w, h], np.float32), score=0.0, landmarks=lm)
-        elif len(dets) == 1:
-            det = dets[0]
-        elif select == "only":
-            raise MultipleFacesError(f"{len(dets)} faces found; expected exactly one")
-        elif select == "central":
-            det = pick_central(dets, w, h)
-        else:
-            det = max(dets, key=lambda d: float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1])))
-        crop = align_face(rgb, det.landmarks, self.embedder.preprocessing.template)
-        return Face(det, crop, self.embedder.embed(crop[None], flip=flip)[0])
+        return self.face_batch([image], select, fallback_center, flip)[0]
 
-    def verify(self, a: ImageInput, b: ImageInput, threshold: float | None = None,
-               select: Select = "largest") -> VerificationResult:
+    def face_batch(self, images: Sequence[ImageInput], select: Select = "largest", fallback_center: bool = False,
+                   flip: bool = False, batch_size: int = 64) -> list[Face]:
+        """:meth:`face` for many images: detection one image at a time, the embeddings in
+        batches of ``batch_size`` (much cheaper than one call per image). The first image
+        without a usable face raises (the exception's ``image_index`` says which), unless
+        ``fallback_center``."""
+        found: list[tuple[Detection, np.ndarray]] = []
+        for i, image in enumerate(images):
+            try:
+                found.append(self._one_face(image, select, fallback_center))
+            except (NoFaceError, MultipleFacesError) as exc:
+                exc.image_index = i  # type: ignore[attr-defined]  # which input (message unchanged)
+                raise
+        if not found:
+            return []
+        embs = self.embedder.embed(np.stack([c for _, c in found]), batch_size=batch_size, flip=flip)
+        return [Face(d, c, e) for (d, c), e in zip(found, embs)]
+
+    def verify(self, a: ImageInput, b: ImageInput, threshold: float | None = None, select: Select = "largest",
+               fallback_center: bool = False, flip: bool = False) -> VerificationResult:
         """Are the (largest) faces of ``a`` and ``b`` the same person?
 
         Score: cosine similarity of the embeddings; ``same`` when score ≥ threshold
-        (default: the model's calibrated threshold).
+        (default: the model's calibrated threshold). ``fallback_center``: an image without a
+        detected face uses a fixed centre crop (see :meth:`face`). The result's ``faces``
+        holds the two faces compared (crops and embeddings), so callers need not detect again.
         """
         thr = self.threshold if threshold is None else float(threshold)
-        fa, fb = self.face(a, select), self.face(b, select)
+        fa, fb = self.face_batch([a, b], select, fallback_center, flip)
         score = float(cosine_similarity(fa.embedding, fb.embedding))
-        return VerificationResult(same=score >= thr, score=score, threshold=thr)
+        return VerificationResult(same=score >= thr, score=score, threshold=thr, faces=(fa, fb))

@@ -37,6 +37,11 @@ class Detection:
         """(2,) box centre."""
         return np.array([(self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2])
 
+    @property
+    def area(self) -> float:
+        """Box area in square pixels (0 for a degenerate box)."""
+        return float(max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1]))
+
 
 @dataclass(frozen=True)
 class Face:
@@ -49,11 +54,16 @@ class Face:
 
 @dataclass(frozen=True)
 class VerificationResult:
-    """Outcome of comparing two faces: cosine score and decision at ``threshold``."""
+    """Outcome of comparing two faces: cosine score and decision at ``threshold``.
+
+    ``faces``: the two faces that were compared (detection, aligned crop, embedding), when the
+    result comes from images (:meth:`facerec.FaceRecognizer.verify`); not part of :meth:`to_dict`.
+    """
 
     same: bool
     score: float
     threshold: float
+    faces: tuple[Face, Face] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"same": bool(self.same), "score": float(self.score), "threshold": float(self.threshold)}

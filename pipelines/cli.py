@@ -2,6 +2,9 @@
 
 Each subcommand module exposes ``add_parser(subparsers)`` which sets ``func``; user errors
 (:class:`facerec.FacerecError`, bad files) become one line on stderr and exit status 2.
+
+Only the module of the command being run is imported (all of them for ``--help`` or no
+command): ``train`` or ``export`` import torch, and ``facerec verify`` must not pay for that.
 """
 from __future__ import annotations
 
@@ -18,7 +21,22 @@ COMMAND_MODULES = ["detect", "verify", "prepare", "enroll", "search", "gallery_c
                    "evaluate", "serve_cmd"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first non-option word), if it is one."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if _module_of(arg) else None
+    return None
+
+
+def _module_of(command: str) -> str | None:
+    aliases = {"gallery": "gallery_cmd", "serve": "serve_cmd"}
+    name = aliases.get(command, command)
+    return name if name in COMMAND_MODULES else None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command`` only that subcommand's module is imported and added."""
     parser = argparse.ArgumentParser(
         prog="facerec",
         description="Face recognition: detect faces, verify pairs, enroll and search identities, train models.",
@@ -26,13 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"facerec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    module = _module_of(command) if command else None
+    for name in [module] if module else COMMAND_MODULES:
         importlib.import_module(f"pipelines.{name}").add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -6,21 +6,31 @@ import json
 import sys
 from typing import Any
 
-from facerec import FaceRecognizer, MTCNNConfig
+from facerec.detection import Detector, MTCNNConfig
+from facerec.recognizer import RUNTIMES, FaceRecognizer, create_detector
+
+RUNTIME_HELP = ("onnx: onnxruntime, no torch import (fast start); torch: PyTorch + facenet-pytorch; "
+                "auto (default): onnx for the shipped model on the CPU, torch for --weights .pt files, "
+                "other devices and bf16")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """--weights/--device/--precision and the detector knobs."""
+    """--weights/--device/--precision/--runtime and the detector knobs."""
     g = p.add_argument_group("model")
-    g.add_argument("--weights", metavar="PATH", help="model checkpoint (.pt); default: the model shipped with facerec")
+    g.add_argument("--weights", metavar="PATH", help="model checkpoint (.pt, or an ONNX export .onnx); default: the "
+                                                     "model shipped with facerec")
     g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
-    g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="embedding precision; bf16 is ~2x faster on recent CPUs (default: fp32)")
+    g.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                   help="embedding precision on torch; bf16 is ~2x faster on CPUs with AMX/AVX512-BF16 and slower "
+                        "elsewhere; auto: bf16 only there (default: fp32)")
     add_detector_args(p)
 
 
-def add_detector_args(p: argparse.ArgumentParser) -> None:
+def add_detector_args(p: argparse.ArgumentParser, runtime: bool = True) -> None:
+    """The MTCNN knobs, and ``--runtime`` unless the command always runs torch."""
     g = p.add_argument_group("detector (MTCNN)")
+    if runtime:
+        g.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     d = MTCNNConfig()
     g.add_argument("--min-face-size", type=int, default=d.min_face_size, help=f"smallest face in pixels (default: {d.min_face_size})")
     g.add_argument("--factor", type=float, default=d.factor, help=f"image pyramid step; smaller is faster (default: {d.factor})")
@@ -32,10 +42,15 @@ def detector_config(args: argparse.Namespace) -> MTCNNConfig:
     return MTCNNConfig(min_face_size=args.min_face_size, factor=args.factor, thresholds=tuple(args.thresholds))
 
 
+def make_detector(args: argparse.Namespace) -> Detector:
+    """The detector the detector arguments describe (runtime and knobs)."""
+    return create_detector(detector_config(args), args.runtime, getattr(args, "device", "cpu"))
+
+
 def load_recognizer(args: argparse.Namespace) -> FaceRecognizer:
     """The recognizer the model arguments describe."""
     return FaceRecognizer.load(args.weights, detector_config=detector_config(args), device=args.device,
-                               precision=args.precision)
+                               runtime=args.runtime, precision=args.precision)
 
 
 def emit_json(obj: Any) -> None:

@@ -7,14 +7,16 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from facerec import Detection, MTCNNDetector, load_image
+from facerec.detection import Detector
+from facerec.image import load_image
+from facerec.types import Detection
 
-from .common import add_detector_args, detector_config, emit_json
+from .common import add_detector_args, emit_json, make_detector
 
 log = logging.getLogger(__name__)
 
 
-def detect_faces(image: str, detector: MTCNNDetector) -> list[Detection]:
+def detect_faces(image: str, detector: Detector) -> list[Detection]:
     """Detections of one image file."""
     return detector.detect(image)
 
@@ -45,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    dets = detect_faces(args.image, MTCNNDetector(detector_config(args)))
+    dets = detect_faces(args.image, make_detector(args))
     if args.annotate:
         draw_detections(args.image, dets, args.annotate)
     if args.json:

@@ -1,10 +1,18 @@
-"""``facerec export --weights W --format onnx --out model.onnx``: the embedder as ONNX.
+"""``facerec export``: models as ONNX, for the light (torch-free) inference path.
 
-The graph maps a preprocessed batch ``input`` (N, 3, H, W) float32 — aligned crops after
+``facerec export --weights W --format onnx --out model.onnx`` writes one embedder. The graph
+maps a preprocessed batch ``input`` (N, 3, H, W) float32 — aligned crops after
 :class:`facerec.preprocessing.Preprocessing`, whose spec is stored in the model's metadata
 (``facerec.preprocessing``) — to ``embedding`` (N, D) float32, L2-normalised, like
-:meth:`facerec.embedder.Embedder.embed_tensor` (without flip augmentation). The batch axis
-is dynamic.
+:meth:`facerec.embedder.Embedder.embed_tensor` (without flip augmentation), and to
+``features`` (N, D), the backbone's raw output (flip augmentation sums those). The batch axis
+is dynamic. The checkpoint's whole metadata (fingerprint, threshold, search_threshold...) is
+stored as JSON under ``facerec.metadata``, so the ONNX model has the same model id.
+
+``facerec export --default`` regenerates every ONNX file shipped in ``facerec/weights/``: the
+default embedder (``default.pt`` → ``default.onnx``) and MTCNN's three networks
+(``mtcnn_{pnet,rnet,onet}.onnx``, from the weights inside the installed facenet-pytorch).
+Run it whenever ``default.pt`` changes; a test fails while the two disagree.
 """
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from facerec.atomic import atomic_path
-
 from facerec.embedder import Embedder
+from facerec.onnx_runtime import METADATA_KEY
 
 log = logging.getLogger(__name__)
 
@@ -35,34 +44,86 @@ class NormalizedEmbedding(nn.Module):
         super().__init__()
         self.backbone = backbone
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) → (N, D)
-        return F.normalize(self.backbone(x), dim=1)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # (N, 3, H, W) → 2 × (N, D)
+        feats = self.backbone(x)
+        return F.normalize(feats, dim=1), feats
+
+
+def _onnx_export(model: nn.Module, dummy: torch.Tensor, out: Path, outputs: list[str],
+                 dynamic: dict[str, dict[int, str]], opset: int) -> None:
+    """TorchScript-based exporter (needs no onnxscript; gives plain dynamic axes)."""
+    with torch.no_grad():
+        torch.onnx.export(model, (dummy,), str(out), input_names=["input"], output_names=outputs,
+                          dynamic_axes=dynamic, opset_version=opset, dynamo=False, do_constant_folding=True)
+
+
+def _set_metadata(path: Path, meta: dict[str, str]) -> None:
+    """Replace the model's metadata_props by ``meta`` and check the model."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
 
 
 def export_onnx(embedder: Embedder, out: str | os.PathLike, opset: int = DEFAULT_OPSET) -> dict[str, Any]:
     """Write ``embedder`` as an ONNX model (atomically); returns the metadata stored in it."""
-    import onnx
-
     w, h = embedder.preprocessing.size
     model = NormalizedEmbedding(embedder.model).eval().to("cpu", memory_format=torch.contiguous_format)
-    dummy = torch.zeros(2, 3, h, w)
-    meta = {"facerec.backbone": embedder.backbone_name, "facerec.fingerprint": embedder.fingerprint(),
+    fingerprint = embedder.fingerprint()
+    meta = {"facerec.backbone": embedder.backbone_name, "facerec.fingerprint": fingerprint,
             "facerec.preprocessing": json.dumps(embedder.preprocessing.to_dict()),
-            "facerec.embedding_size": str(embedder.embedding_size)}
+            "facerec.embedding_size": str(embedder.embedding_size),
+            METADATA_KEY: json.dumps({**embedder.metadata, "fingerprint": fingerprint}, sort_keys=True)}
     if "threshold" in embedder.metadata:
         meta["facerec.threshold"] = str(float(embedder.metadata["threshold"]))
     with atomic_path(out) as tmp:
-        with torch.no_grad():
-            # TorchScript-based exporter: needs no onnxscript, and gives a plain dynamic batch axis.
-            torch.onnx.export(model, (dummy,), str(tmp), input_names=["input"], output_names=["embedding"],
-                              dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
-                              opset_version=opset, dynamo=False, do_constant_folding=True)
-        proto = onnx.load(str(tmp))
-        for k, v in meta.items():
-            proto.metadata_props.add(key=k, value=v)
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(tmp))
+        _onnx_export(model, torch.zeros(2, 3, h, w), tmp, ["embedding", "features"],
+                     {"input": {0: "batch"}, "embedding": {0: "batch"}, "features": {0: "batch"}}, opset)
+        _set_metadata(tmp, meta)
     return meta
+
+
+def export_mtcnn(folder: str | os.PathLike, opset: int = DEFAULT_OPSET) -> list[Path]:
+    """Write MTCNN's P-Net (dynamic height and width), R-Net and O-Net (dynamic batch) as
+    ``mtcnn_{pnet,rnet,onet}.onnx`` in ``folder``, from facenet-pytorch's bundled weights."""
+    from facerec.detection import FACENET_INSTALL
+    from facerec.errors import ModelError
+    from facerec.mtcnn_onnx import mtcnn_onnx_path
+
+    try:
+        from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
+    except ImportError:
+        raise ModelError(f"exporting MTCNN needs facenet-pytorch: {FACENET_INSTALL}") from None
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    specs = [("pnet", PNet(), torch.zeros(1, 3, 24, 24), ["reg", "prob"], {2: "height", 3: "width"}),
+             ("rnet", RNet(), torch.zeros(2, 3, 24, 24), ["reg", "prob"], {0: "batch"}),
+             ("onet", ONet(), torch.zeros(2, 3, 48, 48), ["reg", "landmarks", "prob"], {0: "batch"})]
+    written = []
+    for name, net, dummy, outputs, axes in specs:
+        out = mtcnn_onnx_path(name, folder)
+        out_axes = {o: ({0: "batch"} if name != "pnet" else {2: "height", 3: "width"}) for o in outputs}
+        with atomic_path(out) as tmp:
+            _onnx_export(net.eval(), dummy, tmp, outputs, {"input": axes, **out_axes}, opset)
+            _set_metadata(tmp, {"facerec.network": f"mtcnn.{name}", "facerec.source": "facenet-pytorch"})
+        written.append(out)
+    return written
+
+
+def export_default(folder: str | os.PathLike | None = None, opset: int = DEFAULT_OPSET) -> list[Path]:
+    """Regenerate the shipped ONNX files from ``default.pt`` and facenet-pytorch: returns the paths."""
+    from facerec.recognizer import DEFAULT_WEIGHTS
+
+    folder = Path(folder) if folder is not None else DEFAULT_WEIGHTS.parent
+    embedder = Embedder.load(DEFAULT_WEIGHTS, channels_last=False)
+    out = folder / DEFAULT_WEIGHTS.with_suffix(".onnx").name
+    export_onnx(embedder, out, opset)
+    return [out, *export_mtcnn(folder, opset)]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -70,14 +131,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Export an embedder checkpoint to ONNX: input 'input' (N, 3, H, W) float32 "
                                    "preprocessed crops, output 'embedding' (N, D) L2-normalised; dynamic batch. "
                                    "The preprocessing spec and threshold are stored as metadata.")
-    p.add_argument("--weights", required=True, metavar="PATH", help="embedder checkpoint (.pt)")
+    p.add_argument("--weights", metavar="PATH", help="embedder checkpoint (.pt)")
     p.add_argument("--format", choices=FORMATS, default="onnx", help="output format (default: onnx)")
-    p.add_argument("--out", required=True, metavar="PATH", help="output file, e.g. model.onnx")
+    p.add_argument("--out", metavar="PATH", help="output file, e.g. model.onnx")
+    p.add_argument("--default", action="store_true",
+                   help="regenerate the ONNX files shipped in facerec/weights/ (default.onnx from default.pt, "
+                        "and MTCNN's three networks): run after replacing default.pt")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default: {DEFAULT_OPSET})")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.default:
+        if args.weights or args.out:
+            raise ValueError("--default writes the shipped files: give no --weights or --out")
+        for path in export_default(opset=args.opset):
+            print(f"wrote {path}")
+        return 0
+    if not args.weights or not args.out:
+        raise ValueError("give --weights PATH and --out PATH (or --default)")
     embedder = Embedder.load(args.weights, channels_last=False)
     meta = export_onnx(embedder, args.out, args.opset)
     print(f"wrote {args.out} ({meta['facerec.backbone']}, {meta['facerec.embedding_size']}-d, "

@@ -27,10 +27,11 @@ from tqdm import tqdm
 
 from facerec.alignment import TEMPLATES, align_face, center_crop_landmarks
 from facerec.atomic import atomic_path, atomic_write_text
-from facerec.detection import MTCNNConfig, MTCNNDetector
+from facerec.detection import Detector, MTCNNConfig, MTCNNDetector, pick_largest
+from facerec.onnx_runtime import THREADS_ENV
+from facerec.recognizer import create_detector
 from facerec.errors import FacerecError
 from facerec.image import load_image
-from facerec.types import Detection
 
 from .common import add_detector_args, detector_config
 
@@ -90,11 +91,7 @@ def save_crop_atomic(crop: np.ndarray, path: Path, image_format: str) -> None:
             img.save(tmp, format="PNG")
 
 
-def _area(d: Detection) -> float:
-    return float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-
-
-def process_image(src: Path, dst: Path, rel: str, opts: PrepareOptions, detector: MTCNNDetector) -> dict[str, Any]:
+def process_image(src: Path, dst: Path, rel: str, opts: PrepareOptions, detector: Detector) -> dict[str, Any]:
     """Detect, align and save one image; returns its report record."""
     rec: dict[str, Any] = {"path": rel}
     try:
@@ -109,7 +106,8 @@ def process_image(src: Path, dst: Path, rel: str, opts: PrepareOptions, detector
                 return {**rec, "status": NO_FACE}
             landmarks, status = center_crop_landmarks(w, h, opts.template), NO_FACE_FALLBACK
         else:
-            best = max(dets, key=_area)  # several faces: keep the largest, and say so
+            best = pick_largest(dets)  # several faces: keep the largest, and say so
+            assert best is not None
             landmarks, status = best.landmarks, (OK if len(dets) == 1 else MULTIPLE)
             rec["score"] = round(float(best.score), 4)
             if len(dets) > 1:
@@ -126,11 +124,17 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(src: str, dst: str, opts: PrepareOptions, single_thread: bool = True) -> None:
-    if single_thread:
-        import torch
+    # MTCNN on onnxruntime when the shipped networks are there (a worker then never imports
+    # torch: seconds less per process), else facenet-pytorch; the same detections either way.
+    detector = create_detector(opts.detector, "auto")
+    if single_thread:  # one thread per process: N workers use N cores, no oversubscription
+        if isinstance(detector, MTCNNDetector):
+            import torch
 
-        torch.set_num_threads(1)  # one thread per process: N workers use N cores, no oversubscription
-    _WORKER.update(src=Path(src), dst=Path(dst), opts=opts, detector=MTCNNDetector(opts.detector))
+            torch.set_num_threads(1)
+        else:
+            os.environ[THREADS_ENV] = "1"  # read when the worker's sessions open
+    _WORKER.update(src=Path(src), dst=Path(dst), opts=opts, detector=detector)
 
 
 def _work(rel: str) -> dict[str, Any]:
@@ -235,7 +239,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="when no face is found, align a fixed centre crop instead of skipping the image "
                         "(for photos that are already roughly face-centred)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_detector_args(p)
+    add_detector_args(p, runtime=False)  # MTCNN on onnxruntime when shipped (see _init_worker)
     p.set_defaults(func=run)
 
 

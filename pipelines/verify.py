@@ -3,28 +3,16 @@ from __future__ import annotations
 
 import argparse
 
-from facerec import Face, FaceRecognizer, VerificationResult, cosine_similarity
+from facerec import FaceRecognizer, VerificationResult
 from facerec.image import ImageInput
 
 from .common import add_model_args, emit_json, load_recognizer
 
 
-def verify_pair(recognizer: FaceRecognizer, a: str, b: str, threshold: float | None = None) -> VerificationResult:
-    """Compare the largest face of each image."""
+def verify_pair(recognizer: FaceRecognizer, a: ImageInput, b: ImageInput,
+                threshold: float | None = None) -> VerificationResult:
+    """Compare the largest face of each image; the result carries the two faces it compared."""
     return recognizer.verify(a, b, threshold=threshold)
-
-
-def verify_pair_faces(recognizer: FaceRecognizer, a: ImageInput, b: ImageInput,
-                      threshold: float | None = None) -> tuple[VerificationResult, Face, Face]:
-    """:func:`verify_pair`, also handing back the two faces it compared (the service shows
-    their crops without detecting and embedding again). The rule of
-    :meth:`FaceRecognizer.verify`: the largest faces' cosine score, ``same`` at score ≥
-    threshold (default: the model's, checked before any detection). To be replaced by
-    ``verify``'s own faces hand-back once the recognizer has one."""
-    thr = recognizer.threshold if threshold is None else float(threshold)
-    fa, fb = recognizer.face(a, "largest"), recognizer.face(b, "largest")
-    score = float(cosine_similarity(fa.embedding, fb.embedding))
-    return VerificationResult(same=score >= thr, score=score, threshold=thr), fa, fb
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
 
 import numpy as np
 
+from ..detection import pick_largest
 from ..errors import FacerecError, ModelError, MultipleFacesError, NoFaceError
 from ..image import ImageInput
 from ..similarity import l2_normalize
@@ -392,8 +393,8 @@ class GalleryBase(ABC):
                                          "or face='largest'")
             chosen = faces[0]
         elif face == "largest":
-            chosen = max(faces, key=lambda f: float((f.detection.box[2] - f.detection.box[0])
-                                                    * (f.detection.box[3] - f.detection.box[1])))
+            largest = pick_largest([f.detection for f in faces])
+            chosen = next(f for f in faces if f.detection is largest)
         elif isinstance(face, (int, np.integer)) and not isinstance(face, bool):
             if not 0 <= face < len(faces):
                 raise ValueError(f"{label}: face index {face} out of range ({len(faces)} face(s) found)")

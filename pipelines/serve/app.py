@@ -57,7 +57,8 @@ def create_app(config: ServeConfig, recognizer: FaceRecognizer) -> FastAPI:
     store = GalleryStore(config.gallery_dir, recognizer)
     metrics = Metrics(store.sizes)
     pool = InferencePool(config.workers, metrics.in_flight)
-    configure_torch_threads(config.torch_threads)
+    if recognizer.runtime == "torch":  # the ONNX runtime takes its threads from FACEREC_ORT_THREADS
+        configure_torch_threads(config.torch_threads)
     warning = config.auth_warning()
     if warning:
         log.warning("%s", warning)

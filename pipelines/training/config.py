@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import string
 import tomllib
@@ -22,7 +23,7 @@ from facerec.atomic import atomic_write_text
 
 from ..paths import data_dir
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class TrainConfig:
     batch_size: int = 64
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "fp32"  # fp32 | bf16 (CPU or CUDA autocast) | fp16 (CUDA, with GradScaler)
+    precision: str = "auto"  # auto (bf16 where native, else fp32; resolved when built) | fp32 | bf16 | fp16 (CUDA)
     channels_last: bool = True
     threads: int = 0  # torch CPU threads; 0: torch's default
     max_minutes: float = 0.0  # time budget: stop cleanly (after saving) once exceeded; 0: none
@@ -155,6 +156,14 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between 'last' checkpoints besides epoch ends; 0: epoch ends only
     progress: bool = True
     tensorboard: bool = True  # if the tensorboard package is installed
+
+    def __post_init__(self) -> None:
+        if self.precision == "auto":  # resolved once, so the saved config says what ran
+            from facerec.precision import resolve_precision
+
+            choice = resolve_precision("auto", self.device)
+            logging.getLogger(__name__).info("train.precision = %s (%s)", choice.precision, choice.reason)
+            object.__setattr__(self, "precision", choice.precision)
 
 
 @dataclass(frozen=True)

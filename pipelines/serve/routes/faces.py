@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 from PIL import Image
 
 from ...detect import detect_faces
-from ...verify import verify_pair_faces
+from ...verify import verify_pair
 from ..deps import State, read_upload
 from ..errors import error_responses
 
@@ -48,9 +48,10 @@ async def verify(state: State,
 
     def work() -> dict[str, Any]:
         a, b = state.decode(data_a, name_a), state.decode(data_b, name_b)
-        result, face_a, face_b = verify_pair_faces(state.recognizer, a, b, threshold)
+        result = verify_pair(state.recognizer, a, b, threshold)
         out: dict[str, Any] = result.to_dict()
-        if crops:  # the faces verify compared: no second detection or embedding
+        if crops and result.faces is not None:  # the faces verify compared: no second detection or embedding
+            face_a, face_b = result.faces
             out["crops"] = {"a": png_base64(face_a.crop), "b": png_base64(face_b.crop)}
         return out
 

@@ -1,0 +1,81 @@
+"""Aligned crops → L2-normalised embeddings on onnxruntime: :class:`OnnxEmbedder`, the
+torch-free twin of :class:`facerec.embedder.Embedder`.
+
+It reads models written by ``facerec export`` (``input`` (N, 3, H, W) → ``embedding``, and
+``features`` in newer exports), with the preprocessing spec and the checkpoint's metadata
+stored in the file, so ``fingerprint()`` (the model id galleries record), the threshold and
+the search threshold are those of the ``.pt`` it was exported from.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import ModelError
+from .onnx_runtime import checkpoint_metadata, open_session, session_metadata
+from .preprocessing import Preprocessing
+from .similarity import l2_normalize
+
+log = logging.getLogger(__name__)
+
+
+class OnnxEmbedder:
+    """An exported embedder: aligned uint8 crops → (N, D) float32 unit vectors (fp32).
+
+    The session is opened on construction; its first run builds kernels for the batch size.
+    """
+
+    precision = "fp32"  # what the ONNX graph computes in (recorded by evaluation caches)
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        self.path = Path(path)
+        self._session = open_session(self.path, threads)
+        props = session_metadata(self._session)
+        try:
+            self.preprocessing = Preprocessing.from_dict(json.loads(props["facerec.preprocessing"]))
+            self.embedding_size = int(props["facerec.embedding_size"])
+            self.backbone_name = props.get("facerec.backbone", "onnx")
+            self.metadata: dict[str, Any] = checkpoint_metadata(props)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{self.path}: not a facerec embedder export ({type(exc).__name__}: {exc})") from None
+        if not self.metadata.get("fingerprint"):
+            raise ModelError(f"{self.path}: no model fingerprint in the ONNX metadata (re-export it)")
+        outputs = {o.name for o in self._session.get_outputs()}
+        self._output = "features" if "features" in outputs else "embedding"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **opts: Any) -> "OnnxEmbedder":
+        """Same as the constructor (mirrors :meth:`Embedder.load`)."""
+        return cls(path, **opts)
+
+    def fingerprint(self) -> str:
+        """The fingerprint of the checkpoint this was exported from (the gallery model id)."""
+        return str(self.metadata["fingerprint"])
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        # (N, 3, H, W) → (N, D) raw features (or unit embeddings for old exports)
+        return self._session.run([self._output], {"input": x})[0]
+
+    def embed(self, crops: np.ndarray | Sequence[np.ndarray], batch_size: int = 64, flip: bool = False) -> np.ndarray:
+        """Aligned crops (N, H, W, 3) uint8 RGB → (N, D) float32 L2-normalised embeddings.
+
+        ``flip``: the sum of the features of each crop and its mirror (as the torch embedder).
+        """
+        crops = list(crops) if not isinstance(crops, np.ndarray) else crops
+        if len(crops) == 0:
+            return np.zeros((0, self.embedding_size), dtype=np.float32)
+        if flip and self._output != "features":
+            raise ModelError(f"{self.path}: this export has no 'features' output for flip; re-export it")
+        out = []
+        for i in range(0, len(crops), batch_size):
+            x = self.preprocessing.to_array(crops[i:i + batch_size])
+            feats = self._run(x)
+            if flip:
+                feats = feats + self._run(np.ascontiguousarray(x[:, :, :, ::-1]))
+            out.append(l2_normalize(feats))
+        return np.concatenate(out).astype(np.float32, copy=False)
