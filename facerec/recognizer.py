@@ -40,8 +40,10 @@ class FaceRecognizer:
     >>> rec.verify("a.jpg", "b.jpg").same                # doctest: +SKIP
     """
 
-    def __init__(self, embedder: Embedder, detector: Detector | None = None, threshold: float | None = None) -> None:
+    def __init__(self, embedder: Embedder, detector: Detector | None = None, threshold: float | None = None,
+                 frontalize: bool = False) -> None:
         self.embedder = embedder
+        self.frontalize = frontalize  # embed the frontal view of each face (facerec.pose)
         self.detector = detector if detector is not None else MTCNNDetector()
         meta_thr = embedder.metadata.get("threshold")
         self._threshold = float(threshold) if threshold is not None else (
@@ -49,11 +51,13 @@ class FaceRecognizer:
 
     @classmethod
     def load(cls, weights: str | os.PathLike | None = None, *, threshold: float | None = None,
-             detector_config: MTCNNConfig | None = None, device: str = "cpu", **embedder_opts: Any) -> "FaceRecognizer":
-        """Load a model checkpoint (default: the shipped model) with an MTCNN detector."""
+             detector_config: MTCNNConfig | None = None, device: str = "cpu", frontalize: bool = False,
+             **embedder_opts: Any) -> "FaceRecognizer":
+        """Load a model checkpoint (default: the shipped model) with an MTCNN detector;
+        ``frontalize``: embed each face's frontal view (:mod:`facerec.pose`)."""
         path = Path(weights) if weights is not None else default_weights()
         embedder = Embedder.load(path, device=device, **embedder_opts)
-        return cls(embedder, MTCNNDetector(detector_config, device=device), threshold)
+        return cls(embedder, MTCNNDetector(detector_config, device=device), threshold, frontalize)
 
     @property
     def threshold(self) -> float:
@@ -78,6 +82,16 @@ class FaceRecognizer:
         return self.embedder.fingerprint()
 
     # -- faces ----------------------------------------------------------------------------
+    def crop(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """The crop the embedder takes for the face with image ``landmarks`` (5, 2): aligned to
+        the model's template, and frontalised when ``frontalize`` is set."""
+        tpl = self.embedder.preprocessing.template
+        if self.frontalize:
+            from .pose import frontalize_face  # imported on use: the plain path does not need it
+
+            return frontalize_face(rgb, landmarks, tpl)
+        return align_face(rgb, landmarks, tpl)
+
     def detect(self, image: ImageInput) -> list[Detection]:
         """All faces in ``image``, highest score first."""
         return self.detector.detect(load_image(image))
@@ -86,8 +100,7 @@ class FaceRecognizer:
         """All faces with their aligned crops (and embeddings unless ``embed=False``)."""
         rgb = load_image(image)
         dets = self.detector.detect(rgb)
-        tpl = self.embedder.preprocessing.template
-        crops = [align_face(rgb, d.landmarks, tpl) for d in dets]
+        crops = [self.crop(rgb, d.landmarks) for d in dets]
         embs = self.embedder.embed(crops, flip=flip) if embed and crops else [None] * len(crops)
         return [Face(d, c, e) for d, c, e in zip(dets, crops, embs)]
 
@@ -123,7 +136,7 @@ class FaceRecognizer:
             det = pick_central(dets, w, h)
         else:
             det = max(dets, key=lambda d: float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1])))
-        crop = align_face(rgb, det.landmarks, self.embedder.preprocessing.template)
+        crop = self.crop(rgb, det.landmarks)
         return Face(det, crop, self.embedder.embed(crop[None], flip=flip)[0])
 
     def verify(self, a: ImageInput, b: ImageInput, threshold: float | None = None,

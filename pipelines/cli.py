@@ -14,7 +14,8 @@ from typing import Sequence
 from facerec import FacerecError, __version__
 
 # Subcommand modules, in --help order.
-COMMAND_MODULES = ["detect", "verify", "prepare", "enroll", "search", "gallery_cmd", "train", "export", "evaluate", "serve_cmd"]
+COMMAND_MODULES = ["detect", "verify", "prepare", "enroll", "search", "gallery_cmd", "frontalize", "train", "export",
+                   "evaluate", "serve_cmd"]
 
 
 def build_parser() -> argparse.ArgumentParser:

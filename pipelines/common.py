@@ -16,6 +16,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
     g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="embedding precision; bf16 is ~2x faster on recent CPUs (default: fp32)")
+    g.add_argument("--frontalize", action="store_true",
+                   help="embed each face's frontal view, re-rendered on a generic 3D face (default: off)")
     add_detector_args(p)
 
 
@@ -35,7 +37,7 @@ def detector_config(args: argparse.Namespace) -> MTCNNConfig:
 def load_recognizer(args: argparse.Namespace) -> FaceRecognizer:
     """The recognizer the model arguments describe."""
     return FaceRecognizer.load(args.weights, detector_config=detector_config(args), device=args.device,
-                               precision=args.precision)
+                               precision=args.precision, frontalize=getattr(args, "frontalize", False))
 
 
 def emit_json(obj: Any) -> None:

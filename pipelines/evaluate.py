@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from facerec import Embedder, FaceRecognizer, load_image
-from facerec.alignment import ARCFACE_112, align_face, center_crop_landmarks, get_template
+from facerec.alignment import ARCFACE_112, center_crop_landmarks, get_template
 from facerec.binset import BinSet, load_bin
 from facerec.detection import pick_central
 from facerec.pairs import Pair, read_csv_pairs, read_lfw_pairs
@@ -81,7 +81,8 @@ def _open_caches(recognizer: FaceRecognizer, flip: bool, cache_dir: Path | None)
                 "config": dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else None, "select": "central"}
     emb = recognizer.embedder
     det_path = cache_dir / f"detect-{spec_hash(det_spec)}.npz" if use_disk else None
-    emb_path = (cache_dir / f"embed-{emb.fingerprint()}-{spec_hash(_model_spec(emb, flip, det_spec))}.npz"
+    source = {**det_spec, "frontalize": True} if getattr(recognizer, "frontalize", False) else det_spec
+    emb_path = (cache_dir / f"embed-{emb.fingerprint()}-{spec_hash(_model_spec(emb, flip, source))}.npz"
                 if use_disk else None)
     det_cache = ArrayCache(det_path, {"landmarks": ((5, 2), "float32"), "score": ((), "float32"),
                                       "detected": ((), "bool")})
@@ -120,7 +121,6 @@ def embed_image_files(recognizer: FaceRecognizer, paths: Sequence[str | os.PathL
     todo = [i for i, k in enumerate(keys) if k not in emb_cache]
     if todo:
         log.info("embedding %d images (%d cached)", len(todo), len(uniq) - len(todo))
-    tpl = recognizer.embedder.preprocessing.template
     last_save = time.monotonic()
     with tqdm(total=len(todo), desc="detect+embed", unit="img", disable=not progress or None) as bar:
         for start in range(0, len(todo), batch_size):
@@ -129,7 +129,7 @@ def embed_image_files(recognizer: FaceRecognizer, paths: Sequence[str | os.PathL
             for i in chunk:
                 rgb = load_image(uniq[i])
                 lm, ok = _central_landmarks(recognizer, rgb, keys[i], det_cache)
-                crops.append(align_face(rgb, lm, tpl))
+                crops.append(recognizer.crop(rgb, lm))
                 found.append(ok)
                 bar.update(1)
             embs = recognizer.embedder.embed(np.stack(crops), batch_size=batch_size, flip=flip)
@@ -230,9 +230,10 @@ def plot_roc(curves: dict[str, RocCurve], path: str | os.PathLike, title: str = 
     plt.close(fig)
 
 
-def model_info(embedder: Embedder, weights: str | None, flip: bool) -> dict[str, Any]:
+def model_info(embedder: Embedder, weights: str | None, flip: bool, frontalize: bool = False) -> dict[str, Any]:
     return {"weights": weights, "backbone": embedder.backbone_name, "fingerprint": embedder.fingerprint(),
-            "preprocessing": embedder.preprocessing.to_dict(), "precision": embedder.precision, "flip": bool(flip)}
+            "preprocessing": embedder.preprocessing.to_dict(), "precision": embedder.precision, "flip": bool(flip),
+            **({"frontalize": True} if frontalize else {})}
 
 
 def verification_dict(ev: PairEvaluation, protocol: str, model: dict[str, Any], root: Path | None) -> dict[str, Any]:
@@ -500,8 +501,8 @@ def run_lfw(args: argparse.Namespace) -> int:
     rec = load_recognizer(args)
     ev = evaluate_pairs(rec, pairs, flip=args.flip, batch_size=args.batch_size, cache_dir=_cache_dir(args))
     n_folds = len({p.fold for p in pairs})
-    return _finish_pairs(args, ev, model_info(rec.embedder, args.weights, args.flip), f"LFW {n_folds}-fold verification",
-                         Path(args.images))
+    return _finish_pairs(args, ev, model_info(rec.embedder, args.weights, args.flip, rec.frontalize),
+                         f"LFW {n_folds}-fold verification", Path(args.images))
 
 
 def run_csv(args: argparse.Namespace) -> int:
@@ -509,11 +510,13 @@ def run_csv(args: argparse.Namespace) -> int:
     rec = load_recognizer(args)
     ev = evaluate_pairs(rec, pairs, flip=args.flip, batch_size=args.batch_size, cache_dir=_cache_dir(args))
     root = Path(args.images) if args.images else Path(args.csv_file).parent
-    return _finish_pairs(args, ev, model_info(rec.embedder, args.weights, args.flip),
+    return _finish_pairs(args, ev, model_info(rec.embedder, args.weights, args.flip, rec.frontalize),
                          f"{Path(args.csv_file).name} k-fold verification", root)
 
 
 def run_bin(args: argparse.Namespace) -> int:
+    if args.frontalize:
+        raise ValueError("--frontalize needs detected landmarks; .bin sets hold aligned crops without them")
     t0 = time.perf_counter()
     binset = load_bin(args.bin_file)
     embedder = Embedder.load(args.weights or default_weights(), device=args.device, precision=args.precision)
@@ -538,7 +541,7 @@ def run_lfw_ident(args: argparse.Namespace) -> int:
     split = lfw_identification_split(args.images)
     rec = load_recognizer(args)
     rep = evaluate_identification(rec, split, flip=args.flip, batch_size=args.batch_size, cache_dir=_cache_dir(args))
-    d = {"protocol": "LFW identification", "model": model_info(rec.embedder, args.weights, args.flip),
+    d = {"protocol": "LFW identification", "model": model_info(rec.embedder, args.weights, args.flip, rec.frontalize),
          **rep.to_dict(Path(args.images))}
     if args.json:
         emit_json(d)
