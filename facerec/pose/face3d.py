@@ -8,14 +8,15 @@ template's landmarks, at their mean depth (so a rotation about the origin keeps 
 roughly where alignment put it). In units of the template's eye distance ``e`` (35.2 px for
 ArcFace 112×112) and with ``x = X/e``, ``y = Y/e``, the relief towards the camera is
 
-    relief(x, y) = H·exp(−x²/2σx² − y²/2σy²)                          head dome
+    relief(x, y) = H·exp(−(x/σx)⁴/2 − y²/2σy²)                         head: flat front, steep sides
                  + N·exp(−x²/2σn²)·exp(−(y − y_tip)²/2σ(y)²)            nose ridge
                  − E·Σ± exp(−((x ∓ x_eye)² + (y − y_eye)²)/2σe²)         eye sockets
 
 with σ(y) = σ_up above the nose tip (a ridge up to the brow) and σ_down below it (a sharp
-underside); ``Z = relief(origin) − relief`` after centring. The defaults (head H = 0.8 e,
-nose N = 0.22 e: the tip stands ≈ 0.4 e ≈ 25 mm in front of the eyes, the mouth corners at
-about eye depth) are rough adult proportions. The relief is even in ``x``: the face is
+underside); ``Z = relief(origin) − relief`` after centring. The defaults are rough adult
+proportions: the front of the face is nearly flat across the eyes (the quartic), the sides
+fall back steeply from about one eye distance out (by 0.6 e ≈ 40 mm at x = 1), the nose tip
+stands ≈ 0.35 e ≈ 22 mm in front of the eyes and the mouth corners at about eye depth. The relief is even in ``x``: the face is
 left-right symmetric about ``X = 0``, which soft-symmetric filling relies on.
 """
 from __future__ import annotations
@@ -33,10 +34,10 @@ from ..alignment import ARCFACE_112, Template, get_template
 class SurfaceParams:
     """Shape parameters of the relief, in eye distances (see the module docstring)."""
 
-    head: float = 0.80
-    head_sigma_x: float = 0.70
+    head: float = 1.00
+    head_sigma_x: float = 0.80
     head_sigma_y: float = 1.10
-    nose: float = 0.22
+    nose: float = 0.30
     nose_sigma_x: float = 0.12
     nose_sigma_up: float = 0.45
     nose_sigma_down: float = 0.12
@@ -71,13 +72,14 @@ class FaceModel:
         x = np.asarray(x, dtype=np.float32) / e
         y = np.asarray(y, dtype=np.float32) / e
         x2 = x * x
-        head = p.head * np.exp(-x2 / (2 * p.head_sigma_x ** 2) - y * y / (2 * p.head_sigma_y ** 2))
+        head = p.head * np.exp(-0.5 * (x2 / p.head_sigma_x ** 2) ** 2 - y * y / (2 * p.head_sigma_y ** 2))
         dy = y - self._nose_tip_y
         sig = np.where(dy < 0, p.nose_sigma_up, p.nose_sigma_down)
         nose = p.nose * np.exp(-x2 / (2 * p.nose_sigma_x ** 2) - dy * dy / (2 * sig * sig))
         ey2 = (y - self._eye_y) ** 2
         s2 = 2 * p.eye_socket_sigma ** 2
-        sockets = p.eye_socket * (np.exp(-((x - self._eye_x) ** 2 + ey2) / s2) + np.exp(-((x + self._eye_x) ** 2 + ey2) / s2))
+        sockets = p.eye_socket * (np.exp(-((x - self._eye_x) ** 2 + ey2) / s2)
+                                  + np.exp(-((x + self._eye_x) ** 2 + ey2) / s2))
         return (head + nose - sockets) * e
 
     def surface_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -126,6 +128,7 @@ def generic_face(template: str | Template = ARCFACE_112) -> FaceModel:
     """The (cached) generic face of a named or given template."""
     if isinstance(template, str):
         return _generic_face(template)
-    if template.name in ("arcface_112", "sphereface_112x96") and np.array_equal(template.points, get_template(template.name).points):
+    known = template.name in ("arcface_112", "sphereface_112x96")
+    if known and np.array_equal(template.points, get_template(template.name).points):
         return _generic_face(template.name)
     return FaceModel(template)

@@ -60,23 +60,19 @@ class Pose:
         rz[:2, :2] = inv[:, :2] * k  # the image-plane rotation, folded into R as a roll
         return Pose(rz @ self.rotation, self.scale / k, inv[:, :2] @ self.offset + inv[:, 2])
 
-    @property
-    def _forward(self) -> np.ndarray:
-        return self.rotation @ np.array([0.0, 0.0, -1.0])  # where the face looks, in camera axes
-
+    # R = Rz(roll)·Rx(−pitch)·Ry(−yaw) (see rotation_matrix): its last row, (cos p·sin y, −sin p,
+    # cos p·cos y), does not depend on the roll; R[0,1] = −sin r·cos p and R[1,1] = cos r·cos p.
     @property
     def yaw(self) -> float:
-        f = self._forward
-        return float(np.degrees(np.arctan2(f[0], -f[2])))
+        return float(np.degrees(np.arctan2(self.rotation[2, 0], self.rotation[2, 2])))
 
     @property
     def pitch(self) -> float:
-        f = self._forward
-        return float(np.degrees(np.arctan2(-f[1], np.hypot(f[0], f[2]))))
+        return float(np.degrees(np.arcsin(np.clip(-self.rotation[2, 1], -1.0, 1.0))))
 
     @property
     def roll(self) -> float:
-        return float(np.degrees(np.arctan2(self.rotation[1, 0], self.rotation[0, 0])))
+        return float(np.degrees(np.arctan2(-self.rotation[0, 1], self.rotation[1, 1])))
 
 
 def landmarks_in_crop(landmarks: np.ndarray, template: Template) -> np.ndarray:

@@ -5,7 +5,9 @@ Each output pixel's ray is cast onto the depth surface (marched front to back, t
 by regula falsi): the first hit is the surface point seen there. Its position in the source
 view gives the ``cv2.remap`` maps. The point is *hidden* in the source when the source ray
 through it first hits the surface elsewhere (something in front of it, e.g. the nose, or the
-far cheek turned away). Only hidden pixels are filled, from the mirror point ``(−X, Y, Z)``
+far cheek turned away), or when the source saw it so obliquely that one source pixel would be
+stretched over more than ``1/MIN_AREA`` output pixels (the far cheek of a turned face: a smear,
+not a view). Only hidden pixels are filled, from the mirror point ``(−X, Y, Z)``
 (the face is symmetric) where that one is visible, blended in over ``feather`` pixels from the
 edge of the hidden region so no seam shows.
 """
@@ -24,6 +26,8 @@ from .headpose import Pose
 MARCH_STEP = 1.0
 #: Surface points farther apart than this (crop pixels) are different points.
 SAME_POINT_TOL = 1.0
+#: Smallest source area per output pixel (|det| of the map's Jacobian) that counts as seen.
+MIN_AREA = 0.4
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,13 @@ def visible_in(model: FaceModel, pose: Pose, points: np.ndarray) -> np.ndarray:
     return np.linalg.norm(first - points, axis=1) < SAME_POINT_TOL
 
 
+def map_area(map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    """(H, W) source pixels per output pixel: |det| of the Jacobian of the remap maps."""
+    dxdv, dxdu = np.gradient(map_x)
+    dydv, dydu = np.gradient(map_y)
+    return np.abs(dxdu * dydv - dxdv * dydu)
+
+
 def _pixel_grid(width: int, height: int) -> np.ndarray:
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
     return np.column_stack([xs.ravel(), ys.ravel()])
@@ -98,15 +109,15 @@ def render(crop: np.ndarray, model: FaceModel, source: Pose, target: Pose, fill:
     src_xy = source.project(pts).astype(np.float32)
     map_x, map_y = src_xy[:, 0].reshape(h, w), src_xy[:, 1].reshape(h, w)
     out = cv2.remap(crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    hidden = ~visible_in(model, source, pts).reshape(h, w)
+    hidden = ~visible_in(model, source, pts).reshape(h, w) | (map_area(map_x, map_y) < MIN_AREA)
     weight = np.zeros((h, w), np.float32)
     if fill and hidden.any():
         mirror = pts * np.array([-1.0, 1.0, 1.0])
         m_xy = source.project(mirror).astype(np.float32)
         mirrored = cv2.remap(crop, m_xy[:, 0].reshape(h, w), m_xy[:, 1].reshape(h, w), cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REFLECT_101)
-        mirror_ok = np.zeros((h, w), bool)
-        mirror_ok[hidden] = visible_in(model, source, mirror[hidden.ravel()])
+        mirror_ok = map_area(m_xy[:, 0].reshape(h, w), m_xy[:, 1].reshape(h, w)) >= MIN_AREA
+        mirror_ok[hidden] &= visible_in(model, source, mirror[hidden.ravel()])
         # Distance (px) from each hidden pixel to the nearest visible one: the blend ramps up from the edge.
         dist = cv2.distanceTransform(hidden.astype(np.uint8), cv2.DIST_L2, 3)
         weight = np.where(hidden & mirror_ok, np.minimum(1.0, dist / feather), 0.0).astype(np.float32)

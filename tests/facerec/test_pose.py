@@ -54,7 +54,7 @@ def test_rendered_landmarks_land_on_their_3d_projection(yaw, pitch):
     colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255)]
     crop = np.zeros((112, 112, 3), np.uint8)
     for (x, y), c in zip(ARCFACE_112.points, colours):
-        cv2.circle(crop, (int(round(x * 16)), int(round(y * 16))), 40, c, -1, cv2.LINE_AA, shift=4)
+        cv2.circle(crop, (int(round(x * 16)), int(round(y * 16))), 32, c, -1, cv2.LINE_AA, shift=4)  # r = 2 px
     target = Pose.frontal(MODEL, yaw, pitch)
     out = render(crop, MODEL, Pose.frontal(MODEL), target, fill=False).image.astype(float)
     expected = target.project(MODEL.landmarks_3d())
@@ -62,7 +62,9 @@ def test_rendered_landmarks_land_on_their_3d_projection(yaw, pitch):
     for c, exp in zip(colours, expected):
         weight = np.clip(1 - np.abs(out - c).max(axis=2) / 128.0, 0, None)  # near the disc's colour
         centroid = np.array([(weight * xs).sum(), (weight * ys).sum()]) / weight.sum()
-        assert np.linalg.norm(centroid - exp) < 0.75, (c, centroid, exp)
+        # A disc on a slope is foreshortened unevenly, so its centroid may drift a little; a wrong
+        # depth would move it by several pixels (the nose tip by 7.8 px at yaw 35).
+        assert np.linalg.norm(centroid - exp) < 1.0, (c, centroid, exp)
 
 
 def test_landmarks_shift_as_the_head_turns():
