@@ -1,6 +1,7 @@
 """One-photo enrollment on LFW with and without synthesised views: closed-set rank-1.
 
     python -m benchmarks.synth_views_lfw [--weights model.pt] [--people N] [--probes-per-person K] [--views V]
+                                         [--cached-only]
 
 The ``lfw-ident`` split (:func:`pipelines.evaluate.lfw_identification_split`: people with
 ≥ 2 images, the first enrolled, the others probes), restricted to the first ``--people``
@@ -10,6 +11,8 @@ rendered from the photo at :func:`facerec.pose.synthesis_yaws` on the generic 3D
 (what ``facerec enroll --synth-views V`` stores); an identity's score is the max over its
 templates (the gallery's default aggregation) or the cosine to their normalised mean.
 Probes are embedded as usual (detections and embeddings shared with ``facerec evaluate``'s cache).
+``--cached-only`` (a small CPU budget): only people whose photos all have cached embeddings
+(e.g. those of the LFW pairs a ``facerec evaluate lfw`` run reached), so nothing is detected.
 """
 from __future__ import annotations
 
@@ -45,21 +48,25 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=4, help="synthesised views per photo (default: 4)")
     ap.add_argument("--max-yaw", type=float, default=30.0, help="largest |yaw| of the views (default: 30)")
     ap.add_argument("--cache", help=f"detection/embedding cache (default: {default_cache_dir()})")
+    ap.add_argument("--cached-only", action="store_true", help="only people whose photos are all in the cache")
     ap.add_argument("--json-out", help="write the results as JSON")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     split = lfw_identification_split(data_dir() / "lfw")
-    n = min(args.people, len(split.people))
-    gallery = split.gallery[:n]
-    probes, truth, seen = [], [], {}
-    for p, pid in zip(split.probes, split.probe_ids):
-        if pid < n and seen.get(pid, 0) < args.probes_per_person:
-            probes.append(p)
-            truth.append(pid)
-            seen[pid] = seen.get(pid, 0) + 1
-    truth = np.array(truth)
     cache = Path(args.cache) if args.cache else default_cache_dir()
     rec = FaceRecognizer.load(args.weights)
+    _, emb_cache = _open_caches(rec, False, cache)
+    candidates: dict[int, list[Path]] = {}
+    for p, pid in zip(split.probes, split.probe_ids):
+        if len(candidates.setdefault(int(pid), [])) < args.probes_per_person:
+            candidates[int(pid)].append(p)
+    people = [pid for pid in range(len(split.people))
+              if not args.cached_only or all(file_key(x) in emb_cache for x in [split.gallery[pid], *candidates[pid]])]
+    people = people[:args.people]
+    n = len(people)
+    gallery = [split.gallery[pid] for pid in people]
+    probes = [x for pid in people for x in candidates[pid]]
+    truth = np.array([i for i, pid in enumerate(people) for _ in candidates[pid]])
     t0 = time.process_time()
     q = embed_image_files(rec, probes, cache_dir=cache, progress=False).embeddings  # (Q, D)
     g = embed_image_files(rec, gallery, cache_dir=cache, progress=False).embeddings  # (P, D)
