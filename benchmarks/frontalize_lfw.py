@@ -8,13 +8,15 @@ pair parity (each half keeps 150 same and 150 different pairs) for the k-fold pr
 
 Both settings go through :func:`pipelines.evaluate.evaluate_pairs` (MTCNN, central face,
 ArcFace alignment; ``FaceRecognizer(frontalize=True)`` re-renders each crop at yaw 0 on the
-generic 3D face of :mod:`facerec.pose`), with the same detections (shared cache). Accuracy on
+generic 3D face of :mod:`facerec.pose`), with the same detections (shared cache); a third
+setting scores the normalised mean of each image's plain and frontal embeddings. Accuracy on
 the large-yaw-gap pairs uses, for each pair, the threshold the k-fold protocol chose for its
 fold on the other folds' pairs (all of them), so both subsets are scored like LFW itself.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -26,9 +28,10 @@ import numpy as np
 from facerec import AlignmentError, FaceRecognizer
 from facerec.pairs import read_lfw_pairs
 from facerec.pose import face_pose
-from facerec.verification import roc_auc
+from facerec.similarity import l2_normalize
+from facerec.verification import evaluate_scores, roc_auc
 from pipelines.embedding_cache import default_cache_dir, file_key
-from pipelines.evaluate import _open_caches, evaluate_pairs
+from pipelines.evaluate import _open_caches, embed_image_files, evaluate_pairs, score_pairs
 from pipelines.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,17 @@ def main() -> None:
         t0 = time.process_time()
         evs[name] = evaluate_pairs(rec, pairs, cache_dir=cache, progress=False)
         results[f"cpu_s_{name}"] = round(time.process_time() - t0, 1)
+    # Both views at once: the mean of each image's plain and frontal embeddings (cached above).
+    paths = [x for p in pairs for x in (p.path_a, p.path_b)]
+    both = []
+    for front in (False, True):
+        rec.frontalize = front
+        both.append(embed_image_files(rec, paths, cache_dir=cache, progress=False))
+    mixed = dataclasses.replace(both[0], embeddings=l2_normalize(both[0].embeddings + both[1].embeddings))
+    scores = score_pairs(mixed, pairs)
+    evs["plain+frontal"] = dataclasses.replace(
+        evs["plain"], scores=scores, report=evaluate_scores(scores, [p.same for p in pairs], [p.fold for p in pairs]))
+    results["cpu_s_plain+frontal"] = 0.0
     rec.frontalize = False
     ev0 = evs["plain"]
     yaws = image_yaws(rec, sorted({Path(x) for p in pairs for x in (p.path_a, p.path_b)}), cache)
@@ -95,7 +109,7 @@ def main() -> None:
     results["abs_yaw_percentiles_50_90_99"] = [round(float(v), 1) for v in
                                                np.nanpercentile(np.abs(list(yaws.values())), [50, 90, 99])]
     print(f"LFW, first {args.folds} fold(s): {len(pairs)} pairs; {int(big.sum())} with yaw gap > {args.yaw_gap:g}°")
-    print(f"{'setting':<12} {'k-fold acc':>16} {'AUC':>8} {'gap>' + format(args.yaw_gap, 'g') + ' acc':>12} "
+    print(f"{'setting':<14} {'k-fold acc':>16} {'AUC':>8} {'gap>' + format(args.yaw_gap, 'g') + ' acc':>12} "
           f"{'gap AUC':>8} {'CPU s':>7}")
     for name, ev in evs.items():
         k = ev.report.kfold
@@ -103,7 +117,7 @@ def main() -> None:
         results[name] = {"kfold_mean": k.mean, "kfold_std": k.std, "roc_auc": ev.report.auc,
                          "fallback_images": len(ev.fallback_images), "yaw_gap_subset": sub}
         auc = "n/a" if sub["roc_auc"] is None else f"{sub['roc_auc']:.4f}"
-        print(f"{name:<12} {100 * k.mean:8.2f} ± {100 * k.std:4.2f} % {ev.report.auc:8.4f} "
+        print(f"{name:<14} {100 * k.mean:8.2f} ± {100 * k.std:4.2f} % {ev.report.auc:8.4f} "
               f"{100 * sub['accuracy']:10.2f} % {auc:>8} {results[f'cpu_s_{name}']:7.0f}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))
