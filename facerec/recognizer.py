@@ -122,8 +122,9 @@ class FaceRecognizer:
     """
 
     def __init__(self, embedder: "Embedder | OnnxEmbedder | EmbedderLike", detector: Detector | None = None,
-                 threshold: float | None = None) -> None:
+                 threshold: float | None = None, frontalize: bool = False) -> None:
         self.embedder = embedder
+        self.frontalize = frontalize  # embed the frontal view of each face (facerec.pose)
         if detector is None:  # the detector on the embedder's runtime
             detector = create_detector(runtime=self.runtime) if self.runtime == "onnx" else MTCNNDetector()
         self.detector = detector
@@ -134,24 +135,25 @@ class FaceRecognizer:
     @classmethod
     def load(cls, weights: str | os.PathLike | None = None, *, threshold: float | None = None,
              detector_config: MTCNNConfig | None = None, device: str = "cpu", runtime: Runtime = "auto",
-             **embedder_opts: Any) -> "FaceRecognizer":
+             frontalize: bool = False, **embedder_opts: Any) -> "FaceRecognizer":
         """Load a model (default: the shipped one) with an MTCNN detector on the same runtime.
 
         ``runtime``: see :func:`choose_runtime` (default: ONNX for the shipped model on the CPU,
         torch for ``.pt`` files). ``embedder_opts`` go to :meth:`Embedder.load` (precision,
-        channels_last) on torch; the ONNX path computes in fp32 and ignores them.
+        channels_last) on torch; the ONNX path computes in fp32 and ignores them. ``frontalize``:
+        embed each face's frontal view (:mod:`facerec.pose`).
         """
         kind, path = choose_runtime(weights, runtime, device, str(embedder_opts.get("precision", "fp32")))
         if kind == "onnx":
             from .onnx_embedder import OnnxEmbedder
 
             log.info("runtime onnx: %s", path)
-            return cls(OnnxEmbedder(path), create_detector(detector_config, "onnx"), threshold)
+            return cls(OnnxEmbedder(path), create_detector(detector_config, "onnx"), threshold, frontalize)
         from .embedder import Embedder
 
         log.info("runtime torch: %s", path)
         embedder = Embedder.load(path, device=device, **embedder_opts)
-        return cls(embedder, MTCNNDetector(detector_config, device=device), threshold)
+        return cls(embedder, MTCNNDetector(detector_config, device=device), threshold, frontalize)
 
     @property
     def runtime(self) -> str:
@@ -184,6 +186,16 @@ class FaceRecognizer:
         return self.embedder.fingerprint()
 
     # -- faces ----------------------------------------------------------------------------
+    def crop(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """The crop the embedder takes for the face with image ``landmarks`` (5, 2): aligned to
+        the model's template, and frontalised when ``frontalize`` is set."""
+        tpl = self.embedder.preprocessing.template
+        if self.frontalize:
+            from .pose import frontalize_face  # imported on use: the plain path does not need it
+
+            return frontalize_face(rgb, landmarks, tpl)
+        return align_face(rgb, landmarks, tpl)
+
     def detect(self, image: ImageInput) -> list[Detection]:
         """All faces in ``image``, highest score first."""
         return self.detector.detect(load_image(image))
@@ -192,8 +204,7 @@ class FaceRecognizer:
         """All faces with their aligned crops (and embeddings unless ``embed=False``)."""
         rgb = load_image(image)
         dets = self.detector.detect(rgb)
-        tpl = self.embedder.preprocessing.template
-        crops = [align_face(rgb, d.landmarks, tpl) for d in dets]
+        crops = [self.crop(rgb, d.landmarks) for d in dets]
         embs = self.embedder.embed(crops, flip=flip) if embed and crops else [None] * len(crops)
         return [Face(d, c, e) for d, c, e in zip(dets, crops, embs)]
 
@@ -217,7 +228,7 @@ class FaceRecognizer:
             det = Detection(box=np.array([0, 0, w, h], np.float32), score=0.0, landmarks=lm)
         else:
             raise NoFaceError("no face found in the image")
-        return det, align_face(rgb, det.landmarks, tpl)
+        return det, self.crop(rgb, det.landmarks)
 
     def face(self, image: ImageInput, select: Select = "largest", fallback_center: bool = False,
              flip: bool = False) -> Face:

@@ -17,7 +17,8 @@ from typing import Sequence
 from facerec import FacerecError, __version__
 
 # Subcommand modules, in --help order.
-COMMAND_MODULES = ["detect", "verify", "prepare", "enroll", "search", "gallery_cmd", "train", "calibrate", "export",
+COMMAND_MODULES = ["detect", "verify", "prepare", "enroll", "search", "gallery_cmd", "frontalize", "train", "calibrate",
+                   "export",
                    "evaluate", "serve_cmd"]
 
 

@@ -23,6 +23,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
                    help="embedding precision on torch; bf16 is ~2x faster on CPUs with AMX/AVX512-BF16 and slower "
                         "elsewhere; auto: bf16 only there (default: fp32)")
+    g.add_argument("--frontalize", action="store_true",
+                   help="embed each face's frontal view, re-rendered on a generic 3D face (default: off)")
     add_detector_args(p)
 
 
@@ -50,7 +52,8 @@ def make_detector(args: argparse.Namespace) -> Detector:
 def load_recognizer(args: argparse.Namespace) -> FaceRecognizer:
     """The recognizer the model arguments describe."""
     return FaceRecognizer.load(args.weights, detector_config=detector_config(args), device=args.device,
-                               runtime=args.runtime, precision=args.precision)
+                               runtime=args.runtime, precision=args.precision,
+                               frontalize=getattr(args, "frontalize", False))
 
 
 def emit_json(obj: Any) -> None:

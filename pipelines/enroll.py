@@ -50,13 +50,15 @@ def open_gallery(directory: str | os.PathLike, recognizer: FaceRecognizer | None
     return Gallery(recognizer, index=index or "Flat", aggregation=aggregation or "max")  # type: ignore[arg-type]
 
 
-def enroll_images(gallery: Gallery, name: str, images: Sequence[str | os.PathLike], face: FaceChoice = None) -> int:
-    """Enroll every image for ``name``: all or nothing (the first bad image raises)."""
-    return gallery.enroll(name, [os.fspath(p) for p in images], face=face)
+def enroll_images(gallery: Gallery, name: str, images: Sequence[str | os.PathLike], face: FaceChoice = None,
+                  synth_views: int = 0) -> int:
+    """Enroll every image for ``name``: all or nothing (the first bad image raises);
+    ``synth_views`` extra templates per image from views synthesised at other yaws."""
+    return gallery.enroll(name, [os.fspath(p) for p in images], face=face, synth_views=synth_views)
 
 
 def enroll_folders(gallery: Gallery, root: str | os.PathLike, face: FaceChoice = None,
-                   progress: bool = True) -> EnrollReport:
+                   progress: bool = True, synth_views: int = 0) -> EnrollReport:
     """Enroll ``root/<name>/<image>`` for every sub-folder: one identity per folder name.
 
     Images that fail (unreadable, no face, several faces without ``face``) and folders whose
@@ -80,7 +82,7 @@ def enroll_folders(gallery: Gallery, root: str | os.PathLike, face: FaceChoice =
         jobs.extend((name, f) for f in files)
     for name, path in tqdm(jobs, desc="enroll", unit="img", disable=not progress):
         try:
-            n = gallery.enroll(name, os.fspath(path), face=face)
+            n = gallery.enroll(name, os.fspath(path), face=face, synth_views=synth_views)
         except ModelError:
             raise  # the gallery's model, not this image: skipping would repeat it for every image
         except (FacerecError, ValueError) as exc:  # ImageError, NoFaceError, MultipleFacesError, bad --face
@@ -118,6 +120,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--aggregation", choices=AGGREGATIONS,
                    help="score of a person with several photos, for a new gallery: max over photos "
                         "(default) or the mean template")
+    p.add_argument("--synth-views", type=int, default=0, metavar="N",
+                   help="also enroll N views of each photo re-rendered at other yaws (up to ±30°) on a generic "
+                        "3D face: for people with a single photo (default: 0)")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     add_model_args(p)
     p.set_defaults(func=run)
@@ -128,18 +133,22 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give either NAME IMG... or --folders ROOT, not both")
     if not args.folders and (not args.name or not args.images):
         raise ValueError("give NAME and at least one IMG (or --folders ROOT)")
+    if args.synth_views < 0:
+        raise ValueError(f"--synth-views must be >= 0, got {args.synth_views}")
     gallery = open_gallery(args.gallery, load_recognizer(args), index=args.index, aggregation=args.aggregation)
     if args.folders:
-        report = enroll_folders(gallery, args.folders, face=args.face, progress=not args.json)
+        report = enroll_folders(gallery, args.folders, face=args.face, progress=not args.json,
+                                synth_views=args.synth_views)
     else:
-        report = EnrollReport({args.name: enroll_images(gallery, args.name, args.images, face=args.face)})
+        report = EnrollReport({args.name: enroll_images(gallery, args.name, args.images, face=args.face,
+                                                        synth_views=args.synth_views)})
     if report.enrolled:
         gallery.save(args.gallery)
     if args.json:
         emit_json({**report.to_dict(), "gallery": args.gallery, "identities": len(gallery)})
         return 0 if report.enrolled else 1
     for name, n in report.enrolled.items():
-        print(f"enrolled {name}: {n} photo(s)")
+        print(f"enrolled {name}: {n} template(s)" if args.synth_views else f"enrolled {name}: {n} photo(s)")
     for path, reason in report.skipped:
         print(f"skipped {path}: {reason}")
     print(f"gallery {args.gallery}: {len(gallery)} identities, {gallery.num_templates} templates"

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..detection import pick_largest
 from ..errors import FacerecError, ModelError, MultipleFacesError, NoFaceError
-from ..image import ImageInput
+from ..image import ImageInput, load_image
 from ..similarity import l2_normalize
 from ..types import Detection
 from .names import validate_identity
@@ -215,7 +215,7 @@ class GalleryBase(ABC):
 
     # -- public API -------------------------------------------------------------------------
     def enroll(self, identity: str, inputs: GalleryInput, face: FaceChoice = None,
-               metadata: dict[str, Any] | None = None, *, model_id: str | None = None) -> int:
+               metadata: dict[str, Any] | None = None, *, model_id: str | None = None, synth_views: int = 0) -> int:
         """Add templates to ``identity`` (created if new); returns how many were added.
 
         ``inputs``: image(s) (need a recognizer) and/or embedding(s). An image must show one
@@ -223,9 +223,11 @@ class GalleryBase(ABC):
         ``face`` picks one (an index into the detections, highest score first, or
         ``"largest"``). ``metadata`` (JSON-serialisable) replaces the identity's metadata.
         ``model_id``: the model that made raw embeddings, checked against the gallery's.
+        ``synth_views``: also enroll that many views of each image's face re-rendered at other
+        yaws on a generic 3D face (:func:`facerec.pose.synthesis_yaws`; one-to-many).
         """
         name = validate_identity(identity)
-        vectors = self._templates_from(inputs, face, model_id)
+        vectors = self._templates_from(inputs, face, model_id, synth_views)
         meta = None if metadata is None else check_metadata(metadata)
         self._add(name, vectors, meta)
         log.debug("enrolled %d template(s) for %r", len(vectors), name)
@@ -363,7 +365,8 @@ class GalleryBase(ABC):
             raise ModelError("images need a face recognizer: create or load the gallery with recognizer=...")
         return self._recognizer
 
-    def _templates_from(self, inputs: GalleryInput, face: FaceChoice, model_id: str | None) -> np.ndarray:
+    def _templates_from(self, inputs: GalleryInput, face: FaceChoice, model_id: str | None,
+                        synth_views: int = 0) -> np.ndarray:
         """(N, D) unit templates from images and/or embeddings."""
         items: Sequence[Any] = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if len(items) == 0:
@@ -375,15 +378,18 @@ class GalleryBase(ABC):
                 parts.append(self._as_unit(item))
             else:
                 label = os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"image {i}"
-                parts.append(self._embed_one(item, face, label)[None])
+                parts.append(self._embed_one(item, face, label, synth_views))
         vectors = np.concatenate(parts)
         if len(vectors) == 0:
             raise ValueError("nothing to enroll: the embedding batch is empty")
         return vectors
 
-    def _embed_one(self, image: ImageInput, face: FaceChoice, label: str) -> np.ndarray:
-        """The (D,) embedding of the one face ``face`` selects in ``image``."""
+    def _embed_one(self, image: ImageInput, face: FaceChoice, label: str, synth_views: int = 0) -> np.ndarray:
+        """(1 + synth_views, D) embeddings of the one face ``face`` selects in ``image``: its
+        crop, then its synthesised views."""
         rec = self._require_recognizer()
+        if synth_views:
+            image = load_image(image)  # the views are rendered from the photo itself
         faces = rec.faces(image, embed=False)
         if not faces:
             raise NoFaceError(f"{label}: no face found")
@@ -401,7 +407,13 @@ class GalleryBase(ABC):
             chosen = faces[int(face)]
         else:
             raise ValueError(f"face must be None, an index or 'largest', got {face!r}")
-        return self._as_unit(rec.embedder.embed(chosen.crop[None]))[0]
+        crops = [chosen.crop]
+        if synth_views:
+            from ..pose import face_views, synthesis_yaws
+
+            crops += face_views(image, chosen.detection.landmarks, synthesis_yaws(synth_views),
+                                rec.embedder.preprocessing.template)
+        return self._as_unit(rec.embedder.embed(np.stack(crops)))
 
     # -- storage primitives (backends) --------------------------------------------------------
     @abstractmethod

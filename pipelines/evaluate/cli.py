@@ -102,7 +102,7 @@ def run_lfw(args: argparse.Namespace) -> int:
     rec = load_recognizer(args)
     ev = evaluate_pairs(rec, pairs, flip=args.flip, batch_size=args.batch_size, cache_dir=_cache_dir(args))
     n_folds = len({p.fold for p in pairs})
-    return _finish_pairs(args, ev, model_info(rec.embedder, args.weights, args.flip), f"LFW {n_folds}-fold verification",
+    return _finish_pairs(args, ev, model_info(rec.embedder, args.weights, args.flip, rec.frontalize), f"LFW {n_folds}-fold verification",
                          Path(args.images))
 
 
@@ -111,11 +111,13 @@ def run_csv(args: argparse.Namespace) -> int:
     rec = load_recognizer(args)
     ev = evaluate_pairs(rec, pairs, flip=args.flip, batch_size=args.batch_size, cache_dir=_cache_dir(args))
     root = Path(args.images) if args.images else Path(args.csv_file).parent
-    return _finish_pairs(args, ev, model_info(rec.embedder, args.weights, args.flip),
+    return _finish_pairs(args, ev, model_info(rec.embedder, args.weights, args.flip, rec.frontalize),
                          f"{Path(args.csv_file).name} k-fold verification", root)
 
 
 def run_bin(args: argparse.Namespace) -> int:
+    if getattr(args, "frontalize", False):
+        raise ValueError("--frontalize needs detected landmarks; .bin sets hold aligned crops without them")
     t0 = time.perf_counter()
     binset = load_bin(args.bin_file)
     embedder = Embedder.load(args.weights or default_weights(), device=args.device, precision=args.precision)
@@ -140,7 +142,7 @@ def run_lfw_ident(args: argparse.Namespace) -> int:
     split = lfw_identification_split(args.images)
     rec = load_recognizer(args)
     rep = evaluate_identification(rec, split, flip=args.flip, batch_size=args.batch_size, cache_dir=_cache_dir(args))
-    d = {"protocol": "LFW identification", "model": model_info(rec.embedder, args.weights, args.flip),
+    d = {"protocol": "LFW identification", "model": model_info(rec.embedder, args.weights, args.flip, rec.frontalize),
          **rep.to_dict(Path(args.images))}
     if args.json:
         emit_json(d)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from facerec import Embedder, FaceRecognizer, load_image
-from facerec.alignment import align_face, center_crop_landmarks
+from facerec.alignment import center_crop_landmarks
 from facerec.detection import pick_central
 
 from ..embedding_cache import ArrayCache, file_key, spec_hash
@@ -47,7 +47,7 @@ def _model_spec(embedder: Embedder, flip: bool, source: Any) -> dict[str, Any]:
             "flip": bool(flip), "precision": embedder.precision, "source": source}
 
 
-def _open_caches(recognizer: FaceRecognizer, flip: bool, cache_dir: Path | None) -> tuple[ArrayCache, ArrayCache]:
+def open_caches(recognizer: FaceRecognizer, flip: bool, cache_dir: Path | None) -> tuple[ArrayCache, ArrayCache]:
     """(detections, embeddings) caches; in memory only without ``cache_dir`` or with a detector
     whose settings cannot be named."""
     cfg = getattr(recognizer.detector, "config", None)
@@ -56,7 +56,8 @@ def _open_caches(recognizer: FaceRecognizer, flip: bool, cache_dir: Path | None)
                 "config": dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else None, "select": "central"}
     emb = recognizer.embedder
     det_path = cache_dir / f"detect-{spec_hash(det_spec)}.npz" if use_disk else None
-    emb_path = (cache_dir / f"embed-{emb.fingerprint()}-{spec_hash(_model_spec(emb, flip, det_spec))}.npz"
+    source = {**det_spec, "frontalize": True} if getattr(recognizer, "frontalize", False) else det_spec
+    emb_path = (cache_dir / f"embed-{emb.fingerprint()}-{spec_hash(_model_spec(emb, flip, source))}.npz"
                 if use_disk else None)
     det_cache = ArrayCache(det_path, {"landmarks": ((5, 2), "float32"), "score": ((), "float32"),
                                       "detected": ((), "bool")})
@@ -64,7 +65,7 @@ def _open_caches(recognizer: FaceRecognizer, flip: bool, cache_dir: Path | None)
     return det_cache, emb_cache
 
 
-def _central_landmarks(recognizer: FaceRecognizer, rgb: np.ndarray, key: str, cache: ArrayCache) -> tuple[np.ndarray, bool]:
+def central_landmarks(recognizer: FaceRecognizer, rgb: np.ndarray, key: str, cache: ArrayCache) -> tuple[np.ndarray, bool]:
     """(5, 2) landmarks of the face nearest the centre, or the centre-crop fallback."""
     hit = cache.get(key)
     if hit is None:
@@ -90,12 +91,11 @@ def embed_image_files(recognizer: FaceRecognizer, paths: Sequence[str | os.PathL
     from tqdm import tqdm
 
     uniq = list(dict.fromkeys(Path(p) for p in paths))
-    det_cache, emb_cache = _open_caches(recognizer, flip, Path(cache_dir) if cache_dir is not None else None)
+    det_cache, emb_cache = open_caches(recognizer, flip, Path(cache_dir) if cache_dir is not None else None)
     keys = [file_key(p) for p in uniq]
     todo = [i for i, k in enumerate(keys) if k not in emb_cache]
     if todo:
         log.info("embedding %d images (%d cached)", len(todo), len(uniq) - len(todo))
-    tpl = recognizer.embedder.preprocessing.template
     last_save = time.monotonic()
     with tqdm(total=len(todo), desc="detect+embed", unit="img", disable=not progress or None) as bar:
         for start in range(0, len(todo), batch_size):
@@ -103,8 +103,8 @@ def embed_image_files(recognizer: FaceRecognizer, paths: Sequence[str | os.PathL
             crops, found = [], []
             for i in chunk:
                 rgb = load_image(uniq[i])
-                lm, ok = _central_landmarks(recognizer, rgb, keys[i], det_cache)
-                crops.append(align_face(rgb, lm, tpl))
+                lm, ok = central_landmarks(recognizer, rgb, keys[i], det_cache)
+                crops.append(recognizer.crop(rgb, lm))
                 found.append(ok)
                 bar.update(1)
             embs = recognizer.embedder.embed(np.stack(crops), batch_size=batch_size, flip=flip)

@@ -99,9 +99,10 @@ def plot_roc(curves: dict[str, RocCurve], path: str | os.PathLike, title: str = 
     plt.close(fig)
 
 
-def model_info(embedder: Embedder, weights: str | None, flip: bool) -> dict[str, Any]:
+def model_info(embedder: Embedder, weights: str | None, flip: bool, frontalize: bool = False) -> dict[str, Any]:
     return {"weights": weights, "backbone": embedder.backbone_name, "fingerprint": embedder.fingerprint(),
-            "preprocessing": embedder.preprocessing.to_dict(), "precision": embedder.precision, "flip": bool(flip)}
+            "preprocessing": embedder.preprocessing.to_dict(), "precision": embedder.precision, "flip": bool(flip),
+            **({"frontalize": True} if frontalize else {})}
 
 
 def verification_dict(ev: PairEvaluation, protocol: str, model: dict[str, Any], root: Path | None) -> dict[str, Any]:

@@ -29,14 +29,25 @@ def downscale(crop: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def rotate_pose(crop: np.ndarray, yaw: float) -> np.ndarray:
+    """The aligned crop (taken as the template's frontal view) re-rendered at ``yaw`` degrees
+    on the generic 3D face, hidden parts filled by symmetry."""
+    from facerec.pose import rotate_crop  # imported on use: only pose-augmented runs need it
+
+    return rotate_crop(np.ascontiguousarray(crop), yaw).image
+
+
 def augment(crop: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """Random horizontal flip, grayscale and downscale of one (H, W, 3) uint8 crop.
+    """Random pose (yaw), horizontal flip, grayscale and downscale of one (H, W, 3) uint8 crop.
 
     Always draws the same number of random values, so one sample's draws never depend on
-    another's outcome.
+    another's outcome (the pose draws come last: the first four are those of the
+    augmentations that predate them).
     """
-    u = rng.random(4)
+    u = rng.random(6)
     out = crop
+    if u[4] < cfg.pose:
+        out = rotate_pose(out, cfg.pose_yaw * (2.0 * u[5] - 1.0))
     if u[0] < cfg.flip:
         out = out[:, ::-1]
     if u[1] < cfg.grayscale:

@@ -53,12 +53,16 @@ class DataConfig:
 @dataclass(frozen=True)
 class AugmentConfig:
     """Per-sample augmentation probabilities. ``downscale``: shrink by a factor in
-    [downscale_min, 1) and enlarge back (low-resolution robustness); ``grayscale``: LFW is grey."""
+    [downscale_min, 1) and enlarge back (low-resolution robustness); ``grayscale``: LFW is grey;
+    ``pose``: re-render the crop at a yaw uniform in ±``pose_yaw`` degrees on the generic 3D
+    face (:mod:`facerec.pose`; one-to-many pose augmentation)."""
 
     flip: float = 0.5
     grayscale: float = 0.2
     downscale: float = 0.2
     downscale_min: float = 0.3
+    pose: float = 0.0
+    pose_yaw: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -221,11 +225,13 @@ def validate(c: Config) -> None:
         raise ValueError("train.epochs and train.batch_size must be >= 1")
     if not 0.0 < c.partial_fc.sample_rate <= 1.0:
         raise ValueError("partial_fc.sample_rate must be in (0, 1]")
-    for k in ("flip", "grayscale", "downscale"):
+    for k in ("flip", "grayscale", "downscale", "pose"):
         if not 0.0 <= getattr(c.augment, k) <= 1.0:
             raise ValueError(f"augment.{k} is a probability in [0, 1]")
     if not 0.0 < c.augment.downscale_min <= 1.0:
         raise ValueError("augment.downscale_min must be in (0, 1]")
+    if not 0.0 <= c.augment.pose_yaw <= 60.0:
+        raise ValueError("augment.pose_yaw must be in [0, 60] degrees")
     if c.optim.lr <= 0:
         raise ValueError("optim.lr must be > 0")
     d = c.distill
