@@ -28,6 +28,8 @@ def card() -> dict:
 def test_default_model_loads_with_threshold(card):
     rec = FaceRecognizer.load()
     assert rec.threshold == pytest.approx(card["threshold"])
+    assert rec.search_threshold == pytest.approx(card["search_threshold"])  # calibrated, not the verification one
+    assert rec.search_threshold > rec.threshold
     assert rec.model_id == card["fingerprint"]
 
 
