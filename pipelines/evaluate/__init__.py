@@ -14,7 +14,7 @@ without a detection falls back to the fixed centre crop of
 :func:`facerec.alignment.center_crop_landmarks` and is counted and listed in the report.
 Detections and embeddings are cached (:mod:`pipelines.embedding_cache`).
 
-Modules: :mod:`.embedding` (image files → cached embeddings), :mod:`.verification` (pairs,
+Modules: :mod:`.embedding` (image files → cached embeddings), :mod:`.pair_scores` (pairs,
 reports, ROC, ``.bin`` sets), :mod:`.identification` (LFW open/closed set), :mod:`.cli`.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from .cli import add_parser
 from .embedding import EmbeddedImages, embed_image_files
 from .identification import IdentReport, IdentSplit, evaluate_identification, lfw_identification_split, search_gallery
-from .verification import (PairEvaluation, embed_bin, evaluate_pairs, model_info, plot_roc, score_pairs,
+from .pair_scores import (PairEvaluation, embed_bin, evaluate_pairs, model_info, plot_roc, score_pairs,
                            verification_dict, write_scores)
 
 __all__ = [

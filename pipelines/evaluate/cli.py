@@ -20,7 +20,7 @@ from ..common import add_model_args, emit_json, load_recognizer
 from ..embedding_cache import ArrayCache, default_cache_dir, file_key, spec_hash
 from .embedding import _model_spec
 from .identification import evaluate_identification, format_identification, lfw_identification_split
-from .verification import (PairEvaluation, _pct, embed_bin, evaluate_pairs, format_verification, model_info, plot_roc,
+from .pair_scores import (PairEvaluation, _pct, embed_bin, evaluate_pairs, format_verification, model_info, plot_roc,
                            verification_dict, write_scores)
 
 

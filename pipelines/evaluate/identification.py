@@ -14,7 +14,7 @@ from facerec import FaceRecognizer
 from facerec.verification import OpenSetPoint, dir_at_far, rank_k_accuracy
 
 from .embedding import embed_image_files
-from .verification import _pct, _rel
+from .pair_scores import _pct, _rel
 
 IDENT_FARS: tuple[float, ...] = (1e-2, 1e-3)
 IDENT_RANKS: tuple[int, ...] = (1, 5)

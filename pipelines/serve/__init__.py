@@ -2,7 +2,7 @@
 
 :func:`create_app` builds the FastAPI app (:mod:`.app`; routes in :mod:`.routes`, their
 shared state and key check in :mod:`.deps`); :mod:`.auth` handles API keys, :mod:`.limits`
-upload limits and content sniffing, :mod:`.metrics` Prometheus metrics, :mod:`.workers` the
+upload limits and content sniffing, :mod:`.prometheus` Prometheus metrics, :mod:`.workers` the
 inference thread pool, :mod:`.galleries` the named, locked, durably saved galleries and
 :mod:`.server` running it from Python. The page at ``/`` lives in ``static/``.
 """

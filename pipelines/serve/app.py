@@ -30,7 +30,7 @@ from .deps import ServiceState
 from .errors import install_handlers
 from .galleries import GalleryStore
 from .limits import BodyLimitMiddleware
-from .metrics import Metrics, MetricsMiddleware
+from .prometheus import Metrics, MetricsMiddleware
 from .routes import faces, galleries, operations
 from .workers import InferencePool, configure_torch_threads
 

@@ -20,7 +20,7 @@ from .config import ServeConfig
 from .errors import ApiError
 from .galleries import GALLERY_NAME, GalleryStore
 from .limits import decode_upload
-from .metrics import Metrics
+from .prometheus import Metrics
 from .workers import InferencePool
 
 T = TypeVar("T")

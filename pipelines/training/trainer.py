@@ -32,9 +32,9 @@ from .config import Config, config_from_dict, config_to_dict, save_config
 from .data import (UNLABELED, EpochBatches, FaceDataset, load_crop, make_loader, scan_identities, scan_unlabeled,
                    split_identities)
 from .distributed import DistEnv, barrier, broadcast_flag, dist_env, init_distributed
-from .metrics import MetricsLog
+from .run_log import MetricsLog
 from .schedule import make_schedule, make_scheduler
-from .verification import IndexPairs, generated_pairs, read_pairs_subset, verify_crops, verify_pairs_file
+from .validation import IndexPairs, generated_pairs, read_pairs_subset, verify_crops, verify_pairs_file
 
 log = logging.getLogger(__name__)
 

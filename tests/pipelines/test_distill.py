@@ -17,7 +17,7 @@ from pipelines.cli import main
 from pipelines.training.config import DistillConfig, load_config
 from pipelines.training.data import load_crop, scan_identities, split_identities
 from pipelines.training.distillation import max_cosine
-from pipelines.training.metrics import read_metrics
+from pipelines.training.run_log import read_metrics
 from pipelines.training.teacher import load_teacher
 from pipelines.training.teacher_cache import TeacherCache, teacher_embeddings
 from pipelines.training.trainer import resolved_config_from_run

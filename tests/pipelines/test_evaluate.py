@@ -18,7 +18,7 @@ from facerec.alignment import center_crop_landmarks
 from facerec.binset import save_bin
 from pipelines.cli import main
 from pipelines.evaluate import embed_image_files, search_gallery
-from pipelines.evaluate.verification import _fit_bin_crop
+from pipelines.evaluate.pair_scores import _fit_bin_crop
 
 N_PER = 3  # pairs per kind per fold in the small pairs file (2 folds → 12 pairs)
 

@@ -19,7 +19,7 @@ from pipelines.training.config import (AugmentConfig, DataConfig, config_from_di
                                        load_config, parse_override, to_toml)
 from pipelines.training.data import Collate, EpochBatches, FaceDataset, scan_identities, split_identities
 from pipelines.training.schedule import WarmupDecay, make_scheduler
-from pipelines.training.verification import generated_pairs
+from pipelines.training.validation import generated_pairs
 
 from train_helpers import tiny_config, write_synthetic_crops
 

@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 from facerec import Embedder, FaceRecognizer
 from pipelines.cli import main
 from pipelines.training.data import load_crop, scan_identities, split_identities
-from pipelines.training.metrics import read_metrics
+from pipelines.training.run_log import read_metrics
 from pipelines.training.trainer import build_backbone, resolved_config_from_run
 
 # A cut-down orl_smoke (15 people: 10 train, 5 held out; 2 epochs of 5 steps) to stay fast.

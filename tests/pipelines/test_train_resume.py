@@ -13,7 +13,7 @@ from facerec.errors import ModelError
 from pipelines.cli import main
 from pipelines.training.checkpoint import load_state
 from pipelines.training.config import config_from_dict
-from pipelines.training.metrics import read_metrics
+from pipelines.training.run_log import read_metrics
 from pipelines.training.trainer import Trainer, TrainingError, train
 
 from train_helpers import tiny_config, write_synthetic_crops

@@ -19,7 +19,7 @@ import pytest
 
 from pipelines.training.checkpoint import load_state
 from pipelines.training.config import config_from_dict
-from pipelines.training.metrics import read_metrics
+from pipelines.training.run_log import read_metrics
 from pipelines.training.trainer import train
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "pipelines"))

@@ -11,7 +11,7 @@ from facerec import __version__
 
 from ..deps import State
 from ..errors import error_responses
-from ..metrics import CONTENT_TYPE
+from ..prometheus import CONTENT_TYPE
 
 router = APIRouter(tags=["operations"])
 
