@@ -17,6 +17,7 @@ import torch
 
 from facerec.alignment import get_template
 from facerec.errors import ModelError
+from facerec.precision import resolve_precision
 
 from .config import DistillConfig
 
@@ -32,16 +33,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def native_bf16() -> bool:
-    """Whether this CPU runs bf16 matrix maths natively (AMX or AVX512-BF16); elsewhere bf16
-    autocast is emulated and slower than fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
 class Teacher(Protocol):
@@ -68,7 +59,8 @@ class OnnxTeacher:
         self.cfg, self.runtime, self.batch_size = cfg, runtime, batch_size
         self.sha256 = file_sha256(cfg.teacher)
         self._input = numpy_input
-        self.bf16 = runtime == "torch" and (cfg.precision == "bf16" or (cfg.precision == "auto" and native_bf16()))
+        choice = resolve_precision(cfg.precision)
+        self.bf16 = runtime == "torch" and choice.precision == "bf16"
         if runtime == "torch":
             from .onnx_torch import OnnxGraphModule
 
@@ -121,8 +113,7 @@ class CheckpointTeacher:
         from facerec.embedder import Embedder
 
         self.sha256 = file_sha256(cfg.teacher)
-        precision = "bf16" if cfg.precision == "bf16" or (cfg.precision == "auto" and native_bf16()) else "fp32"
-        self.embedder = Embedder.load(cfg.teacher, precision=precision)
+        self.embedder = Embedder.load(cfg.teacher, precision=resolve_precision(cfg.precision).precision)
         if self.embedder.preprocessing.template != cfg.template:
             raise ValueError(f"teacher {cfg.teacher} expects {self.embedder.preprocessing.template} crops, "
                              f"distill.template is {cfg.template}")
