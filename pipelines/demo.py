@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 
-from facerec import FaceRecognizer, FacerecError, cosine_similarity
+from facerec import FaceRecognizer, FacerecError
 from facerec.gallery import Gallery
 from facerec.pairs import read_lfw_pairs
 
@@ -40,10 +40,8 @@ def demo_verify(rec: FaceRecognizer, data: Path, n: int) -> float:
     correct = 0
     for p in chosen:
         # LFW convention: the labelled person is the face nearest the centre.
-        fa = rec.face(p.path_a, select="central", fallback_center=True)
-        fb = rec.face(p.path_b, select="central", fallback_center=True)
-        score = float(cosine_similarity(fa.embedding, fb.embedding))
-        said = score >= rec.threshold
+        res = rec.verify(p.path_a, p.path_b, select="central", fallback_center=True)
+        score, said = res.score, res.same
         correct += said == p.same
         mark = "ok " if said == p.same else "XX "
         print(f"  {mark}{Path(p.path_a).stem:>28} vs {Path(p.path_b).stem:<28} score {score:+.3f} -> "
