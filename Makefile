@@ -42,7 +42,7 @@ demo: setup
 	$(PY) -m pipelines.demo
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
