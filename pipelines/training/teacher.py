@@ -17,7 +17,9 @@ import torch
 
 from facerec.alignment import get_template
 from facerec.errors import ModelError
+from facerec.onnx_runtime import open_session
 from facerec.precision import resolve_precision
+from facerec.similarity import l2_normalize
 
 from .config import DistillConfig
 
@@ -42,10 +44,6 @@ class Teacher(Protocol):
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 RGB aligned crops → (N, D) float32 unit rows."""
         ...
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 class OnnxTeacher:
@@ -84,14 +82,14 @@ class OnnxTeacher:
         c = self.cfg
         out = [self._run(self._input(crops[i:i + self.batch_size], c.color, c.scale, c.mean, c.std))
                for i in range(0, len(crops), self.batch_size)]
-        return _normalise(np.concatenate(out))
+        return l2_normalize(np.concatenate(out))
 
 
 def _ort_session(path: str):  # -> onnxruntime.InferenceSession
-    """A batched onnxruntime session: weights declared as graph inputs are dropped from the
-    inputs (so they fold as constants) and the batch dimension is made symbolic."""
+    """A batched onnxruntime session (facerec's session options): weights declared as graph
+    inputs are dropped from the inputs (so they fold as constants) and the batch dimension is
+    made symbolic, in memory."""
     import onnx
-    import onnxruntime as ort
 
     model = onnx.load(path)
     weights = {i.name for i in model.graph.initializer}
@@ -100,10 +98,7 @@ def _ort_session(path: str):  # -> onnxruntime.InferenceSession
     model.graph.input.extend(data)
     for v in list(model.graph.input) + list(model.graph.output):
         v.type.tensor_type.shape.dim[0].dim_param = "N"
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # share the CPU politely
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return open_session(model.SerializeToString())
 
 
 class CheckpointTeacher:
@@ -120,7 +115,7 @@ class CheckpointTeacher:
         self.dim, self.batch_size = self.embedder.embedding_size, batch_size
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
-        return _normalise(self.embedder.embed(crops, batch_size=self.batch_size))
+        return self.embedder.embed(crops, batch_size=self.batch_size)  # already unit rows
 
 
 def load_teacher(cfg: DistillConfig) -> Teacher:
