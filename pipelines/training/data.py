@@ -7,7 +7,6 @@ Images are decoded with PIL (:func:`facerec.image.load_image`), aligned if asked
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -49,17 +48,16 @@ def scan_identities(root: str | Path, min_images: int = 1, max_identities: int =
 
 
 def scan_unlabeled(folders: Sequence[str | Path]) -> list[Path]:
-    """Every image file under ``folders`` (recursively, sorted): aligned crops without identities."""
+    """Every image file under ``folders`` (recursively, following links, hidden entries
+    skipped, sorted per folder): aligned crops without identities."""
+    from ..prepare import list_sources  # the one folder walk (also what `facerec prepare` reads)
+
     out: list[Path] = []
     for folder in folders:
         root = Path(folder)
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: unlabeled data folder not found (data.unlabeled)")
-        found = []
-        for d, dirs, files in os.walk(root, followlinks=True):  # identity folders may be symlinks
-            dirs[:] = [x for x in dirs if not x.startswith(".")]
-            found += [Path(d) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES and not f.startswith(".")]
-        out += sorted(found)
+        out += [root / rel for rel in list_sources(root) if Path(rel).suffix.lower() in IMAGE_SUFFIXES]
     return out
 
 
