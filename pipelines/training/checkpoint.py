@@ -55,6 +55,16 @@ def save_state(state: dict[str, Any], path: str | Path) -> None:
     atomic_torch_save({"format": STATE_FORMAT, "version": STATE_VERSION, **state}, path)
 
 
+def is_training_state(path: str | Path) -> bool:
+    """True when ``path`` holds a training state (``last.pt``/``best.pt`` of a run), False for
+    anything else (an embedder checkpoint, an unreadable file: its own loader reports those)."""
+    try:
+        obj = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable file is "not a state"
+        return False
+    return isinstance(obj, dict) and obj.get("format") == STATE_FORMAT
+
+
 def load_state(path: str | Path) -> dict[str, Any]:
     """Read a training state; a missing, corrupt or foreign file is a :class:`ModelError`."""
     path = Path(path)

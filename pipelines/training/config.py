@@ -70,7 +70,9 @@ class ModelConfig:
     backbone: str = "mobilefacenet"
     embedding_size: int = 512
     dropout: float = 0.0  # only passed to backbones that take it (iresnet*)
-    init: str = ""  # start from this facerec embedder checkpoint's backbone weights ("" : random)
+    # Start from this backbone ("" : random): a facerec embedder checkpoint, or a run's training
+    # state (last.pt), whose loss head and distillation projection are also taken when they fit.
+    init: str = ""
 
 
 @dataclass(frozen=True)

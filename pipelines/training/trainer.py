@@ -27,7 +27,7 @@ from facerec.embedder import Embedder
 from facerec.errors import FacerecError
 from facerec.preprocessing import Preprocessing
 
-from .checkpoint import load_state, rng_state, save_state, set_rng_state
+from .checkpoint import is_training_state, load_state, rng_state, save_state, set_rng_state
 from .config import Config, config_from_dict, config_to_dict, save_config
 from .data import (UNLABELED, EpochBatches, FaceDataset, load_crop, make_loader, scan_identities, scan_unlabeled,
                    split_identities)
@@ -267,13 +267,17 @@ class Trainer:
         optimiser, schedule and the module DDP wraps."""
         cfg = self.cfg
         self.backbone, self.backbone_kwargs = build_backbone(cfg)
-        if cfg.model.init:
-            self._init_backbone(cfg.model.init)
         self.head = build_head(cfg, len(self.split.train), self.env)
         self.distill: nn.Module | None = None
         if self.teacher_emb is not None:
             self.distill = losses.DistillLoss(cfg.model.embedding_size, int(self.teacher_emb.shape[1]),
                                               cfg.distill.cosine_weight, cfg.distill.similarity_weight)
+        if cfg.model.init:
+            if is_training_state(cfg.model.init):
+                self._init_from_state(cfg.model.init)
+            else:
+                self._init_backbone(cfg.model.init)
+        if self.distill is not None:
             self.distill.to(self.device)
             self.teacher_emb = self.teacher_emb.to(self.device)
         self.backbone.to(self.device)
@@ -307,6 +311,35 @@ class Trainer:
         except RuntimeError as exc:
             raise ValueError(f"model.init: {path} does not fit this model: {str(exc).splitlines()[0]}") from None
         log.info("backbone initialised from %s (fingerprint %s)", path, src.fingerprint())
+
+    def _init_from_state(self, path: str) -> None:
+        """Start from a run's training state with this run's own schedule: the backbone always; the
+        loss head only when it was trained on the same classes in the same order (and is not
+        sharded by Partial FC), the distillation projection only when its shape fits. Optimiser,
+        schedule and step start afresh (that is what distinguishes this from ``--resume``)."""
+        state = load_state(path)
+        src = config_from_dict(state["config"])
+        if src.model.backbone != self.cfg.model.backbone:
+            raise ValueError(f"model.init: {path} is a {src.model.backbone}, model.backbone is {self.cfg.model.backbone}")
+        try:
+            self.backbone.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise ValueError(f"model.init: {path} does not fit this model: {str(exc).splitlines()[0]}") from None
+        taken = ["backbone"]
+        sharded = self.cfg.partial_fc.enabled and self.env.enabled
+        if not sharded and list(state.get("classes") or []) == list(self.train_ds.classes):
+            try:
+                self.head.load_state_dict(state["loss"])
+                taken.append("loss head")
+            except RuntimeError:  # another loss or embedding size: the head starts afresh
+                pass
+        if self.distill is not None and state.get("distill"):
+            try:
+                self.distill.load_state_dict(state["distill"])
+                taken.append("distillation projection")
+            except RuntimeError:
+                pass
+        log.info("initialised from training state %s (step %s): %s", path, state.get("step"), ", ".join(taken))
 
     # -- checkpoints ----------------------------------------------------------------------
     def _state_path(self, name: str) -> Path:

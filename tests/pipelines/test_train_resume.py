@@ -121,3 +121,38 @@ def test_missing_and_corrupt_checkpoint_are_clear_errors(crops, tmp_path, capsys
     assert "corrupt training checkpoint" in err and "Traceback" not in err
     with pytest.raises(ModelError, match="corrupt"):
         load_state(out / "last.pt")
+
+
+def _tensors_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)
+
+
+def test_init_from_training_state_takes_backbone_and_matching_head(crops, tmp_path):
+    """``model.init`` pointing at a run's last.pt starts a new schedule from its backbone and,
+    for the same classes, its loss head; other classes get a fresh head. The oracle is the
+    state file itself."""
+    d = tiny_config(crops)
+    train(config_from_dict(d), tmp_path / "src")
+    src = load_state(tmp_path / "src" / "last.pt")
+
+    same = Trainer(config_from_dict({**d, "model": {**d["model"], "init": str(tmp_path / "src" / "last.pt")}}),
+                   tmp_path / "same")
+    assert same.step == 0  # a new schedule, not a resume
+    assert _tensors_equal(same.backbone.state_dict(), src["model"])
+    assert _tensors_equal(same.head.state_dict(), src["loss"])
+
+    # One more held-out identity: the class list differs, so the head must not be taken.
+    d_other = {**d, "data": {**d["data"], "val_identities": 3},
+               "model": {**d["model"], "init": str(tmp_path / "src" / "last.pt")}}
+    other = Trainer(config_from_dict(d_other), tmp_path / "other")
+    assert _tensors_equal(other.backbone.state_dict(), src["model"])
+    assert list(other.train_ds.classes) != list(src["classes"])
+    assert not _tensors_equal(other.head.state_dict(), src["loss"])
+
+
+def test_init_from_embedder_checkpoint_takes_backbone(crops, tmp_path):
+    d = tiny_config(crops)
+    train(config_from_dict(d), tmp_path / "src")
+    emb = tmp_path / "src" / "last_embedder.pt"
+    t = Trainer(config_from_dict({**d, "model": {**d["model"], "init": str(emb)}}), tmp_path / "new")
+    assert _tensors_equal(t.backbone.state_dict(), FaceRecognizer.load(emb).embedder.model.state_dict())
