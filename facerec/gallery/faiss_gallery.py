@@ -30,7 +30,6 @@ k kept, so the open-set threshold means the same as with ``Flat``; recall still 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import faiss
 import numpy as np
 
+from ..checksum import file_sha256
 from ..errors import ModelError
 from ..similarity import l2_normalize
 from .base import Aggregation, GalleryBase, GalleryError, IdentityInfo, check_metadata
@@ -363,7 +363,7 @@ class Gallery(GalleryBase):
             if self._index is not None:
                 faiss.write_index(self._index, str(folder / _FILES["index"]))
         for p in sorted(folder.iterdir()):
-            files[p.name] = {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+            files[p.name] = {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
         meta = {
             "format": FORMAT, "version": FORMAT_VERSION, "model_id": self._model_id, "dim": self._dim,
             "aggregation": self._aggregation, "threshold": self._threshold, "index": self._factory,
@@ -426,7 +426,7 @@ class Gallery(GalleryBase):
                     threshold: float | None) -> "Gallery":
         for fname, info in meta["files"].items():
             p = folder / fname
-            if not p.is_file() or p.stat().st_size != info["bytes"] or _sha256(p) != info["sha256"]:
+            if not p.is_file() or p.stat().st_size != info["bytes"] or file_sha256(p) != info["sha256"]:
                 raise GalleryError(f"{p}: missing or corrupt (size/sha256 differ from {_META})")
         g = cls(None, dim=meta["dim"], model_id=meta["model_id"], aggregation=meta["aggregation"],
                 threshold=meta["threshold"] if threshold is None else threshold, index=meta["index"],
@@ -481,12 +481,6 @@ def _find_hnsw(index: faiss.Index) -> Any:
     return idx if hasattr(idx, "hnsw") else None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 __all__ = ["Gallery", "GalleryError", "ModelError"]

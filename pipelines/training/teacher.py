@@ -7,7 +7,6 @@ its own preprocessing). Its embeddings are computed once per training crop and c
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Protocol
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 
 from facerec.alignment import get_template
+from facerec.checksum import file_sha256
 from facerec.errors import ModelError
 from facerec.onnx_runtime import open_session
 from facerec.precision import resolve_precision
@@ -26,15 +26,6 @@ from .config import DistillConfig
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnxruntime")
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Teacher(Protocol):
