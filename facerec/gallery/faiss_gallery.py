@@ -481,6 +481,4 @@ def _find_hnsw(index: faiss.Index) -> Any:
     return idx if hasattr(idx, "hnsw") else None
 
 
-
-
 __all__ = ["Gallery", "GalleryError", "ModelError"]
