@@ -75,18 +75,32 @@ class TeacherCache:
 
 def teacher_embeddings(teacher: Teacher, n: int, crop: Callable[[int], np.ndarray], cache_dir: str | Path,
                        progress: bool = True, desc: str = "teacher") -> np.ndarray:
-    """(n, D) teacher embeddings of crops ``crop(0..n-1)``; computes (with a progress bar) and
-    caches only the crops not already cached for this teacher file."""
+    """(n, D) teacher embeddings of crops ``crop(0..n-1)``; embeds (with a progress bar over the
+    n crops) and caches only the crops not already cached for this teacher file. One pass: each
+    crop is decoded once, for its key and, when missing, for the teacher (at most PART_SIZE
+    decoded crops are held at a time)."""
     cache = TeacherCache(cache_dir, teacher.sha256)
-    keys = [crop_key(crop(i)) for i in range(n)]
-    missing = [i for i, k in enumerate(keys) if cache.get(k) is None]
-    if missing:
-        log.info("%s: %d of %d crops to embed (%d cached in %s)", desc, len(missing), n, n - len(missing), cache.dir)
-        bar = tqdm(total=len(missing), desc=desc, unit="crop", disable=not progress)
-        for s in range(0, len(missing), PART_SIZE):
-            idx = missing[s:s + PART_SIZE]
-            emb = teacher.embed(np.stack([crop(i) for i in idx]))
-            cache.add([keys[i] for i in idx], emb)
-            bar.update(len(idx))
-        bar.close()
+    keys: list[bytes] = []
+    pending: dict[bytes, np.ndarray] = {}  # missing crops, by key (a crop listed twice is embedded once)
+
+    def flush() -> None:
+        if pending:
+            cache.add(list(pending), teacher.embed(np.stack(list(pending.values()))))
+            pending.clear()
+
+    embedded = 0
+    with tqdm(total=n, desc=desc, unit="crop", disable=not progress) as bar:
+        for i in range(n):
+            c = crop(i)
+            k = crop_key(c)
+            keys.append(k)
+            if cache.get(k) is None and k not in pending:
+                pending[k] = c
+                embedded += 1
+                if len(pending) == PART_SIZE:
+                    flush()
+            bar.update(1)
+        flush()
+    if embedded:
+        log.info("%s: embedded %d of %d crops (%d were cached in %s)", desc, embedded, n, n - embedded, cache.dir)
     return np.stack([cache.get(k) for k in keys]).astype(np.float32) if n else np.zeros((0, teacher.dim), np.float32)

@@ -19,6 +19,7 @@ from pipelines.training.data import load_crop, scan_identities, split_identities
 from pipelines.training.distillation import max_cosine
 from pipelines.training.run_log import read_metrics
 from pipelines.training.teacher import load_teacher
+from pipelines.training import teacher_cache
 from pipelines.training.teacher_cache import TeacherCache, teacher_embeddings
 from pipelines.training.trainer import resolved_config_from_run
 
@@ -64,6 +65,21 @@ def test_cache_reuses_embeddings_and_is_invalidated_when_the_teacher_file_change
     assert t2.calls == 5 and not np.allclose(changed, first, atol=1e-3)
     assert np.allclose(changed, Embedder.load(path).embed(crops), atol=1e-5)
     assert len(TeacherCache(tmp_path / "cache", t1.sha256)) == 6
+
+
+def test_cache_decodes_each_crop_once_and_embeds_duplicates_once(tmp_path, monkeypatch):
+    """One pass over the crops, in parts of PART_SIZE (2 here, so several parts and a partial
+    last one); the oracle is the teacher's own embeddings of the same crops."""
+    monkeypatch.setattr(teacher_cache, "PART_SIZE", 2)
+    crops = np.random.default_rng(2).integers(0, 256, (5, 112, 112, 3), dtype=np.uint8)
+    listed = np.concatenate([crops, crops[1:2]])  # crop 1 listed twice
+    path = _tiny_teacher(tmp_path / "teacher.pt", seed=0)
+    t = _Counting(load_teacher(DistillConfig(teacher=str(path), precision="fp32")))
+    decoded = []
+    got = teacher_embeddings(t, 6, lambda i: decoded.append(i) or listed[i], tmp_path / "cache", progress=False)
+    assert decoded == list(range(6)) and t.calls == 5
+    assert np.allclose(got, Embedder.load(path).embed(listed), atol=1e-5)
+    assert len(list((tmp_path / "cache").glob("*/part-*.npz"))) == 3  # parts of 2, 2 and 1 crops
 
 
 def test_max_cosine_is_exact_search():
