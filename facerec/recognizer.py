@@ -126,7 +126,7 @@ class FaceRecognizer:
         self.embedder = embedder
         self.frontalize = frontalize  # embed the frontal view of each face (facerec.pose)
         if detector is None:  # the detector on the embedder's runtime
-            detector = create_detector(runtime=self.runtime) if self.runtime == "onnx" else MTCNNDetector()
+            detector = create_detector(runtime=self.runtime)
         self.detector = detector
         meta_thr = embedder.metadata.get("threshold")
         self._threshold = float(threshold) if threshold is not None else (

@@ -55,14 +55,17 @@ def save_state(state: dict[str, Any], path: str | Path) -> None:
     atomic_torch_save({"format": STATE_FORMAT, "version": STATE_VERSION, **state}, path)
 
 
-def is_training_state(path: str | Path) -> bool:
-    """True when ``path`` holds a training state (``last.pt``/``best.pt`` of a run), False for
-    anything else (an embedder checkpoint, an unreadable file: its own loader reports those)."""
+def read_training_state(path: str | Path) -> dict[str, Any] | None:
+    """The training state at ``path`` (``last.pt``/``best.pt`` of a run, checked as by
+    :func:`load_state`), or None for anything else (an embedder checkpoint, an unreadable file:
+    their own loader reports those). The file is read once."""
     try:
         obj = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - any unreadable file is "not a state"
-        return False
-    return isinstance(obj, dict) and obj.get("format") == STATE_FORMAT
+        return None
+    if not isinstance(obj, dict) or obj.get("format") != STATE_FORMAT:
+        return None
+    return _checked(obj, Path(path))
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
@@ -77,6 +80,11 @@ def load_state(path: str | Path) -> dict[str, Any]:
         raise ModelError(f"{path}: corrupt training checkpoint ({type(exc).__name__}: {first})") from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise ModelError(f"{path}: not a facerec training checkpoint")
+    return _checked(state, path)
+
+
+def _checked(state: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``state`` if its version is supported and it has every required part, else ModelError."""
     if int(state.get("version", -1)) > STATE_VERSION:
         raise ModelError(f"{path}: training checkpoint version {state.get('version')} is newer than supported")
     missing = [k for k in REQUIRED if k not in state]

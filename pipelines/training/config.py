@@ -20,10 +20,13 @@ from typing import Any, Mapping, Sequence
 import tomli_w
 
 from facerec.atomic import atomic_write_text
+from facerec.precision import CHOICES as PRECISION_CHOICES
+from facerec.precision import resolve_precision
 
 from ..paths import data_dir
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+DISTILL_RUNTIMES = ("torch", "onnxruntime")  # how an ONNX teacher runs
 
 
 @dataclass(frozen=True)
@@ -165,8 +168,6 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.precision == "auto":  # resolved once, so the saved config says what ran
-            from facerec.precision import resolve_precision
-
             choice = resolve_precision("auto", self.device)
             logging.getLogger(__name__).info("train.precision = %s (%s)", choice.precision, choice.reason)
             object.__setattr__(self, "precision", choice.precision)
@@ -237,8 +238,9 @@ def validate(c: Config) -> None:
     if c.optim.lr <= 0:
         raise ValueError("optim.lr must be > 0")
     d = c.distill
-    if d.color not in ("rgb", "bgr") or d.runtime not in ("torch", "onnxruntime") or d.precision not in ("auto", "fp32", "bf16"):
-        raise ValueError("distill.color is rgb|bgr, distill.runtime torch|onnxruntime, distill.precision auto|fp32|bf16")
+    if d.color not in ("rgb", "bgr") or d.runtime not in DISTILL_RUNTIMES or d.precision not in PRECISION_CHOICES:
+        raise ValueError(f"distill.color is rgb|bgr, distill.runtime {'|'.join(DISTILL_RUNTIMES)}, "
+                         f"distill.precision {'|'.join(PRECISION_CHOICES)}")
     if min(d.cosine_weight, d.similarity_weight, d.margin_weight) < 0:
         raise ValueError("distill weights must be >= 0")
     if d.teacher and d.cosine_weight + d.similarity_weight == 0:

@@ -21,12 +21,9 @@ from facerec.onnx_runtime import open_session
 from facerec.precision import resolve_precision
 from facerec.similarity import l2_normalize
 
-from .config import DistillConfig
+from .config import DISTILL_RUNTIMES, DistillConfig
 
 log = logging.getLogger(__name__)
-
-RUNTIMES = ("torch", "onnxruntime")
-
 
 class Teacher(Protocol):
     sha256: str
@@ -43,8 +40,8 @@ class OnnxTeacher:
     def __init__(self, cfg: DistillConfig, runtime: str = "torch", batch_size: int = 64) -> None:
         from .onnx_torch import numpy_input
 
-        if runtime not in RUNTIMES:
-            raise ValueError(f"distill.runtime must be one of {RUNTIMES}")
+        if runtime not in DISTILL_RUNTIMES:
+            raise ValueError(f"distill.runtime must be one of {DISTILL_RUNTIMES}")
         self.cfg, self.runtime, self.batch_size = cfg, runtime, batch_size
         self.sha256 = file_sha256(cfg.teacher)
         self._input = numpy_input

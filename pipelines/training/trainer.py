@@ -27,7 +27,7 @@ from facerec.embedder import Embedder
 from facerec.errors import FacerecError
 from facerec.preprocessing import Preprocessing
 
-from .checkpoint import is_training_state, load_state, rng_state, save_state, set_rng_state
+from .checkpoint import load_state, read_training_state, rng_state, save_state, set_rng_state
 from .config import Config, config_from_dict, config_to_dict, save_config
 from .data import (UNLABELED, EpochBatches, FaceDataset, load_crop, make_loader, scan_identities, scan_unlabeled,
                    split_identities)
@@ -273,8 +273,9 @@ class Trainer:
             self.distill = losses.DistillLoss(cfg.model.embedding_size, int(self.teacher_emb.shape[1]),
                                               cfg.distill.cosine_weight, cfg.distill.similarity_weight)
         if cfg.model.init:
-            if is_training_state(cfg.model.init):
-                self._init_from_state(cfg.model.init)
+            state = read_training_state(cfg.model.init)
+            if state is not None:
+                self._init_from_state(cfg.model.init, state)
             else:
                 self._init_backbone(cfg.model.init)
         if self.distill is not None:
@@ -304,27 +305,24 @@ class Trainer:
     def _init_backbone(self, path: str) -> None:
         """Start from the backbone weights of a facerec embedder checkpoint (same architecture)."""
         src = Embedder.load(path)
-        if src.backbone_name != self.cfg.model.backbone:
-            raise ValueError(f"model.init: {path} is a {src.backbone_name}, model.backbone is {self.cfg.model.backbone}")
-        try:
-            self.backbone.load_state_dict(src.model.state_dict())
-        except RuntimeError as exc:
-            raise ValueError(f"model.init: {path} does not fit this model: {str(exc).splitlines()[0]}") from None
+        self._load_backbone(path, src.backbone_name, src.model.state_dict())
         log.info("backbone initialised from %s (fingerprint %s)", path, src.fingerprint())
 
-    def _init_from_state(self, path: str) -> None:
+    def _load_backbone(self, path: str, backbone_name: str, weights: dict[str, torch.Tensor]) -> None:
+        """``model.init``'s weights into the backbone: ValueError unless the architecture and shapes fit."""
+        if backbone_name != self.cfg.model.backbone:
+            raise ValueError(f"model.init: {path} is a {backbone_name}, model.backbone is {self.cfg.model.backbone}")
+        try:
+            self.backbone.load_state_dict(weights)
+        except RuntimeError as exc:
+            raise ValueError(f"model.init: {path} does not fit this model: {str(exc).splitlines()[0]}") from None
+
+    def _init_from_state(self, path: str, state: dict[str, Any]) -> None:
         """Start from a run's training state with this run's own schedule: the backbone always; the
         loss head only when it was trained on the same classes in the same order (and is not
         sharded by Partial FC), the distillation projection only when its shape fits. Optimiser,
         schedule and step start afresh (that is what distinguishes this from ``--resume``)."""
-        state = load_state(path)
-        src = config_from_dict(state["config"])
-        if src.model.backbone != self.cfg.model.backbone:
-            raise ValueError(f"model.init: {path} is a {src.model.backbone}, model.backbone is {self.cfg.model.backbone}")
-        try:
-            self.backbone.load_state_dict(state["model"])
-        except RuntimeError as exc:
-            raise ValueError(f"model.init: {path} does not fit this model: {str(exc).splitlines()[0]}") from None
+        self._load_backbone(path, config_from_dict(state["config"]).model.backbone, state["model"])
         taken = ["backbone"]
         sharded = self.cfg.partial_fc.enabled and self.env.enabled
         if not sharded and list(state.get("classes") or []) == list(self.train_ds.classes):
