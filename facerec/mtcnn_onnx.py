@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .detection import MTCNNConfig
+from .models.registry import PACKAGED_WEIGHTS
 from .image import ImageInput, load_image
 from .types import Detection
 
@@ -34,13 +35,13 @@ log = logging.getLogger(__name__)
 #: O-Net (reg (N, 4), landmarks (N, 10), prob (N, 2)).
 Runner = Callable[[np.ndarray], Sequence[np.ndarray]]
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
 NETS = ("pnet", "rnet", "onet")
 
 
-def mtcnn_onnx_path(net: str, folder: Path = WEIGHTS_DIR) -> Path:
-    """Where the shipped ONNX export of ``net`` (pnet, rnet, onet) lives."""
-    return folder / f"mtcnn_{net}.onnx"
+def mtcnn_onnx_path(net: str, folder: Path | None = None) -> Path:
+    """Where the ONNX export of ``net`` (pnet, rnet, onet) lives: in ``folder``, default the
+    package's weights folder (:data:`facerec.models.registry.PACKAGED_WEIGHTS`)."""
+    return (folder if folder is not None else PACKAGED_WEIGHTS) / f"mtcnn_{net}.onnx"
 
 
 # -- numeric building blocks ----------------------------------------------------------------
@@ -275,9 +276,9 @@ class OnnxMTCNNDetector:
     """MTCNN on onnxruntime + numpy: the same detections as :class:`facerec.MTCNNDetector`
     without importing torch. Sessions are opened on the first :meth:`detect`."""
 
-    def __init__(self, config: MTCNNConfig | None = None, folder: str | Path = WEIGHTS_DIR) -> None:
+    def __init__(self, config: MTCNNConfig | None = None, folder: str | Path | None = None) -> None:
         self.config = config or MTCNNConfig()
-        self.pnet, self.rnet, self.onet = (_OnnxRunner(mtcnn_onnx_path(n, Path(folder))) for n in NETS)
+        self.pnet, self.rnet, self.onet = (_OnnxRunner(mtcnn_onnx_path(n, Path(folder) if folder else None)) for n in NETS)
 
     def detect(self, image: ImageInput) -> list[Detection]:
         """Detect all faces in ``image``; highest score first."""

@@ -8,7 +8,6 @@ the search threshold are those of the ``.pt`` it was exported from.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -17,8 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ModelError
-from .onnx_runtime import checkpoint_metadata, open_session, session_metadata
-from .preprocessing import Preprocessing
+from .onnx_runtime import describe_model, open_session, session_metadata
 from .similarity import l2_normalize
 
 log = logging.getLogger(__name__)
@@ -35,16 +33,8 @@ class OnnxEmbedder:
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
         self.path = Path(path)
         self._session = open_session(self.path, threads)
-        props = session_metadata(self._session)
-        try:
-            self.preprocessing = Preprocessing.from_dict(json.loads(props["facerec.preprocessing"]))
-            self.embedding_size = int(props["facerec.embedding_size"])
-            self.backbone_name = props.get("facerec.backbone", "onnx")
-            self.metadata: dict[str, Any] = checkpoint_metadata(props)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"{self.path}: not a facerec embedder export ({type(exc).__name__}: {exc})") from None
-        if not self.metadata.get("fingerprint"):
-            raise ModelError(f"{self.path}: no model fingerprint in the ONNX metadata (re-export it)")
+        self.preprocessing, self.embedding_size, self.backbone_name, self.metadata = describe_model(
+            session_metadata(self._session), str(self.path))
         outputs = {o.name for o in self._session.get_outputs()}
         self._output = "features" if "features" in outputs else "embedding"
 

@@ -56,6 +56,35 @@ def open_session(path: str | os.PathLike | bytes, threads: int | None = None) ->
         raise ModelError(f"{name}: cannot load ONNX model ({type(exc).__name__}: {first})") from None
 
 
+def file_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file, read with the ``onnx`` package (no session)."""
+    try:
+        import onnx
+    except ImportError:
+        raise ModelError("reading ONNX models on torch needs the onnx package: pip install onnx") from None
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # DecodeError, OSError...
+        raise ModelError(f"{path}: cannot load ONNX model ({type(exc).__name__})") from None
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def describe_model(props: dict[str, str], name: str) -> tuple[Any, int, str, dict[str, Any]]:
+    """``(preprocessing, embedding_size, backbone name, metadata)`` of a facerec ONNX model from
+    its ``metadata_props``; :class:`ModelError` if they are not a facerec embedder's."""
+    from .preprocessing import Preprocessing
+
+    try:
+        pre = Preprocessing.from_dict(json.loads(props["facerec.preprocessing"]))
+        dim = int(props["facerec.embedding_size"])
+        meta = checkpoint_metadata(props)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{name}: not a facerec embedder export ({type(exc).__name__}: {exc})") from None
+    if not meta.get("fingerprint"):
+        raise ModelError(f"{name}: no model fingerprint in the ONNX metadata (re-export it)")
+    return pre, dim, props.get("facerec.backbone", "onnx"), meta
+
+
 def session_metadata(session: Any) -> dict[str, str]:
     """The ``metadata_props`` of a loaded model (str → str)."""
     return dict(session.get_modelmeta().custom_metadata_map)

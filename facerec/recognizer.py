@@ -1,8 +1,8 @@
 """The public entry point: :class:`FaceRecognizer` = detector + aligner + embedder.
 
-Two runtimes, one pipeline: the shipped default model runs on onnxruntime + numpy without
-importing torch (``default.onnx`` and MTCNN's ``mtcnn_*.onnx`` beside ``default.pt``), and any
-``.pt`` checkpoint, a CUDA device or bf16 run on torch. :func:`choose_runtime` is the rule.
+Two runtimes, one pipeline: named models (:mod:`facerec.models`) run on onnxruntime + numpy
+without importing torch (with MTCNN's ``mtcnn_*.onnx``), and any ``.pt`` checkpoint, a CUDA
+device or bf16 run on torch. :func:`choose_runtime` is the rule.
 """
 from __future__ import annotations
 
@@ -27,11 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Where the shipped default model lives (inside the package; no download).
-DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "default.pt"
-#: Its ONNX export (``facerec export --default`` regenerates it from DEFAULT_WEIGHTS).
-DEFAULT_ONNX = DEFAULT_WEIGHTS.with_suffix(".onnx")
-
 Select = Literal["largest", "central", "only"]
 Runtime = Literal["auto", "onnx", "torch"]
 RUNTIMES: tuple[str, ...] = ("auto", "onnx", "torch")
@@ -44,48 +39,80 @@ class EmbedderLike(Protocol):
     preprocessing: Preprocessing
     metadata: dict[str, Any]
     embedding_size: int
+    backbone_name: str
+    precision: str
 
     def fingerprint(self) -> str: ...
 
     def embed(self, crops: Any, batch_size: int = 64, flip: bool = False) -> np.ndarray: ...
 
 
-def default_weights() -> Path:
-    """Path of the shipped default model; :class:`ModelError` if this install has none."""
-    env = os.environ.get("FACEREC_WEIGHTS")
-    path = Path(env) if env else DEFAULT_WEIGHTS
-    if not path.is_file():
-        raise ModelError(f"no default model at {path}: pass weights explicitly (e.g. --weights model.pt)")
-    return path
-
-
 def choose_runtime(weights: str | os.PathLike | None = None, runtime: str = "auto", device: str = "cpu",
-                   precision: str = "fp32") -> tuple[str, Path]:
+                   precision: str = "fp32", model: str | None = None) -> tuple[str, Path]:
     """Which runtime runs which model file: ``(runtime, path)``.
 
-    ``.onnx`` weights run on onnxruntime, other weights (``.pt``) on torch. Without weights,
-    ``"auto"`` takes the shipped ONNX export (no torch import: the fast start) unless the device
-    is not the CPU, bf16 is asked for, or ``$FACEREC_WEIGHTS`` names a model; ``"torch"`` takes
-    ``default.pt``.
+    ``weights`` (a file) and ``model`` (a registry name) exclude each other; with neither, the
+    default named model (``$FACEREC_MODEL`` or :data:`facerec.models.DEFAULT_MODEL`). A named
+    model runs on onnxruntime (``"auto"``: the fast, torch-free start) unless ``"torch"`` is
+    asked for, the device is not the CPU or bf16 is asked for; on torch it loads its ``.pt``
+    checkpoint or runs its ONNX graph as torch ops. ``.onnx`` weights run on onnxruntime
+    (``"torch"``: as torch ops, for graphs :mod:`facerec.onnx_torch` supports), other weights
+    (``.pt``) on torch.
     """
+    from .models import get_model
+
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
-    explicit = weights is not None or bool(os.environ.get("FACEREC_WEIGHTS"))
-    path = Path(weights) if weights is not None else default_weights()
-    if explicit:
-        kind = "onnx" if path.suffix.lower() == ".onnx" else "torch"
-        if runtime not in ("auto", kind):
-            raise ModelError(f"{path}: a {'.onnx' if kind == 'onnx' else '.pt'} model runs on {kind}, not {runtime}"
-                             + (" (export it with: facerec export --weights W --out model.onnx)" if kind == "torch" else ""))
-        return kind, path
-    onnx_ok = str(device) == "cpu" and precision in ("fp32", "auto") and DEFAULT_ONNX.is_file()
-    if runtime == "onnx" or (runtime == "auto" and onnx_ok):
-        if not DEFAULT_ONNX.is_file():
-            raise ModelError(f"no ONNX export of the default model at {DEFAULT_ONNX}: run facerec export --default")
-        if str(device) != "cpu" or precision == "bf16":
-            raise ModelError("the onnx runtime runs fp32 on the CPU; use --runtime torch for another device or bf16")
-        return "onnx", DEFAULT_ONNX
-    return "torch", path
+    if weights is not None and model:
+        raise ModelError("give either weights (--weights PATH) or a named model (--model NAME), not both")
+    wants_torch = runtime == "torch" or str(device) != "cpu" or precision == "bf16"
+    if weights is not None:
+        path = Path(weights)
+        if path.suffix.lower() != ".onnx":
+            if runtime == "onnx":
+                raise ModelError(f"{path}: a .pt model runs on torch, not onnx "
+                                 "(export it with: facerec export --weights W --out model.onnx)")
+            return "torch", path
+        return ("torch", path) if wants_torch else ("onnx", path)
+    spec = get_model(model).require_installed()
+    if runtime == "onnx" and wants_torch:
+        raise ModelError("the onnx runtime runs fp32 on the CPU; use --runtime torch for another device or bf16")
+    if wants_torch:
+        return "torch", spec.torch_path()
+    return "onnx", spec.onnx_path()
+
+
+def load_embedder(weights: str | os.PathLike | None = None, *, model: str | None = None, runtime: str = "auto",
+                  device: str = "cpu", **embedder_opts: Any) -> "EmbedderLike":
+    """The embedder alone (no detector), on the runtime :func:`choose_runtime` picks: an
+    :class:`~facerec.onnx_embedder.OnnxEmbedder` or a torch :class:`~facerec.embedder.Embedder`
+    (``embedder_opts``: precision, channels_last). A named model gets the registry's thresholds."""
+    kind, path = choose_runtime(weights, runtime, device, str(embedder_opts.get("precision", "fp32")), model)
+    log.info("runtime %s: %s", kind, path)
+    embedder: Any
+    if kind == "onnx":
+        from .onnx_embedder import OnnxEmbedder
+
+        embedder = OnnxEmbedder(path)
+    else:
+        from .embedder import Embedder
+
+        embedder = Embedder.load(path, device=device, **embedder_opts)
+    if weights is None:
+        _use_registry_thresholds(embedder, model)
+    return embedder
+
+
+def _use_registry_thresholds(embedder: EmbedderLike, model: str | None) -> None:
+    """A named model's thresholds are the registry's (the one home; the file carries a copy)."""
+    from .models import get_model
+
+    spec = get_model(model)
+    if embedder.fingerprint() != spec.fingerprint:
+        raise ModelError(f"the installed files of model {spec.name!r} are not the registered ones (fingerprint "
+                         f"{embedder.fingerprint()}, expected {spec.fingerprint}): run '{spec.install_command()}'")
+    embedder.metadata.update(threshold=spec.threshold, search_threshold=spec.search_threshold,
+                             search_far=spec.search_far)
 
 
 def create_detector(config: MTCNNConfig | None = None, runtime: str = "auto", device: str = "cpu") -> Detector:
@@ -133,27 +160,36 @@ class FaceRecognizer:
             float(meta_thr) if meta_thr is not None else None)
 
     @classmethod
-    def load(cls, weights: str | os.PathLike | None = None, *, threshold: float | None = None,
-             detector_config: MTCNNConfig | None = None, device: str = "cpu", runtime: Runtime = "auto",
-             frontalize: bool = False, **embedder_opts: Any) -> "FaceRecognizer":
-        """Load a model (default: the shipped one) with an MTCNN detector on the same runtime.
+    def load(cls, weights: str | os.PathLike | None = None, *, model: str | None = None,
+             threshold: float | None = None, detector_config: MTCNNConfig | None = None, device: str = "cpu",
+             runtime: Runtime = "auto", frontalize: bool = False, **embedder_opts: Any) -> "FaceRecognizer":
+        """Load a model with an MTCNN detector on the same runtime: ``weights`` (a ``.pt`` or
+        ``.onnx`` file) or ``model`` (a registry name, see ``facerec models``); with neither, the
+        default named model.
 
-        ``runtime``: see :func:`choose_runtime` (default: ONNX for the shipped model on the CPU,
-        torch for ``.pt`` files). ``embedder_opts`` go to :meth:`Embedder.load` (precision,
-        channels_last) on torch; the ONNX path computes in fp32 and ignores them. ``frontalize``:
-        embed each face's frontal view (:mod:`facerec.pose`).
+        ``runtime``: see :func:`choose_runtime` (default: ONNX on the CPU for named models and
+        ``.onnx`` files, torch for ``.pt`` files). ``embedder_opts`` go to :meth:`Embedder.load`
+        (precision, channels_last) on torch; the ONNX path computes in fp32 and ignores them.
+        ``frontalize``: embed each face's frontal view (:mod:`facerec.pose`).
         """
-        kind, path = choose_runtime(weights, runtime, device, str(embedder_opts.get("precision", "fp32")))
-        if kind == "onnx":
-            from .onnx_embedder import OnnxEmbedder
+        from .onnx_embedder import OnnxEmbedder  # light: onnxruntime is imported by its sessions only
 
-            log.info("runtime onnx: %s", path)
-            return cls(OnnxEmbedder(path), create_detector(detector_config, "onnx"), threshold, frontalize)
-        from .embedder import Embedder
+        embedder = load_embedder(weights, model=model, runtime=runtime, device=device, **embedder_opts)
+        detector: Detector = (create_detector(detector_config, "onnx") if isinstance(embedder, OnnxEmbedder)
+                              else MTCNNDetector(detector_config, device=device))
+        return cls(embedder, detector, threshold, frontalize)
 
-        log.info("runtime torch: %s", path)
-        embedder = Embedder.load(path, device=device, **embedder_opts)
-        return cls(embedder, MTCNNDetector(detector_config, device=device), threshold, frontalize)
+    def with_model(self, model: str) -> "FaceRecognizer":
+        """This recognizer (detector, runtime, options) with the named ``model``'s embedder:
+        ``self`` when it already runs that model (e.g. for a gallery built with ``model``)."""
+        if self.model_name == model:
+            return self
+        opts: dict[str, Any] = {}
+        if self.runtime == "torch":
+            emb: Any = self.embedder
+            opts = {"device": str(emb.device), "precision": emb.precision, "channels_last": emb.channels_last}
+        other = FaceRecognizer.load(model=model, runtime=self.runtime, **opts)  # type: ignore[arg-type]
+        return FaceRecognizer(other.embedder, self.detector, frontalize=self.frontalize)
 
     @property
     def runtime(self) -> str:
@@ -178,6 +214,14 @@ class FaceRecognizer:
         if value is not None:
             return float(value)
         return self._threshold
+
+    @property
+    def model_name(self) -> str | None:
+        """The registry name of this model (``facerec models``), or None for other weights."""
+        from .models import model_by_fingerprint
+
+        spec = model_by_fingerprint(self.model_id)
+        return spec.name if spec is not None else None
 
     @property
     def model_id(self) -> str:

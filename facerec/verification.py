@@ -288,13 +288,15 @@ def dir_at_far(known_scores: Any, known_correct: Any, unknown_scores: Any, far: 
 
 
 def open_set_threshold(impostor_scores: Any, far: float) -> float:
-    """The smallest observed score that at most ``far`` of the impostor comparisons exceed
-    (``score > threshold``): the open-set search threshold at that per-comparison false-accept
-    rate. Needs at least ``1 / far`` impostor scores to mean anything; fewer raise ValueError."""
+    """The lowest threshold that at most ``far`` of the impostor comparisons reach, under the
+    one rule of the project: a comparison is accepted when ``score >= threshold``. That is the
+    next float above the impostor score with ``floor(far·n)`` scores above it, so ties cannot
+    let more through. Needs at least ``1 / far`` impostor scores to mean anything; fewer raise
+    ValueError."""
     s = np.sort(np.asarray(impostor_scores, dtype=np.float64).ravel())
     if not 0.0 < far < 1.0:
         raise ValueError(f"far must be in (0, 1), got {far}")
     if s.size < 1.0 / far or not np.all(np.isfinite(s)):
         raise ValueError(f"{s.size} impostor scores cannot resolve a false-accept rate of {far:g}")
-    allowed = int(np.floor(far * s.size))  # impostor scores that may lie above the threshold
-    return float(s[s.size - 1 - allowed])
+    allowed = int(np.floor(far * s.size))  # impostor scores that may reach the threshold
+    return float(np.nextafter(s[s.size - 1 - allowed], np.inf))

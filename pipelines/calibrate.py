@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from facerec.embedder import Embedder
+from facerec.recognizer import EmbedderLike, load_embedder
 from facerec.verification import best_threshold, open_set_threshold
+
+from .common import add_weights_args
 
 from .training.config import DataConfig
 from .training.data import load_crop, scan_identities
@@ -37,7 +39,7 @@ def pair_scores(emb: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndar
     return s[same], s[~same]
 
 
-def calibrate(embedder: Embedder, crops_root: str | Path, far: float = DEFAULT_FAR, seed: int = 0,
+def calibrate(embedder: EmbedderLike, crops_root: str | Path, far: float = DEFAULT_FAR, seed: int = 0,
               flip: bool = False) -> dict[str, Any]:
     """Both thresholds from the aligned crops of held-out identities (``root/<identity>/<crop>``)."""
     ids = scan_identities(crops_root, 2)
@@ -60,7 +62,7 @@ def calibrate(embedder: Embedder, crops_root: str | Path, far: float = DEFAULT_F
                             "tar_at_threshold": float(np.mean(genuine >= thr)),
                             "far_at_threshold": float(np.mean(impostor >= thr)),
                             "tar_at_search_threshold": float(np.mean(genuine >= search)),
-                            "far_at_search_threshold": float(np.mean(impostor > search))}}
+                            "far_at_search_threshold": float(np.mean(impostor >= search))}}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -70,8 +72,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "accuracy-maximising verification threshold and the open-set search threshold that "
                                    "at most --far of the different-person comparisons exceed. Never calibrate on LFW.")
     p.add_argument("crops", help="folder of held-out identity folders of aligned crops")
-    p.add_argument("--weights", required=True, help="model checkpoint (.pt) to calibrate")
-    p.add_argument("--out", required=True, help="calibrated checkpoint to write (may equal --weights)")
+    add_weights_args(p, "model to calibrate")
+    p.add_argument("--out", help="with --weights model.pt: the calibrated checkpoint to write (may equal --weights); "
+                                 "otherwise a JSON file for the thresholds (a named model's are then entered in "
+                                 "its registry entry, facerec/models/registry.py)")
     p.add_argument("--far", type=float, default=DEFAULT_FAR,
                    help=f"per-comparison false-accept rate of the search threshold (default: {DEFAULT_FAR:g})")
     p.add_argument("--seed", type=int, default=0, help="seed of the different-person pairs drawn for verification")
@@ -79,11 +83,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    emb = Embedder.load(args.weights)
+    to_checkpoint = bool(args.weights) and Path(args.weights).suffix.lower() == ".pt"
+    if to_checkpoint and not args.out:
+        raise ValueError("give --out PATH: the calibrated checkpoint to write")
+    emb = load_embedder(args.weights, model=args.model, runtime="torch" if to_checkpoint else "auto")
     res = calibrate(emb, args.crops, args.far, args.seed)
-    emb.metadata.update(threshold=res["threshold"], search_threshold=res["search_threshold"],
-                        search_far=res["search_far"], calibration=res["calibration"],
-                        threshold_source="held-out identities (facerec calibrate)")
-    emb.save(args.out)
+    res["model"] = {"name": args.model or (None if args.weights else _default_name()), "weights": args.weights,
+                    "fingerprint": emb.fingerprint()}
+    if to_checkpoint:
+        emb.metadata.update(threshold=res["threshold"], search_threshold=res["search_threshold"],
+                            search_far=res["search_far"], calibration=res["calibration"],
+                            threshold_source="held-out identities (facerec calibrate)")
+        emb.save(args.out)  # type: ignore[attr-defined]  # a torch Embedder (runtime "torch" above)
+    elif args.out:
+        Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res))
     return 0
+
+
+def _default_name() -> str:
+    from facerec.models import default_model_name
+
+    return default_model_name()

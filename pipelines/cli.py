@@ -18,8 +18,7 @@ from facerec import FacerecError, __version__
 
 # Subcommand modules, in --help order.
 COMMAND_MODULES = ["detect", "verify", "prepare", "enroll", "search", "gallery_cmd", "frontalize", "train", "calibrate",
-                   "export",
-                   "evaluate", "serve_cmd"]
+                   "export", "evaluate", "serve_cmd", "models_cmd"]
 
 
 def _command_in(argv: Sequence[str]) -> str | None:
@@ -31,7 +30,7 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def _module_of(command: str) -> str | None:
-    aliases = {"gallery": "gallery_cmd", "serve": "serve_cmd"}
+    aliases = {"gallery": "gallery_cmd", "serve": "serve_cmd", "models": "models_cmd"}
     name = aliases.get(command, command)
     return name if name in COMMAND_MODULES else None
 

@@ -3,22 +3,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
 from facerec.detection import Detector, MTCNNConfig
+from facerec.gallery import gallery_model
+from facerec.models import DEFAULT_MODEL
 from facerec.recognizer import RUNTIMES, FaceRecognizer, create_detector
 
 RUNTIME_HELP = ("onnx: onnxruntime, no torch import (fast start); torch: PyTorch + facenet-pytorch; "
-                "auto (default): onnx for the shipped model on the CPU, torch for --weights .pt files, "
-                "other devices and bf16")
+                "auto (default): onnx for named models and .onnx files on the CPU, torch for --weights .pt "
+                "files, other devices and bf16")
+
+
+def add_weights_args(g: argparse._ActionsContainer, what: str = "model") -> None:
+    """``--model NAME`` and ``--weights PATH`` (exclusive; checked by :func:`choose_runtime`)."""
+    g.add_argument("--model", metavar="NAME", help=f"named {what} (see 'facerec models'; default: $FACEREC_MODEL "
+                                                   f"or {DEFAULT_MODEL})")
+    g.add_argument("--weights", metavar="PATH", help=f"{what} file instead of a named one: a .pt checkpoint or an "
+                                                     "ONNX export (.onnx)")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """--weights/--device/--precision/--runtime and the detector knobs."""
+    """--model/--weights/--device/--precision/--runtime and the detector knobs."""
     g = p.add_argument_group("model")
-    g.add_argument("--weights", metavar="PATH", help="model checkpoint (.pt, or an ONNX export .onnx); default: the "
-                                                     "model shipped with facerec")
+    add_weights_args(g)
     g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
     g.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
                    help="embedding precision on torch; bf16 is ~2x faster on CPUs with AMX/AVX512-BF16 and slower "
@@ -49,9 +59,14 @@ def make_detector(args: argparse.Namespace) -> Detector:
     return create_detector(detector_config(args), args.runtime, getattr(args, "device", "cpu"))
 
 
-def load_recognizer(args: argparse.Namespace) -> FaceRecognizer:
-    """The recognizer the model arguments describe."""
-    return FaceRecognizer.load(args.weights, detector_config=detector_config(args), device=args.device,
+def load_recognizer(args: argparse.Namespace, gallery: str | os.PathLike | None = None) -> FaceRecognizer:
+    """The recognizer the model arguments describe. With ``gallery`` (a gallery folder) and no
+    ``--model``/``--weights``, the model that built that gallery (recorded in it), so galleries
+    keep working when the default model changes."""
+    model = args.model
+    if gallery is not None and not model and not args.weights:
+        model = gallery_model(gallery)
+    return FaceRecognizer.load(args.weights, model=model, detector_config=detector_config(args), device=args.device,
                                runtime=args.runtime, precision=args.precision,
                                frontalize=getattr(args, "frontalize", False))
 

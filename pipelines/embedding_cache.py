@@ -23,14 +23,15 @@ from typing import Any
 import numpy as np
 
 from facerec.atomic import atomic_write
+from facerec.cache import cache_dir
 
 log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    """``$FACEREC_CACHE_DIR``, else ``~/.cache/facerec/embeddings``."""
-    env = os.environ.get("FACEREC_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "facerec" / "embeddings"
+    """``<cache root>/embeddings`` (:func:`facerec.cache.cache_root`: ``$FACEREC_CACHE_DIR``,
+    else ``~/.cache/facerec``)."""
+    return cache_dir("embeddings")
 
 
 def spec_hash(spec: Any) -> str:

@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give NAME and at least one IMG (or --folders ROOT)")
     if args.synth_views < 0:
         raise ValueError(f"--synth-views must be >= 0, got {args.synth_views}")
-    gallery = open_gallery(args.gallery, load_recognizer(args), index=args.index, aggregation=args.aggregation)
+    gallery = open_gallery(args.gallery, load_recognizer(args, gallery=args.gallery), index=args.index, aggregation=args.aggregation)
     if args.folders:
         report = enroll_folders(gallery, args.folders, face=args.face, progress=not args.json,
                                 synth_views=args.synth_views)

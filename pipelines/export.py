@@ -9,10 +9,11 @@ maps a preprocessed batch ``input`` (N, 3, H, W) float32 — aligned crops after
 is dynamic. The checkpoint's whole metadata (fingerprint, threshold, search_threshold...) is
 stored as JSON under ``facerec.metadata``, so the ONNX model has the same model id.
 
-``facerec export --default`` regenerates every ONNX file shipped in ``facerec/weights/``: the
-default embedder (``default.pt`` → ``default.onnx``) and MTCNN's three networks
+``facerec export --default`` regenerates every ONNX file shipped in the package: the export of
+each named model facerec trained itself (``facerec-mbf-v2``: ``weights/default.pt`` →
+``weights/default.onnx``, paths from :mod:`facerec.models`) and MTCNN's three networks
 (``mtcnn_{pnet,rnet,onet}.onnx``, from the weights inside the installed facenet-pytorch).
-Run it whenever ``default.pt`` changes; a test fails while the two disagree.
+Run it whenever a packaged ``.pt`` changes; a test fails while the two disagree.
 """
 from __future__ import annotations
 
@@ -116,14 +117,25 @@ def export_mtcnn(folder: str | os.PathLike, opset: int = DEFAULT_OPSET) -> list[
 
 
 def export_default(folder: str | os.PathLike | None = None, opset: int = DEFAULT_OPSET) -> list[Path]:
-    """Regenerate the shipped ONNX files from ``default.pt`` and facenet-pytorch: returns the paths."""
-    from facerec.recognizer import DEFAULT_WEIGHTS
+    """Regenerate the ONNX files shipped in the package: each packaged named model's export of
+    its ``.pt`` (:mod:`facerec.models`) and MTCNN's networks; returns the paths. ``folder``
+    (default: where the registry keeps them) redirects the output, e.g. to compare."""
+    from facerec.models import MODELS
 
-    folder = Path(folder) if folder is not None else DEFAULT_WEIGHTS.parent
-    embedder = Embedder.load(DEFAULT_WEIGHTS, channels_last=False)
-    out = folder / DEFAULT_WEIGHTS.with_suffix(".onnx").name
-    export_onnx(embedder, out, opset)
-    return [out, *export_mtcnn(folder, opset)]
+    written = []
+    for spec in MODELS.values():
+        if "torch" not in spec.packaged or not spec.torch_path().suffix == ".pt":
+            continue
+        out = spec.onnx_path() if folder is None else Path(folder) / spec.onnx_path().name
+        export_onnx(Embedder.load(spec.torch_path(), channels_last=False), out, opset)
+        written.append(out)
+    return [*written, *export_mtcnn(folder if folder is not None else _mtcnn_folder(), opset)]
+
+
+def _mtcnn_folder() -> Path:
+    from facerec.mtcnn_onnx import mtcnn_onnx_path
+
+    return mtcnn_onnx_path("pnet").parent
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -135,8 +147,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS, default="onnx", help="output format (default: onnx)")
     p.add_argument("--out", metavar="PATH", help="output file, e.g. model.onnx")
     p.add_argument("--default", action="store_true",
-                   help="regenerate the ONNX files shipped in facerec/weights/ (default.onnx from default.pt, "
-                        "and MTCNN's three networks): run after replacing default.pt")
+                   help="regenerate the ONNX files shipped in the package (the export of each packaged named model's "
+                        ".pt, and MTCNN's three networks): run after replacing a packaged .pt")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default: {DEFAULT_OPSET})")
     p.set_defaults(func=run)
 

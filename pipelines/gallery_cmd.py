@@ -11,7 +11,7 @@ from .common import emit_json
 def list_gallery(directory: str) -> dict[str, object]:
     """The gallery's model, index and identities (with template counts and metadata)."""
     g = Gallery.load(directory)
-    return {"gallery": directory, "model_id": g.model_id, "dim": g.dim, "index": g.index_type,
+    return {"gallery": directory, "model": g.model_name, "model_id": g.model_id, "dim": g.dim, "index": g.index_type,
             "aggregation": g.aggregation, "threshold": g.threshold, "identities": len(g),
             "templates": g.num_templates, "people": [g.info(n).to_dict() for n in g.identities()]}
 
@@ -47,7 +47,7 @@ def run_list(args: argparse.Namespace) -> int:
         emit_json(info)
         return 0
     print(f"gallery {args.gallery}: {info['identities']} identities, {info['templates']} templates "
-          f"(model {info['model_id']}, d={info['dim']}, index {info['index']}, aggregation {info['aggregation']})")
+          f"(model {info['model'] or 'unnamed'} {info['model_id']}, d={info['dim']}, index {info['index']}, aggregation {info['aggregation']})")
     for person in info["people"]:
         print(f"  {person['name']}\t{person['num_templates']}")
     return 0

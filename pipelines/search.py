@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise ValueError(f"-k must be at least 1, got {args.k}")
-    gallery = Gallery.load(args.gallery, load_recognizer(args))
+    gallery = Gallery.load(args.gallery, load_recognizer(args, gallery=args.gallery))
     results = search_image(gallery, args.image, args.k, args.threshold)
     if args.json:
         emit_json({"image": args.image, "faces": [r.to_dict() for r in results]})

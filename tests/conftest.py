@@ -62,3 +62,21 @@ def random_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "random_mbf.pt"
     Embedder.create("mobilefacenet", metadata={"threshold": 0.5}).save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def installed_model():
+    """``installed_model(name)`` → the registry spec of a named model that setup installed.
+    In CI (FACEREC_REQUIRE_DATA or CI set) a missing model fails the test; elsewhere it skips."""
+    from facerec.models import get_model
+
+    def need(name: str | None = None):
+        spec = get_model(name)
+        if not spec.installed():
+            msg = f"model {spec.name} is not installed: run 'make setup' or '{spec.install_command()}'"
+            if os.environ.get("FACEREC_REQUIRE_DATA") or os.environ.get("CI"):
+                pytest.fail(msg)
+            pytest.skip(msg)
+        return spec
+
+    return need

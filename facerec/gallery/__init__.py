@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from .base import (AGGREGATIONS, GalleryBase, GalleryError, IdentityInfo, Match, SearchResult)
-from .faiss_gallery import Gallery
+from .faiss_gallery import Gallery, gallery_model
 from .names import MAX_NAME_LENGTH, validate_identity
 
 __all__ = ["AGGREGATIONS", "Gallery", "GalleryBase", "GalleryError", "IdentityInfo", "MAX_NAME_LENGTH", "Match",
-           "MilvusGallery", "SearchResult", "validate_identity"]
+           "MilvusGallery", "SearchResult", "gallery_model", "validate_identity"]
 
 
 def __getattr__(name: str) -> Any:

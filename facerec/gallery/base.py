@@ -142,7 +142,7 @@ class GalleryBase(ABC):
 
     def __init__(self, recognizer: "FaceRecognizer | None" = None, *, dim: int | None = None,
                  model_id: str | None = None, aggregation: Aggregation = "max",
-                 threshold: float | None = None) -> None:
+                 threshold: float | None = None, model_name: str | None = None) -> None:
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
         if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 1):
@@ -150,6 +150,7 @@ class GalleryBase(ABC):
         self._aggregation: str = aggregation
         self._dim: int | None = None if dim is None else int(dim)
         self._model_id: str | None = model_id
+        self._model_name: str | None = model_name
         self.threshold = threshold  # validated by the setter
         self._recognizer: FaceRecognizer | None = None
         if recognizer is not None:
@@ -165,6 +166,21 @@ class GalleryBase(ABC):
     def model_id(self) -> str | None:
         """Fingerprint of the model whose embeddings this gallery holds (None: not recorded)."""
         return self._model_id
+
+    @property
+    def model_name(self) -> str | None:
+        """Registry name of the model that built this gallery (``facerec models``): the recorded
+        one, else the named model with :attr:`model_id`'s fingerprint; None for other models."""
+        if self._model_name is not None:
+            return self._model_name
+        from ..models import model_by_fingerprint
+
+        spec = model_by_fingerprint(self._model_id)
+        return spec.name if spec is not None else None
+
+    def _describe_model(self) -> str:
+        name = self.model_name
+        return f"{name} ({self._model_id})" if name else str(self._model_id)
 
     @property
     def aggregation(self) -> str:
@@ -200,15 +216,18 @@ class GalleryBase(ABC):
     def check_model(self, model_id: str | None, dim: int | None, what: str = "the embeddings") -> None:
         """Raise :class:`ModelError` unless embeddings of ``model_id`` / ``dim`` may join this
         gallery; records both while the gallery has none yet."""
-        if dim is not None and self._dim is not None and int(dim) != self._dim:
-            raise ModelError(f"{what}: {dim}-d embeddings, but this gallery holds {self._dim}-d embeddings")
         if model_id is not None:
             if self._model_id is None and self.num_templates > 0:
                 raise ModelError(f"{what}: model {model_id}, but this gallery's embeddings come from an "
                                  "unrecorded model (create galleries with model_id=... or a recognizer)")
             if self._model_id is not None and model_id != self._model_id:
                 raise ModelError(f"{what}: model {model_id}, but this gallery was built with model "
-                                 f"{self._model_id}; re-enroll with the same model or build a new gallery")
+                                 f"{self._describe_model()}; use that model for it (the CLI does when no "
+                                 "--model or --weights is given), or enroll the photos again into a new gallery "
+                                 "to move to another model: embeddings of two models cannot be mixed or converted")
+        if dim is not None and self._dim is not None and int(dim) != self._dim:
+            raise ModelError(f"{what}: {dim}-d embeddings, but this gallery holds {self._dim}-d embeddings")
+        if model_id is not None and self._model_id is None:
             self._model_id = model_id
         if dim is not None and self._dim is None:
             self._dim = int(dim)

@@ -109,7 +109,7 @@ class Gallery(GalleryBase):
     def __init__(self, recognizer: "FaceRecognizer | None" = None, *, dim: int | None = None,
                  model_id: str | None = None, aggregation: Aggregation = "max", threshold: float | None = None,
                  index: str = DEFAULT_INDEX, nprobe: int = DEFAULT_NPROBE, ef_search: int = DEFAULT_EF_SEARCH,
-                 train_size: int | None = None) -> None:
+                 train_size: int | None = None, model_name: str | None = None) -> None:
         if not isinstance(index, str) or not index.strip() or "IDMap" in index:
             raise ValueError(f"index must be a FAISS factory string without IDMap, got {index!r}")
         self._factory = index.strip()
@@ -123,7 +123,8 @@ class Gallery(GalleryBase):
         self._next_iid = 0
         self._max_count: int | None = 0
         self._needs_training = False
-        super().__init__(recognizer, dim=dim, model_id=model_id, aggregation=aggregation, threshold=threshold)
+        super().__init__(recognizer, dim=dim, model_id=model_id, aggregation=aggregation, threshold=threshold,
+                         model_name=model_name)
         if self._dim is not None:
             self._probe_factory(self._dim)
 
@@ -365,7 +366,8 @@ class Gallery(GalleryBase):
         for p in sorted(folder.iterdir()):
             files[p.name] = {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
         meta = {
-            "format": FORMAT, "version": FORMAT_VERSION, "model_id": self._model_id, "dim": self._dim,
+            "format": FORMAT, "version": FORMAT_VERSION, "model_id": self._model_id, "model_name": self.model_name,
+            "dim": self._dim,
             "aggregation": self._aggregation, "threshold": self._threshold, "index": self._factory,
             "index_trained": self._trained_as_configured, "nprobe": self._nprobe, "ef_search": self._ef_search,
             "train_size": self._train_size_opt, "next_template_id": 0 if self._store is None else self._store.next_id,
@@ -428,7 +430,8 @@ class Gallery(GalleryBase):
             p = folder / fname
             if not p.is_file() or p.stat().st_size != info["bytes"] or file_sha256(p) != info["sha256"]:
                 raise GalleryError(f"{p}: missing or corrupt (size/sha256 differ from {_META})")
-        g = cls(None, dim=meta["dim"], model_id=meta["model_id"], aggregation=meta["aggregation"],
+        g = cls(None, dim=meta["dim"], model_id=meta["model_id"], model_name=meta.get("model_name"),
+                aggregation=meta["aggregation"],
                 threshold=meta["threshold"] if threshold is None else threshold, index=meta["index"],
                 nprobe=meta["nprobe"], ef_search=meta["ef_search"], train_size=meta["train_size"])
         idents = meta["identities"]
@@ -463,6 +466,34 @@ class Gallery(GalleryBase):
         if recognizer is not None:
             g.attach(recognizer)  # ModelError on a fingerprint / dimension mismatch
         return g
+
+
+def gallery_model(directory: str | os.PathLike) -> str | None:
+    """The registry name of the model that built the gallery saved in ``directory`` (read from
+    its metadata, nothing else loaded); None when nothing is saved there yet. A gallery built
+    with a model that has no name (``--weights``) raises :class:`ModelError` saying so."""
+    from ..models import model_by_fingerprint
+
+    try:
+        folder = current_version(directory)
+    except FileNotFoundError as exc:
+        raise GalleryError(str(exc)) from None
+    if folder is None:
+        return None
+    try:
+        meta = json.loads((folder / _META).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GalleryError(f"{folder}: unreadable {_META}: {exc}") from None
+    if not isinstance(meta, dict):
+        raise GalleryError(f"{folder}: not a facerec gallery")
+    name = meta.get("model_name")
+    if not name:
+        spec = model_by_fingerprint(meta.get("model_id"))
+        name = spec.name if spec is not None else None
+    if name is None and meta.get("model_id") is not None:
+        raise ModelError(f"{directory}: built with model {meta.get('model_id')}, which is not a named model: "
+                         "pass --weights with that model's file")
+    return name
 
 
 def _read_pointer(directory: Path) -> str | None:

@@ -84,7 +84,8 @@ class MilvusGallery(GalleryBase):
                 raise ValueError(f"collection {collection!r} was created with aggregation "
                                  f"{header['aggregation']!r}, not {aggregation!r}")
             dim, model_id, aggregation, self._ready = header["dim"], header["model_id"], header["aggregation"], True
-        super().__init__(recognizer, dim=dim, model_id=model_id, aggregation=aggregation or "max", threshold=threshold)
+        super().__init__(recognizer, dim=dim, model_id=model_id, aggregation=aggregation or "max", threshold=threshold,
+                         model_name=header.get("model_name") if header else None)
 
     # -- collection -------------------------------------------------------------------------------
     def _read_header(self) -> dict[str, Any] | None:
@@ -121,8 +122,8 @@ class MilvusGallery(GalleryBase):
             self._write_header()
 
     def _write_header(self) -> None:
-        header = {"format": FORMAT, "version": FORMAT_VERSION, "model_id": self._model_id, "dim": self._dim,
-                  "aggregation": self._aggregation}
+        header = {"format": FORMAT, "version": FORMAT_VERSION, "model_id": self._model_id,
+                  "model_name": self.model_name, "dim": self._dim, "aggregation": self._aggregation}
         unit = np.zeros(self._dim, np.float32)
         unit[0] = 1.0  # a valid vector; header rows are filtered out of every search
         self._client.insert(self._collection, [{"kind": HEADER, "identity": "", "meta": header, "vector": unit}])

@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from facerec import Embedder
 from facerec.binset import load_bin
 from facerec.pairs import Pair, read_csv_pairs, read_lfw_pairs
-from facerec.recognizer import default_weights
+from facerec.recognizer import load_embedder
 from facerec.similarity import cosine_similarity
 from facerec.verification import evaluate_scores
 
@@ -120,7 +119,8 @@ def run_bin(args: argparse.Namespace) -> int:
         raise ValueError("--frontalize needs detected landmarks; .bin sets hold aligned crops without them")
     t0 = time.perf_counter()
     binset = load_bin(args.bin_file)
-    embedder = Embedder.load(args.weights or default_weights(), device=args.device, precision=args.precision)
+    embedder = load_embedder(args.weights, model=args.model, runtime=args.runtime, device=args.device,
+                             precision=args.precision)
     cache_dir = _cache_dir(args)
     cache = ArrayCache(
         cache_dir / f"embed-{embedder.fingerprint()}-{spec_hash(_model_spec(embedder, args.flip, 'bin'))}.npz"

@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from facerec import Embedder, FaceRecognizer, load_image
+from facerec import FaceRecognizer, load_image
+from facerec.recognizer import EmbedderLike
 from facerec.alignment import center_crop_landmarks
 from facerec.detection import pick_central
 
@@ -42,9 +43,22 @@ class EmbeddedImages:
         return [p for p, d in zip(self.paths, self.detected) if not d]
 
 
-def _model_spec(embedder: Embedder, flip: bool, source: Any) -> dict[str, Any]:
+def _model_spec(embedder: EmbedderLike, flip: bool, source: Any) -> dict[str, Any]:
     return {"fingerprint": embedder.fingerprint(), "preprocessing": embedder.preprocessing.to_dict(),
             "flip": bool(flip), "precision": embedder.precision, "source": source}
+
+
+def _embed_prefix(embedder: EmbedderLike) -> str:
+    return f"embed-{embedder.fingerprint()}-"
+
+
+def drop_embedding_caches(embedder: EmbedderLike, cache_dir: str | os.PathLike) -> int:
+    """Delete ``cache_dir``'s cached embeddings of this model (any settings); other models'
+    and the detections stay. Returns the number of files removed."""
+    files = list(Path(cache_dir).glob(f"{_embed_prefix(embedder)}*.npz"))
+    for f in files:
+        f.unlink(missing_ok=True)
+    return len(files)
 
 
 def open_caches(recognizer: FaceRecognizer, flip: bool, cache_dir: Path | None) -> tuple[ArrayCache, ArrayCache]:
@@ -57,7 +71,7 @@ def open_caches(recognizer: FaceRecognizer, flip: bool, cache_dir: Path | None) 
     emb = recognizer.embedder
     det_path = cache_dir / f"detect-{spec_hash(det_spec)}.npz" if use_disk else None
     source = {**det_spec, "frontalize": True} if getattr(recognizer, "frontalize", False) else det_spec
-    emb_path = (cache_dir / f"embed-{emb.fingerprint()}-{spec_hash(_model_spec(emb, flip, source))}.npz"
+    emb_path = (cache_dir / f"{_embed_prefix(emb)}{spec_hash(_model_spec(emb, flip, source))}.npz"
                 if use_disk else None)
     det_cache = ArrayCache(det_path, {"landmarks": ((5, 2), "float32"), "score": ((), "float32"),
                                       "detected": ((), "bool")})

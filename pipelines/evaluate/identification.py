@@ -120,7 +120,7 @@ def format_identification(d: dict[str, Any]) -> str:
     m = d["model"]
     lines = [f"{d['protocol']}: {d['enrolled']} people enrolled (1 image each), {d['known_probes']} known probes, "
              f"{d['unknown_probes']} unknown probes",
-             f"model: {m['backbone']} {m['fingerprint']} ({m['weights'] or 'default'}), {m['precision']}, "
+             f"model: {m['backbone']} {m['fingerprint']} ({m['weights'] or m.get('model') or 'default'}), {m['precision']}, "
              f"flip TTA {'on' if m['flip'] else 'off'}",
              f"images: {d['images']['total']}, {d['images']['fallback_center']} without a detected face (centre crop used)"]
     lines += [f"rank-{k}: {_pct(v)}" for k, v in d["rank"].items()]

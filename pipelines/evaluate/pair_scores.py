@@ -10,7 +10,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from facerec import Embedder, FaceRecognizer, load_image
+from facerec import FaceRecognizer, load_image
+from facerec.recognizer import EmbedderLike
 from facerec.alignment import ARCFACE_112, get_template
 from facerec.atomic import atomic_write
 from facerec.binset import BinSet
@@ -99,8 +100,11 @@ def plot_roc(curves: dict[str, RocCurve], path: str | os.PathLike, title: str = 
     plt.close(fig)
 
 
-def model_info(embedder: Embedder, weights: str | None, flip: bool, frontalize: bool = False) -> dict[str, Any]:
-    return {"weights": weights, "backbone": embedder.backbone_name, "fingerprint": embedder.fingerprint(),
+def model_info(embedder: EmbedderLike, weights: str | None, flip: bool, frontalize: bool = False) -> dict[str, Any]:
+    from facerec.models import model_by_fingerprint
+
+    spec = model_by_fingerprint(embedder.fingerprint())
+    return {"model": spec.name if spec is not None else None, "weights": weights, "backbone": embedder.backbone_name, "fingerprint": embedder.fingerprint(),
             "preprocessing": embedder.preprocessing.to_dict(), "precision": embedder.precision, "flip": bool(flip),
             **({"frontalize": True} if frontalize else {})}
 
@@ -122,7 +126,7 @@ def format_verification(d: dict[str, Any]) -> str:
     acc, m = d["accuracy"], d["model"]
     lines = [f"{d['protocol']}: {d['pairs']} pairs ({d['positives']} same, {d['negatives']} different), "
              f"{len(acc['folds'])} folds",
-             f"model: {m['backbone']} {m['fingerprint']} ({m['weights'] or 'default'}), {m['precision']}, "
+             f"model: {m['backbone']} {m['fingerprint']} ({m['weights'] or m.get('model') or 'default'}), {m['precision']}, "
              f"flip TTA {'on' if m['flip'] else 'off'}"]
     if "images" in d:
         im = d["images"]
@@ -159,7 +163,7 @@ def _fit_bin_crop(rgb: np.ndarray, template: str) -> np.ndarray:
     raise ValueError(f".bin image of size {rgb.shape[1]}x{rgb.shape[0]} does not fit the model's {template} crop")
 
 
-def embed_bin(embedder: Embedder, binset: BinSet, *, flip: bool = False, batch_size: int = 64,
+def embed_bin(embedder: EmbedderLike, binset: BinSet, *, flip: bool = False, batch_size: int = 64,
               cache: ArrayCache | None = None, key_prefix: str = "", progress: bool = True) -> np.ndarray:
     """(2N, D) embeddings of a .bin set's already-aligned images."""
     from tqdm import tqdm

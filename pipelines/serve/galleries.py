@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 from facerec import FaceRecognizer
-from facerec.gallery import Gallery
+from facerec.gallery import Gallery, gallery_model
 from facerec.gallery.storage import POINTER
 
 from .errors import ApiError
@@ -97,24 +97,39 @@ class GalleryStore:
         self._galleries: dict[str, Gallery] = {}
         self._locks: dict[str, RWLock] = {}
         self._registry_lock = threading.Lock()  # guards the two dicts
+        self._models: dict[str, FaceRecognizer] = {}  # other named models some galleries were built with
+        self._models_lock = threading.Lock()
         for folder in sorted(self.root.iterdir()):
             if folder.is_dir() and GALLERY_NAME.fullmatch(folder.name) and (folder / POINTER).is_file():
                 # A gallery that cannot be loaded (corrupt, other model) stops the start:
                 # serving without it would silently answer "unknown" for everyone in it.
-                self._galleries[folder.name] = Gallery.load(folder, recognizer=recognizer)
+                self._galleries[folder.name] = Gallery.load(folder, recognizer=self._recognizer_for(folder))
                 self._locks[folder.name] = RWLock()
                 log.info("gallery %s: %d identities", folder.name, len(self._galleries[folder.name]))
+
+    def _recognizer_for(self, folder: Path) -> FaceRecognizer:
+        """The recognizer of the model that built the gallery in ``folder`` (galleries keep
+        their model when the server's model changes); the server's own for others."""
+        name = gallery_model(folder)
+        if name is None or name == self.recognizer.model_name:
+            return self.recognizer
+        with self._models_lock:
+            if name not in self._models:
+                log.info("gallery %s: built with model %s; loading it", folder.name, name)
+                self._models[name] = self.recognizer.with_model(name)
+            return self._models[name]
 
     def names(self) -> list[str]:
         with self._registry_lock:
             return sorted(self._galleries)
 
-    def sizes(self) -> dict[str, tuple[int, int]]:
-        """{name: (identities, templates)} of every gallery, each read under its lock."""
+    def sizes(self) -> dict[str, tuple[int, int, str | None, str | None]]:
+        """{name: (identities, templates, model name, model id)} of every gallery, each read
+        under its lock."""
         out = {}
         for name in self.names():
             try:
-                out[name] = self.read(name, lambda g: (len(g), g.num_templates))
+                out[name] = self.read(name, lambda g: (len(g), g.num_templates, g.model_name, g.model_id))
             except ApiError:  # rolled back to nothing meanwhile
                 pass
         return out
@@ -171,7 +186,7 @@ class GalleryStore:
         """Replace the in-memory gallery by its saved version (or forget a never-saved one).
         Called with the gallery's write lock held; the lock itself stays registered."""
         folder = self.root / name
-        saved = Gallery.load(folder, recognizer=self.recognizer) if (folder / POINTER).is_file() else None
+        saved = Gallery.load(folder, recognizer=self._recognizer_for(folder)) if (folder / POINTER).is_file() else None
         with self._registry_lock:
             if saved is not None:
                 self._galleries[name] = saved

@@ -23,8 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-#: () → {gallery name: (identities, templates)}
-SizesFn = Callable[[], dict[str, tuple[int, int]]]
+#: () → {gallery name: (identities, templates, model name, model id)}
+SizesFn = Callable[[], dict[str, tuple[int, int, "str | None", "str | None"]]]
 
 
 class _GalleryCollector(Collector):
@@ -34,7 +34,7 @@ class _GalleryCollector(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily]:
         idents = GaugeMetricFamily("facerec_gallery_identities", "Identities in each loaded gallery", labels=["gallery"])
         tmpls = GaugeMetricFamily("facerec_gallery_templates", "Templates in each loaded gallery", labels=["gallery"])
-        for name, (n_ident, n_tmpl) in sorted(self._sizes().items()):
+        for name, (n_ident, n_tmpl, *_) in sorted(self._sizes().items()):
             idents.add_metric([name], n_ident)
             tmpls.add_metric([name], n_tmpl)
         yield idents

@@ -15,7 +15,7 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import tomli_w
 
@@ -99,8 +99,9 @@ class PartialFCConfig:
 class DistillConfig:
     """Distillation from a teacher's embeddings (:mod:`losses.distill`); off while ``teacher`` is "".
 
-    teacher: an ``.onnx`` face-embedding model (input spec below: the crop ``template``, channel
-    ``color`` order, ``(pixel·scale − mean) / std``) or a facerec ``.pt`` checkpoint (its own spec).
+    teacher: a named model (``facerec models``, e.g. ``"sface"``; its own input spec), an ``.onnx``
+    face-embedding model (input spec below: the crop ``template``, channel ``color`` order,
+    ``(pixel·scale − mean) / std``) or a facerec ``.pt`` checkpoint (its own spec).
     Loss: ``margin_weight·margin (labelled samples) + cosine_weight·(1 − cos(P·s, t)) +
     similarity_weight·MSE(batch cosine matrices)``. Teacher embeddings are cached in ``cache_dir``
     (default ``$FACEREC_CACHE_DIR``/teacher or ``~/.cache/facerec/teacher``).
@@ -357,14 +358,33 @@ def expand_paths(d: dict[str, Any]) -> dict[str, Any]:
         # Unknown variables stay as written; "$$" is a literal "$".
         return os.path.expanduser(string.Template(v).safe_substitute(env))
 
-    for sec, key in (("data", "root"), ("eval", "pairs_file"), ("eval", "pairs_root"), ("eval", "cache_dir"),
-                     ("model", "init"), ("distill", "teacher"), ("distill", "cache_dir"), ("distill", "exclude_near")):
+    return _map_paths(d, expand)
+
+
+#: The config values that are paths (``data.unlabeled`` is a list of them).
+PATH_KEYS = (("data", "root"), ("data", "unlabeled"), ("eval", "pairs_file"), ("eval", "pairs_root"),
+             ("eval", "cache_dir"), ("model", "init"), ("distill", "teacher"), ("distill", "cache_dir"),
+             ("distill", "exclude_near"))
+
+
+def _map_paths(d: dict[str, Any], fn: Callable[[str], str]) -> dict[str, Any]:
+    """A copy of config dict ``d`` with ``fn`` applied to every non-empty path value."""
+    out = json.loads(json.dumps(d))
+    for sec, key in PATH_KEYS:
         v = out.get(sec, {}).get(key)
         if isinstance(v, str) and v:
-            out[sec][key] = expand(v)
-    if isinstance(out.get("data", {}).get("unlabeled"), list):
-        out["data"]["unlabeled"] = [expand(v) if isinstance(v, str) else v for v in out["data"]["unlabeled"]]
+            out[sec][key] = fn(v)
+        elif isinstance(v, list):
+            out[sec][key] = [fn(x) if isinstance(x, str) and x else x for x in v]
     return out
+
+
+def portable_paths(d: dict[str, Any]) -> dict[str, Any]:
+    """Config dict ``d`` with each path reduced to its last component (``<…>/name``), for what
+    leaves the training machine (checkpoint and ONNX metadata); named models stay as named."""
+    from facerec.models import MODELS
+
+    return _map_paths(d, lambda v: v if v in MODELS else f"<…>/{Path(v).name}")
 
 
 def load_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> Config:

@@ -35,10 +35,10 @@ class Teacher(Protocol):
 
 
 class OnnxTeacher:
-    """An ONNX embedding model run batched, by onnxruntime or as torch ops (:mod:`.onnx_torch`)."""
+    """An ONNX embedding model run batched, by onnxruntime or as torch ops (:mod:`facerec.onnx_torch`)."""
 
     def __init__(self, cfg: DistillConfig, runtime: str = "torch", batch_size: int = 64) -> None:
-        from .onnx_torch import numpy_input
+        from facerec.onnx_torch import numpy_input
 
         if runtime not in DISTILL_RUNTIMES:
             raise ValueError(f"distill.runtime must be one of {DISTILL_RUNTIMES}")
@@ -48,7 +48,7 @@ class OnnxTeacher:
         choice = resolve_precision(cfg.precision)
         self.bf16 = runtime == "torch" and choice.precision == "bf16"
         if runtime == "torch":
-            from .onnx_torch import OnnxGraphModule
+            from facerec.onnx_torch import OnnxGraphModule
 
             self._module = OnnxGraphModule(cfg.teacher).eval()
         else:
@@ -90,13 +90,14 @@ def _ort_session(path: str):  # -> onnxruntime.InferenceSession
 
 
 class CheckpointTeacher:
-    """A facerec embedder checkpoint as teacher (its preprocessing comes from the checkpoint)."""
+    """A facerec model as teacher: a ``.pt`` checkpoint or a named model's file (its
+    preprocessing comes from the model itself)."""
 
-    def __init__(self, cfg: DistillConfig, batch_size: int = 64) -> None:
+    def __init__(self, cfg: DistillConfig, path: str | Path, batch_size: int = 64) -> None:
         from facerec.embedder import Embedder
 
-        self.sha256 = file_sha256(cfg.teacher)
-        self.embedder = Embedder.load(cfg.teacher, precision=resolve_precision(cfg.precision).precision)
+        self.sha256 = file_sha256(path)
+        self.embedder = Embedder.load(path, precision=resolve_precision(cfg.precision).precision)
         if self.embedder.preprocessing.template != cfg.template:
             raise ValueError(f"teacher {cfg.teacher} expects {self.embedder.preprocessing.template} crops, "
                              f"distill.template is {cfg.template}")
@@ -107,7 +108,12 @@ class CheckpointTeacher:
 
 
 def load_teacher(cfg: DistillConfig) -> Teacher:
-    """The teacher named by ``distill.teacher`` (``.onnx`` or a facerec ``.pt``)."""
+    """The teacher named by ``distill.teacher``: a named model (``facerec models``), an ONNX
+    embedding model with the input spec in ``cfg``, or a facerec ``.pt``."""
+    from facerec.models import MODELS
+
+    if cfg.teacher in MODELS:
+        return CheckpointTeacher(cfg, MODELS[cfg.teacher].require_installed().torch_path(), cfg.batch_size)
     path = Path(cfg.teacher)
     if not path.is_file():
         raise FileNotFoundError(f"distill.teacher: {path}: no such file")
@@ -116,4 +122,4 @@ def load_teacher(cfg: DistillConfig) -> Teacher:
             return OnnxTeacher(cfg, cfg.runtime, cfg.batch_size)
         except ImportError as exc:
             raise ModelError(f"an ONNX teacher needs the onnx package ({exc}); pip install 'facerec[export]'") from None
-    return CheckpointTeacher(cfg, cfg.batch_size)
+    return CheckpointTeacher(cfg, path, cfg.batch_size)

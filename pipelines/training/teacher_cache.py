@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from facerec.atomic import atomic_write
+from facerec.cache import cache_dir
 
 from .teacher import Teacher
 
@@ -29,9 +30,8 @@ PART_SIZE = 2048
 
 
 def default_teacher_cache() -> Path:
-    """``$FACEREC_CACHE_DIR/teacher``, else ``~/.cache/facerec/teacher``."""
-    env = os.environ.get("FACEREC_CACHE_DIR")
-    return (Path(env) if env else Path.home() / ".cache" / "facerec") / "teacher"
+    """``<cache root>/teacher`` (:func:`facerec.cache.cache_root`)."""
+    return cache_dir("teacher")
 
 
 def crop_key(crop: np.ndarray) -> bytes:

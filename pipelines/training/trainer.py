@@ -28,7 +28,7 @@ from facerec.errors import FacerecError
 from facerec.preprocessing import Preprocessing
 
 from .checkpoint import load_state, read_training_state, rng_state, save_state, set_rng_state
-from .config import Config, config_from_dict, config_to_dict, save_config
+from .config import Config, config_from_dict, config_to_dict, portable_paths, save_config
 from .data import (UNLABELED, EpochBatches, FaceDataset, load_crop, make_loader, scan_identities, scan_unlabeled,
                    split_identities)
 from .distributed import DistEnv, barrier, broadcast_flag, dist_env, init_distributed
@@ -383,7 +383,7 @@ class Trainer:
         """Write the inference checkpoint (``FaceRecognizer.load(path)`` works on it)."""
         emb = Embedder.create(self.cfg.model.backbone, self.preprocessing, **self.backbone_kwargs)
         emb.model.load_state_dict({k: v.detach().cpu() for k, v in self.backbone.state_dict().items()})
-        meta: dict[str, Any] = {"training": config_to_dict(self.cfg), "dataset": self.split.counts(),
+        meta: dict[str, Any] = {"training": portable_paths(config_to_dict(self.cfg)), "dataset": self.split.counts(),
                                 "num_classes": len(self.train_ds.classes), "step": self.step, "epoch": self.epoch}
         meta.update(extra or {})
         emb.metadata = {k: v for k, v in meta.items() if v is not None}

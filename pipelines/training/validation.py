@@ -83,13 +83,13 @@ def verify_pairs_file(embedder: Embedder, detector: MTCNNDetector, pairs: list[P
     """Raw photos of a pairs file: detect (cached), align, embed, k-fold accuracy — the
     evaluation pipeline of ``facerec evaluate``."""
     from pipelines.evaluate import evaluate_pairs
+    from pipelines.evaluate.embedding import drop_embedding_caches
 
     ev = evaluate_pairs(FaceRecognizer(embedder, detector, threshold=0.0), pairs, flip=flip, batch_size=batch_size,
                         cache_dir=cache_dir, progress=progress)
-    # The embedding cache is keyed by the weights, which change at every evaluation: drop it,
-    # keep the detections (the slow part).
-    for f in Path(cache_dir).glob("embed-*.npz"):
-        f.unlink(missing_ok=True)
+    # The embedding cache is keyed by the weights, which change at every evaluation: drop this
+    # state's entries (other models' stay), keep the detections (the slow part).
+    drop_embedding_caches(embedder, cache_dir)
     rep = ev.report
     return {"acc": rep.kfold.mean, "std": rep.kfold.std, "threshold": rep.best_threshold,
             "fallbacks": len(ev.fallback_images)}

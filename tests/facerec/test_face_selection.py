@@ -8,7 +8,6 @@ from PIL import Image
 
 from facerec import Detection, FaceRecognizer, NoFaceError
 from facerec.detection import pick_central, pick_largest
-from facerec.recognizer import DEFAULT_ONNX
 
 
 def _det(x1, y1, x2, y2, score=0.99) -> Detection:
@@ -25,9 +24,7 @@ def test_area_and_pick_rules_by_hand():
 
 @pytest.fixture(scope="module")
 def rec() -> FaceRecognizer:
-    if not DEFAULT_ONNX.is_file():
-        pytest.skip("no shipped ONNX model")
-    return FaceRecognizer.load(runtime="onnx")
+    return FaceRecognizer.load(model="facerec-mbf-v2", runtime="onnx")
 
 
 def test_face_batch_equals_one_by_one(rec, lfw_dir):

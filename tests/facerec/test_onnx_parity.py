@@ -9,7 +9,8 @@ import pytest
 from facerec.alignment import align_face
 from facerec.image import load_image
 from facerec.mtcnn_onnx import OnnxMTCNNDetector, area_resize, nms, nms_min
-from facerec.recognizer import DEFAULT_ONNX, DEFAULT_WEIGHTS, FaceRecognizer
+from facerec.models import MODELS
+from facerec.recognizer import FaceRecognizer
 
 pytest.importorskip("onnxruntime")
 
@@ -82,11 +83,12 @@ def test_nms_matches_torchvision_and_min_variant_by_hand():
     assert list(nms(two, np.array([0.9, 0.8], np.float32), 0.7)) == [0, 1]
 
 
-@pytest.fixture(scope="module")
-def both() -> tuple[FaceRecognizer, FaceRecognizer]:
-    if not DEFAULT_ONNX.is_file():
-        pytest.skip("no shipped ONNX model")
-    return FaceRecognizer.load(runtime="onnx"), FaceRecognizer.load(runtime="torch")
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def both(request, installed_model) -> tuple[FaceRecognizer, FaceRecognizer]:
+    """Every named model on both runtimes (fp32)."""
+    installed_model(request.param)
+    return (FaceRecognizer.load(model=request.param, runtime="onnx"),
+            FaceRecognizer.load(model=request.param, runtime="torch"))
 
 
 def test_embeddings_match_torch(both, onnx_mtcnn, lfw_dir, orl_dir):
@@ -122,16 +124,16 @@ def test_verify_agrees_across_runtimes(both, lfw_dir):
     assert abs(ro.score - rt.score) < 1e-3 and ro.threshold == rt.threshold
 
 
-def test_shipped_onnx_is_exported_from_shipped_pt():
-    """Fails when default.pt was replaced without `facerec export --default`."""
+@pytest.mark.parametrize("name", [n for n, m in MODELS.items() if m.packaged])
+def test_shipped_onnx_is_exported_from_shipped_pt(name):
+    """Fails when a packaged .pt was replaced without `facerec export --default`."""
     from facerec.embedder import Embedder
     from facerec.onnx_embedder import OnnxEmbedder
 
-    if not DEFAULT_WEIGHTS.is_file():
-        pytest.skip("no shipped default model")
-    assert DEFAULT_ONNX.is_file(), "run: facerec export --default"
-    pt = Embedder.load(DEFAULT_WEIGHTS)  # checks the recorded fingerprint against the weights
-    onnx = OnnxEmbedder(DEFAULT_ONNX)
-    assert onnx.fingerprint() == pt.fingerprint(), "default.onnx is stale: run facerec export --default"
+    spec = MODELS[name]
+    assert spec.torch_path().is_file() and spec.onnx_path().is_file(), "run: facerec export --default"
+    pt = Embedder.load(spec.torch_path())  # checks the recorded fingerprint against the weights
+    onnx = OnnxEmbedder(spec.onnx_path())
+    assert onnx.fingerprint() == pt.fingerprint() == spec.fingerprint, "stale export: run facerec export --default"
     assert {k: v for k, v in onnx.metadata.items() if k != "fingerprint"} == \
         {k: v for k, v in pt.metadata.items() if k != "fingerprint"}

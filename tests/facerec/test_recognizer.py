@@ -6,7 +6,6 @@ import pytest
 from PIL import Image
 
 from facerec import FaceRecognizer, ModelError, MultipleFacesError, NoFaceError, cosine_similarity
-from facerec.recognizer import default_weights
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +49,16 @@ def test_no_face_and_many_faces(rec, aaron):
     assert rec.face(two).embedding.shape == (512,)
 
 
-def test_no_default_model_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setenv("FACEREC_WEIGHTS", str(tmp_path / "none.pt"))
-    with pytest.raises(ModelError, match="no default model"):
-        default_weights()
+def test_unknown_or_missing_model_is_a_clear_error(monkeypatch, tmp_path):
+    from facerec.models import ModelNotInstalled
+
+    monkeypatch.setenv("FACEREC_MODEL", "no-such-model")
+    with pytest.raises(ModelError, match="unknown model 'no-such-model'; known models: sface, facerec-mbf-v2"):
+        FaceRecognizer.load()
+    monkeypatch.setenv("FACEREC_MODEL", "sface")
+    monkeypatch.setenv("FACEREC_MODELS_DIR", str(tmp_path))  # nothing installed there
+    with pytest.raises(ModelNotInstalled, match="run 'facerec models fetch sface'"):
+        FaceRecognizer.load()
 
 
 def test_threshold_required_when_model_has_none(tmp_path, mtcnn):

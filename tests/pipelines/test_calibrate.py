@@ -32,9 +32,9 @@ def orl_crops(orl_dir, tmp_path_factory):
 
 def test_calibrate_writes_both_thresholds(orl_crops, tmp_path, capsys):
     weights = tmp_path / "cal.pt"
-    from facerec.recognizer import default_weights
+    from facerec.models import get_model
 
-    default = default_weights()
+    default = get_model("facerec-mbf-v2").torch_path()
     assert main(["calibrate", str(orl_crops), "--weights", str(default), "--out", str(weights), "--far", "0.01"]) == 0
     res = json.loads(capsys.readouterr().out)
     emb = Embedder.load(weights)

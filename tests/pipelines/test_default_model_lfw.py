@@ -1,44 +1,45 @@
-"""Regression test of the shipped default model on real LFW pairs (one official fold).
+"""Regression test of every named model on real LFW pairs (one official fold).
 
-The floor is set from the measurement recorded in facerec/weights/MODEL_CARD.md (fold-1
-accuracy at the shipped threshold, minus a margin for the 600-pair sampling noise); a change
-that silently breaks detection, alignment, preprocessing or the weights drops far below it.
+Each model's floor comes from the measurement recorded in its registry entry and card
+(fold-1 accuracy at the model's calibrated threshold, minus a margin for the 600-pair sampling
+noise); a change that silently breaks detection, alignment, preprocessing or the weights drops
+far below it.
 """
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
 from facerec import FaceRecognizer
+from facerec.models import MODELS, get_model
 from facerec.pairs import read_lfw_pairs
-from facerec.recognizer import DEFAULT_WEIGHTS
 from pipelines.evaluate import embed_image_files, score_pairs
-
-CARD = DEFAULT_WEIGHTS.with_name("default.json")
 
 
 @pytest.fixture(scope="module")
-def card() -> dict:
-    assert DEFAULT_WEIGHTS.is_file(), "the default model must ship inside the package"
-    return json.loads(CARD.read_text())
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("lfw_cache")  # detections shared by the models
 
 
-def test_default_model_loads_with_threshold(card):
-    rec = FaceRecognizer.load()
-    assert rec.threshold == pytest.approx(card["threshold"])
-    assert rec.search_threshold == pytest.approx(card["search_threshold"])  # calibrated, not the verification one
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_named_model_loads_with_its_registered_thresholds(name, installed_model):
+    spec = installed_model(name)
+    rec = FaceRecognizer.load(model=name)
+    assert rec.model_name == name and rec.model_id == spec.fingerprint
+    assert rec.threshold == pytest.approx(spec.threshold)
+    assert rec.search_threshold == pytest.approx(spec.search_threshold)  # calibrated, not the verification one
     assert rec.search_threshold > rec.threshold
-    assert rec.model_id == card["fingerprint"]
+    # The thresholds the model file carries are the registry's (the file keeps a copy).
+    assert rec.embedder.metadata["threshold"] == pytest.approx(spec.threshold)
 
 
-def test_lfw_fold1_accuracy_above_floor(card, data_dir, tmp_path):
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_lfw_fold1_accuracy_above_floor(name, installed_model, data_dir, cache):
+    spec = installed_model(name)
     pairs = [p for p in read_lfw_pairs(data_dir / "lfw_pairs.txt", data_dir / "lfw") if p.fold == 0]
     assert len(pairs) == 600
-    rec = FaceRecognizer.load()
-    images = embed_image_files(rec, [x for p in pairs for x in (p.path_a, p.path_b)], cache_dir=tmp_path,
-                               progress=False)
+    rec = FaceRecognizer.load(model=name)
+    images = embed_image_files(rec, [x for p in pairs for x in (p.path_a, p.path_b)], cache_dir=cache, progress=False)
     scores = score_pairs(images, pairs)
     same = np.array([p.same for p in pairs])
     acc = float(np.mean((scores >= rec.threshold) == same))
@@ -46,4 +47,11 @@ def test_lfw_fold1_accuracy_above_floor(card, data_dir, tmp_path):
     direct = rec.face(pairs[0].path_a, select="central", fallback_center=True).embedding @ \
         rec.face(pairs[0].path_b, select="central", fallback_center=True).embedding
     assert abs(float(direct) - scores[0]) < 1e-4
-    assert acc >= card["regression_floor_fold1"], f"fold-1 accuracy {acc:.4f} fell below the floor"
+    floor = spec.figures["lfw_fold1_floor"]
+    assert acc >= floor, f"{name}: fold-1 accuracy {acc:.4f} fell below the floor {floor}"
+
+
+def test_the_default_is_the_strongest_named_model():
+    default = get_model()
+    assert default.name == "sface"
+    assert all(default.figures["lfw_accuracy"] >= m.figures["lfw_accuracy"] for m in MODELS.values())

@@ -3,7 +3,6 @@ exclusion, and a real ORL run where the student moves towards a fixed teacher.""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -93,21 +92,14 @@ def test_max_cosine_is_exact_search():
     assert np.array_equal(arg, brute.argmax(1)) and np.allclose(best, brute.max(1), atol=1e-6)
 
 
-def _sface() -> Path | None:
-    p = os.environ.get("FACEREC_SFACE")
-    cands = [Path(p)] if p else []
-    cands.append(Path.home() / ".cache" / "facerec" / "teachers" / "face_recognition_sface_2021dec.onnx")
-    return next((c for c in cands if c.is_file()), None)
-
-
-def test_onnx_teacher_torch_runner_matches_onnxruntime_and_opencv(lfw_dir):
-    """SFace through facerec's torch runner and its onnxruntime runner against OpenCV's own
-    FaceRecognizerSF.feature, on real LFW faces aligned by facerec (skips without the file)."""
+def test_onnx_teacher_torch_runner_matches_onnxruntime_and_opencv(lfw_dir, installed_model):
+    """SFace's upstream file through facerec's ONNX teacher (torch runner and onnxruntime) and
+    as the named model ``sface``, against OpenCV's own FaceRecognizerSF.feature, on real LFW faces
+    aligned by facerec."""
     cv2 = pytest.importorskip("cv2")
     pytest.importorskip("onnx")
-    path = _sface()
-    if path is None:
-        pytest.skip("SFace teacher not installed (make teacher)")
+    spec = installed_model("sface")
+    path = spec.upstream_path()
     from facerec import FaceRecognizer
 
     rec = FaceRecognizer.load()
@@ -118,6 +110,8 @@ def test_onnx_teacher_torch_runner_matches_onnxruntime_and_opencv(lfw_dir):
     for runtime in ("torch", "onnxruntime"):
         got = load_teacher(DistillConfig(**{**cfg.__dict__, "runtime": runtime})).embed(crops)
         assert np.abs(got - ref).max() < 1e-4, runtime
+    named = load_teacher(DistillConfig(teacher="sface", precision="fp32")).embed(crops)  # the registry's spec
+    assert np.abs(named - ref).max() < 1e-4
     same = ref[0] @ ref[1:].T  # one person: a strong teacher scores its own pairs high
     assert same.min() > 0.3
 
@@ -131,7 +125,9 @@ def test_orl_student_distilled_from_a_fixed_teacher_moves_towards_its_pair_score
     after 60 steps the student's BatchNorm running statistics still lag its weights, which
     compresses its eval-mode scores towards 1 without changing their order (measured here:
     Spearman 0.27 at the start, 0.53 after; mean absolute difference 0.50 → 0.71)."""
-    teacher = Path(__file__).resolve().parents[2] / "facerec" / "weights" / "default.pt"
+    from facerec.models import get_model
+
+    teacher = get_model("facerec-mbf-v2").torch_path()
     out = tmp_path / "run"
     sets = ["--set", f"data.root={orl_dir}", "--set", "data.val_identities=10", "--set", "train.epochs=6",
             "--set", "train.progress=false", "--set", "train.precision=fp32", "--set", "eval.flip=false",

@@ -60,3 +60,16 @@ def test_file_key_changes_with_content(tmp_path: Path):
     os.utime(f, ns=(1, 1))
     assert file_key(f) != k1
     assert spec_hash({"a": 1, "b": [1, 2]}) == spec_hash({"b": [1, 2], "a": 1}) != spec_hash({"a": 2})
+
+
+def test_dropping_one_models_embeddings_keeps_the_others(tmp_path):
+    """Training's validation drops the cache of the state it evaluated, nothing else."""
+    from types import SimpleNamespace
+
+    from pipelines.evaluate.embedding import drop_embedding_caches
+
+    mine, other = SimpleNamespace(fingerprint=lambda: "aaaa"), "bbbb"
+    for name in ("embed-aaaa-1.npz", "embed-aaaa-2.npz", f"embed-{other}-1.npz", "detect-1.npz"):
+        (tmp_path / name).write_bytes(b"x")
+    assert drop_embedding_caches(mine, tmp_path) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["detect-1.npz", f"embed-{other}-1.npz"]

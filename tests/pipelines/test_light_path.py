@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from facerec.recognizer import DEFAULT_ONNX
-
 REPO = Path(__file__).resolve().parents[2]
 
 # Runs the CLI in a fresh interpreter, then reports which heavy modules it imported.
@@ -29,8 +27,8 @@ def _probe(*args: str, prelude: str = "") -> tuple[str, dict]:
     return res.stdout, json.loads(res.stderr.strip().splitlines()[-1])
 
 
-@pytest.mark.skipif(not DEFAULT_ONNX.is_file(), reason="no shipped ONNX model")
-def test_verify_with_the_shipped_model_imports_no_torch(lfw_dir):
+def test_verify_with_the_default_model_imports_no_torch(lfw_dir, installed_model):
+    installed_model()
     a = lfw_dir / "George_W_Bush" / "George_W_Bush_0001.jpg"
     b = lfw_dir / "George_W_Bush" / "George_W_Bush_0002.jpg"
     out, info = _probe("verify", str(a), str(b), "--json")
@@ -46,10 +44,12 @@ def test_detect_imports_no_torch(aaron):
     assert len(json.loads(out)["faces"]) == 1
 
 
-@pytest.mark.skipif(not DEFAULT_ONNX.is_file(), reason="no shipped ONNX model")
-def test_enroll_and_search_import_no_torch(orl_dir, tmp_path):
+@pytest.mark.parametrize("model", ["sface", "facerec-mbf-v2"])
+def test_enroll_and_search_import_no_torch(orl_dir, tmp_path, installed_model, model):
+    installed_model(model)  # every named model has the torch-free path
     gallery = str(tmp_path / "g")
-    _, info = _probe("enroll", "--gallery", gallery, "s1", str(orl_dir / "s1" / "1.pgm"), str(orl_dir / "s1" / "2.pgm"))
+    _, info = _probe("enroll", "--gallery", gallery, "s1", str(orl_dir / "s1" / "1.pgm"), str(orl_dir / "s1" / "2.pgm"),
+                     "--model", model)
     assert info == {"rc": 0, "heavy": []}
     out, info = _probe("search", "--gallery", gallery, str(orl_dir / "s1" / "3.pgm"), "--json")
     assert info == {"rc": 0, "heavy": []}
@@ -71,15 +71,22 @@ def test_missing_facenet_pytorch_is_one_line(aaron):
 
 def test_runtime_rules(tmp_path, random_model, monkeypatch):
     from facerec import ModelError
+    from facerec.models import get_model
     from facerec.recognizer import choose_runtime
 
-    monkeypatch.delenv("FACEREC_WEIGHTS", raising=False)
+    monkeypatch.delenv("FACEREC_MODEL", raising=False)
     assert choose_runtime(random_model)[0] == "torch"
     assert choose_runtime(tmp_path / "m.onnx")[0] == "onnx"
+    assert choose_runtime(tmp_path / "m.onnx", "torch")[0] == "torch"  # run as torch ops
     with pytest.raises(ModelError, match="runs on torch"):
         choose_runtime(random_model, "onnx")
-    if DEFAULT_ONNX.is_file():
-        assert choose_runtime() == ("onnx", DEFAULT_ONNX)
+    with pytest.raises(ModelError, match="not both"):
+        choose_runtime(random_model, model="sface")
+    v2 = get_model("facerec-mbf-v2")
+    assert choose_runtime(model=v2.name) == ("onnx", v2.onnx_path())
+    assert choose_runtime(model=v2.name, runtime="torch") == ("torch", v2.torch_path())
+    if get_model().installed():
+        assert choose_runtime() == ("onnx", get_model().onnx_path())
         assert choose_runtime(precision="bf16")[0] == "torch"
         assert choose_runtime(device="cuda")[0] == "torch"
         assert choose_runtime(runtime="torch")[0] == "torch"

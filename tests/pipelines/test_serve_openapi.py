@@ -75,3 +75,27 @@ def test_documented_error_statuses_are_reachable(api_schema) -> None:
     assert set(doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
     body = doc["paths"]["/v1/verify"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
     assert doc["components"]["schemas"][body.rsplit("/", 1)[-1]]["required"] == ["image_a", "image_b"]
+
+
+def test_enroll_documents_images_as_required_and_the_server_agrees(random_model: Path, aaron: Path,
+                                                                    tmp_path: Path) -> None:
+    """The schema says images are required (1 to 32 files); the server rejects exactly what the
+    schema rejects, with 422 (checked against the document, not against the code's constant)."""
+    from fastapi.testclient import TestClient
+
+    app = create_app(ServeConfig(gallery_dir=tmp_path, api_key_hashes=frozenset({hash_key(KEY)}), workers=1),
+                     FaceRecognizer.load(random_model))
+    doc = app.openapi()
+    body = doc["paths"]["/v1/galleries/{name}/identities/{identity}"]["post"]["requestBody"]
+    ref = body["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
+    schema = doc["components"]["schemas"][ref]
+    assert body["required"] is True and "images" in schema["required"]
+    images = schema["properties"]["images"]
+    lo, hi = images["minItems"], images["maxItems"]
+    assert lo == 1
+    client = TestClient(app, raise_server_exceptions=False)
+    url, auth = "/v1/galleries/g/identities/Aaron", {"X-API-Key": KEY}
+    photo = ("images", ("a.jpg", aaron.read_bytes(), "image/jpeg"))
+    assert client.post(url, headers=auth, data={"metadata": "{}"}).status_code == 422  # none
+    assert client.post(url, headers=auth, files=[photo] * (hi + 1)).status_code == 422
+    assert client.post(url, headers=auth, files=[photo] * lo).status_code == 200

@@ -163,3 +163,30 @@ def test_cli_set_overrides_reach_the_run(tmp_path):
                  "--set", "loss.params={scale=10.0, margin=0.1}"]) == 0
     saved = tomllib.loads((tmp_path / "o" / "config.toml").read_text())
     assert saved["loss"] == {"name": "cosface", "params": {"scale": 10.0, "margin": 0.1}}
+
+
+def test_checkpoint_metadata_carries_no_machine_paths():
+    """What leaves the training machine (the shipped checkpoints and their ONNX exports)
+    names data and teacher folders by their last component only."""
+    import json as _json
+
+    from facerec.embedder import Embedder
+    from facerec.models import MODELS
+    from facerec.onnx_runtime import METADATA_KEY, file_metadata
+    from pipelines.training.config import PATH_KEYS, portable_paths
+
+    d = {"data": {"root": "/home/someone/crops", "unlabeled": ["/x/y/u1", ""]}, "distill": {"teacher": "sface"},
+         "model": {"init": "/runs/v1/last.pt"}}
+    p = portable_paths(d)
+    assert p["data"] == {"root": "<…>/crops", "unlabeled": ["<…>/u1", ""]}
+    assert p["distill"]["teacher"] == "sface" and p["model"]["init"] == "<…>/last.pt"
+    for spec in MODELS.values():
+        if not spec.packaged:
+            continue
+        for meta in (Embedder.load(spec.torch_path()).metadata,
+                     _json.loads(file_metadata(spec.onnx_path())[METADATA_KEY])):
+            training = meta.get("training", {})
+            for sec, key in PATH_KEYS:
+                values = training.get(sec, {}).get(key) or []
+                for v in values if isinstance(values, list) else [values]:
+                    assert not str(v).startswith(("/", "~")), (spec.name, sec, key, v)

@@ -28,14 +28,15 @@ MAX_ENROLL_FILES = 32
 @router.get("/v1/galleries", summary="The galleries and their sizes", responses=error_responses())
 async def galleries(state: State) -> dict[str, Any]:
     sizes = await run_in_threadpool(state.store.sizes)
-    return {"galleries": [{"name": n, "identities": i, "templates": t} for n, (i, t) in sizes.items()]}
+    return {"galleries": [{"name": n, "identities": i, "templates": t, "model": m, "model_id": fp}
+                          for n, (i, t, m, fp) in sizes.items()]}
 
 
 @router.get("/v1/galleries/{name}/identities", summary="Identities of a gallery", responses=error_responses(404, 422))
 async def identities(state: State, name: GalleryName) -> dict[str, Any]:
     def work(g: Gallery) -> dict[str, Any]:
         # The shape of 'facerec gallery list --json', with the gallery's name for its folder.
-        return {"gallery": name, "model_id": g.model_id, "dim": g.dim, "index": g.index_type,
+        return {"gallery": name, "model": g.model_name, "model_id": g.model_id, "dim": g.dim, "index": g.index_type,
                 "aggregation": g.aggregation, "threshold": g.threshold, "identities": len(g),
                 "templates": g.num_templates, "people": [g.info(n).to_dict() for n in g.identities()]}
 
@@ -46,13 +47,12 @@ async def identities(state: State, name: GalleryName) -> dict[str, Any]:
              dependencies=[Depends(require_key)], responses=error_responses(400, 401, 409, 413, 422))
 async def enroll(state: State, name: GalleryName, identity: IdentityName,
                  images: Annotated[list[UploadFile], File(description="photos of the person, one face each "
-                                                                      "(or pick one with face=)")],
+                                                                      "(or pick one with face=); at least one",
+                                                          min_length=1, max_length=MAX_ENROLL_FILES)],
                  face: Annotated[str | None, Query(description="with several faces per photo: an index "
                                                                "(highest detector score first) or 'largest'")] = None,
                  metadata: Annotated[str | None, Form(description="JSON object stored with the identity")] = None,
                  ) -> dict[str, Any]:
-    if len(images) > MAX_ENROLL_FILES:
-        raise ApiError(422, "validation_error", f"at most {MAX_ENROLL_FILES} photos per request")
     try:
         choice = parse_face(face, option="face")
     except argparse.ArgumentTypeError as exc:

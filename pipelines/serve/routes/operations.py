@@ -28,7 +28,8 @@ METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
                         "(`FaceRecognizer.search_threshold`; null for an uncalibrated model).")
 async def healthz(state: State) -> dict[str, Any]:
     config = state.config
-    return {"status": "ok", "version": __version__, "model_id": state.recognizer.model_id,
+    return {"status": "ok", "version": __version__, "model": state.recognizer.model_name,
+            "model_id": state.recognizer.model_id,
             "threshold": state.recognizer.search_threshold,
             "galleries": state.store.names(), "workers": config.workers,
             "auth": config.auth, "max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels}

@@ -1,14 +1,15 @@
-"""Run a small ONNX CNN graph with torch ops (inference only).
+"""Run a small ONNX CNN graph with torch ops: the torch runtime of ONNX-only models.
 
-Why: a teacher such as OpenCV Zoo's SFace is an opset-11 graph with a fixed batch of 1 and its
-weights declared as graph inputs, which onnxruntime runs at ~40-60 ms of CPU per crop here;
-the same graph as torch ops runs batched, ``channels_last`` and (where the CPU has native bf16)
-under bf16 autocast several times faster. Only the operators such CNNs use are supported; any
-other raises ``NotImplementedError`` naming it (use ``runtime = "onnxruntime"`` then).
-Tests hold this interpreter to onnxruntime on real crops.
+Why: a model such as OpenCV Zoo's SFace exists only as an ONNX graph. As torch ops it runs
+batched, ``channels_last`` and (where the CPU has native bf16) under bf16 autocast, and it can
+be trained: the weights of Conv, Gemm, PRelu and BatchNormalization are parameters (BatchNorm's
+running statistics are buffers, updated in training mode like ``nn.BatchNorm2d``). Only the
+operators such CNNs use are supported; any other raises ``NotImplementedError`` naming it.
+Tests hold this interpreter to onnxruntime and OpenCV on real crops.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -30,35 +31,52 @@ def _pads(pads: list[int]) -> tuple[int, int]:
     return (pads[0], pads[1]) if pads else (0, 0)
 
 
-class OnnxGraphModule(nn.Module):
-    """``forward(x)`` evaluates the graph's nodes in order; ``x`` binds the first non-weight input."""
+#: Which inputs of an operator are learnable weights (the others stay buffers).
+_LEARNABLE = {"Conv": (1, 2), "Gemm": (1, 2), "PRelu": (1,), "BatchNormalization": (1, 2)}
 
-    def __init__(self, path: str) -> None:
+
+class OnnxGraphModule(nn.Module):
+    """``forward(x)`` evaluates the graph's nodes in order; ``x`` binds the one data input.
+
+    ``embedding_size`` and ``input_size`` (H, W) are read from the graph's output and input.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
         super().__init__()
         import onnx
         from onnx import numpy_helper
 
-        model = onnx.load(path)
+        model = onnx.load(str(path))
         graph = model.graph
-        self._weight_names: list[str] = []
-        for k, init in enumerate(graph.initializer):
-            self.register_buffer(f"w{k}", torch.from_numpy(numpy_helper.to_array(init).copy()))
-            self._weight_names.append(init.name)
-        weights = set(self._weight_names)
-        inputs = [i.name for i in graph.input if i.name not in weights]
-        if len(inputs) != 1:
-            raise NotImplementedError(f"graph with {len(inputs)} data inputs")
-        self.input_name, self.output_name = inputs[0], graph.output[0].name
         self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in graph.node]
         unknown = sorted({op for op, *_ in self.nodes} - set(_OPS))
         if unknown:
             raise NotImplementedError(f"ONNX operators not supported by the torch runner: {', '.join(unknown)}")
+        learnable = {ins[i] for op, ins, _, _ in self.nodes for i in _LEARNABLE.get(op, ()) if i < len(ins)}
+        self._weight_names: list[str] = []
+        for k, init in enumerate(graph.initializer):
+            t = torch.from_numpy(numpy_helper.to_array(init).copy())
+            if init.name in learnable and t.is_floating_point():
+                self.register_parameter(f"w{k}", nn.Parameter(t))
+            else:
+                self.register_buffer(f"w{k}", t)
+            self._weight_names.append(init.name)
+        weights = set(self._weight_names)
+        inputs = [i for i in graph.input if i.name not in weights]
+        if len(inputs) != 1:
+            raise NotImplementedError(f"graph with {len(inputs)} data inputs")
+        self.input_name, self.output_name = inputs[0].name, graph.output[0].name
+        dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
+        self.input_size = (int(dims[2]), int(dims[3])) if len(dims) == 4 and dims[2] and dims[3] else None
+        out_dims = [d.dim_value for d in graph.output[0].type.tensor_type.shape.dim]
+        self.embedding_size = int(out_dims[-1]) if out_dims and out_dims[-1] else 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         env: dict[str, torch.Tensor] = {n: getattr(self, f"w{k}") for k, n in enumerate(self._weight_names)}
         env[self.input_name] = x
         for op, ins, outs, attrs in self.nodes:
-            env[outs[0]] = _OPS[op]([env[i] if i else None for i in ins], attrs)
+            fn = _bn_train if op == "BatchNormalization" and self.training else _OPS[op]
+            env[outs[0]] = fn([env[i] if i else None for i in ins], attrs)
         return env[self.output_name]
 
 
@@ -73,6 +91,14 @@ def _conv(a: list[Any], at: dict[str, Any]) -> torch.Tensor:
 def _bn(a: list[Any], at: dict[str, Any]) -> torch.Tensor:
     x, g, b, m, v = a
     return F.batch_norm(x, m.float(), v.float(), g.float(), b.float(), False, 0.0, float(at.get("epsilon", 1e-5)))
+
+
+def _bn_train(a: list[Any], at: dict[str, Any]) -> torch.Tensor:
+    # Training mode: batch statistics, running statistics updated in place (as nn.BatchNorm2d
+    # with ONNX's momentum convention: running = momentum·running + (1 − momentum)·batch).
+    x, g, b, m, v = a
+    momentum = 1.0 - float(at.get("momentum", 0.9))
+    return F.batch_norm(x, m, v, g, b, True, momentum, float(at.get("epsilon", 1e-5)))
 
 
 def _prelu(a: list[Any], at: dict[str, Any]) -> torch.Tensor:

@@ -1,0 +1,8 @@
+"""Named models: the registry (:mod:`.registry`) and their installation (:mod:`.install`)."""
+from __future__ import annotations
+
+from .registry import (DEFAULT_MODEL, MODEL_ENV, MODELS, Artifact, InputSpec, ModelNotInstalled, ModelSpec,
+                       default_model_name, get_model, model_by_fingerprint)
+
+__all__ = ["Artifact", "DEFAULT_MODEL", "InputSpec", "MODELS", "MODEL_ENV", "ModelNotInstalled", "ModelSpec",
+           "default_model_name", "get_model", "model_by_fingerprint"]
