@@ -56,14 +56,3 @@ def key_matches(key: str | None, hashes: frozenset[str]) -> bool:
     for h in hashes:
         found |= hmac.compare_digest(digest, h)
     return found
-
-
-def key_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:
-    """The key a request presents: ``X-API-Key: KEY`` or ``Authorization: Bearer KEY``."""
-    if x_api_key:
-        return x_api_key.strip()
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    return None

@@ -168,10 +168,6 @@ class EpochBatches(torch.utils.data.Sampler):
             yield [(int(i), self.epoch) for i in g[self.rank * local:(self.rank + 1) * local]]
 
 
-def batches_per_epoch(n: int, batch_size: int) -> int:
-    return n // batch_size
-
-
 class Collate:
     """List of (crop, label, index) → ((N, 3, H, W) float tensor, (N,) int64 labels, (N,) int64
     sample indices) via THE preprocessing."""

@@ -55,3 +55,19 @@ def test_the_default_is_the_strongest_named_model():
     default = get_model()
     assert default.name == "sface"
     assert all(default.figures["lfw_accuracy"] >= m.figures["lfw_accuracy"] for m in MODELS.values())
+
+
+def test_default_model_tells_bush_from_powell(lfw_dir, installed_model, capsys):
+    """The pair the previous default called "same" (score 0.43 ≥ 0.27): two different men."""
+    import json
+
+    from pipelines.cli import main
+
+    installed_model()
+    a = lfw_dir / "George_W_Bush" / "George_W_Bush_0001.jpg"
+    b = lfw_dir / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    assert main(["verify", str(a), str(b), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["same"] is False and doc["score"] < doc["threshold"] - 0.1  # measured 0.027 vs 0.306
+    assert main(["verify", str(a), str(lfw_dir / "George_W_Bush" / "George_W_Bush_0002.jpg"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["same"] is True
