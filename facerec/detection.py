@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Literal, Protocol, Sequence
 
 import threading
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, MultipleFacesError
 from .image import ImageInput, load_image
 from .types import Detection
 
@@ -119,3 +119,25 @@ def pick_central(detections: Sequence[Detection], width: int, height: int) -> De
         return None
     c = np.array([width / 2, height / 2])
     return min(detections, key=lambda d: float(np.sum((d.center - c) ** 2)))
+
+
+#: How one face is chosen among several: the largest box, the one nearest the image centre
+#: (the LFW convention), or exactly one (several raise :class:`MultipleFacesError`).
+FaceSelect = Literal["largest", "central", "only"]
+
+
+def choose_face(detections: Sequence[Detection], select: FaceSelect = "largest", width: int = 0,
+                height: int = 0) -> Detection | None:
+    """THE rule for picking one face of an image: None when there is none, the only one when
+    there is one, else by ``select`` (``"central"`` needs the image ``width`` and ``height``)."""
+    if not detections:
+        return None
+    if len(detections) == 1:
+        return detections[0]
+    if select == "only":
+        raise MultipleFacesError(f"{len(detections)} faces found; expected exactly one")
+    if select == "central":
+        return pick_central(detections, width, height)
+    if select == "largest":
+        return pick_largest(detections)
+    raise ValueError(f"select must be one of largest, central, only; got {select!r}")

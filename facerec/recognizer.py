@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 import numpy as np
 
 from .alignment import align_face, center_crop_landmarks
-from .detection import Detector, MTCNNConfig, MTCNNDetector, pick_central, pick_largest
+from .detection import Detector, FaceSelect, MTCNNConfig, MTCNNDetector, choose_face
 from .errors import ModelError, MultipleFacesError, NoFaceError
 from .image import ImageInput, load_image
 from .preprocessing import Preprocessing
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Select = Literal["largest", "central", "only"]
+Select = FaceSelect  # the one face-choice rule: facerec.detection.choose_face
 Runtime = Literal["auto", "onnx", "torch"]
 RUNTIMES: tuple[str, ...] = ("auto", "onnx", "torch")
 
@@ -128,17 +128,6 @@ def create_detector(config: MTCNNConfig | None = None, runtime: str = "auto", de
             raise ModelError("the ONNX MTCNN networks are missing from facerec/weights: run facerec export --default")
         return OnnxMTCNNDetector(config)
     return MTCNNDetector(config, device=device)
-
-
-def _choose(dets: Sequence[Detection], select: Select, width: int, height: int) -> Detection:
-    """The one face ``select`` names among several (at least one) detections."""
-    if len(dets) == 1:
-        return dets[0]
-    if select == "only":
-        raise MultipleFacesError(f"{len(dets)} faces found; expected exactly one")
-    chosen = pick_central(dets, width, height) if select == "central" else pick_largest(dets)
-    assert chosen is not None
-    return chosen
 
 
 class FaceRecognizer:
@@ -265,8 +254,9 @@ class FaceRecognizer:
         dets = self.detector.detect(rgb)
         h, w = rgb.shape[:2]
         tpl = self.embedder.preprocessing.template
-        if dets:
-            det = _choose(dets, select, w, h)
+        chosen = choose_face(dets, select, w, h)
+        if chosen is not None:
+            det = chosen
         elif fallback_center:
             lm = center_crop_landmarks(w, h, tpl)
             det = Detection(box=np.array([0, 0, w, h], np.float32), score=0.0, landmarks=lm)

@@ -15,11 +15,11 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from facerec import ARCFACE_112, MTCNNDetector, NoFaceError, align_face, load_image
-from facerec.detection import pick_central
+from facerec import ARCFACE_112, NoFaceError, align_face, load_image
+from facerec.detection import Detector, choose_face
 from facerec.pose import Pose, face_pose, face_views, render_face
 
-from .common import add_detector_args, detector_config
+from .common import add_detector_args, make_detector
 
 DEFAULT_YAWS = (-45.0, -30.0, -15.0, 15.0, 30.0, 45.0)
 TILE = 224  # px: crops shown at 2×
@@ -72,12 +72,12 @@ def pose_figure(image: np.ndarray, landmarks: np.ndarray, box: np.ndarray | None
     return PoseFigure(pose, np.vstack(rows))
 
 
-def frontalize_photo(path: str | os.PathLike, detector: MTCNNDetector, out: str | os.PathLike,
+def frontalize_photo(path: str | os.PathLike, detector: Detector, out: str | os.PathLike,
                      yaws: Sequence[float] = DEFAULT_YAWS) -> PoseFigure:
     """Detect the face nearest the centre of the photo at ``path``, write its grid to ``out``."""
     rgb = load_image(path)
     h, w = rgb.shape[:2]
-    det = pick_central(detector.detect(rgb), w, h)
+    det = choose_face(detector.detect(rgb), "central", w, h)
     if det is None:
         raise NoFaceError(f"no face found in {path}")
     fig = pose_figure(rgb, det.landmarks, det.box, yaws)
@@ -107,7 +107,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if any(abs(y) > 60 for y in args.yaws):
         raise ValueError("--yaws must lie in [-60, 60] degrees")
-    fig = frontalize_photo(args.image, MTCNNDetector(detector_config(args)), args.out, args.yaws)
+    fig = frontalize_photo(args.image, make_detector(args), args.out, args.yaws)
     print(f"head pose: yaw {fig.pose.yaw:+.1f}°, pitch {fig.pose.pitch:+.1f}°, roll {fig.pose.roll:+.1f}°; "
           f"wrote {args.out}")
     return 0

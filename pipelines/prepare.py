@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from facerec.alignment import TEMPLATES, align_face, center_crop_landmarks
 from facerec.atomic import atomic_path, atomic_write_text
-from facerec.detection import Detector, MTCNNConfig, MTCNNDetector, pick_largest
+from facerec.detection import Detector, MTCNNConfig, MTCNNDetector, choose_face
 from facerec.onnx_runtime import THREADS_ENV
 from facerec.recognizer import create_detector
 from facerec.errors import FacerecError
@@ -106,7 +106,7 @@ def process_image(src: Path, dst: Path, rel: str, opts: PrepareOptions, detector
                 return {**rec, "status": NO_FACE}
             landmarks, status = center_crop_landmarks(w, h, opts.template), NO_FACE_FALLBACK
         else:
-            best = pick_largest(dets)  # several faces: keep the largest, and say so
+            best = choose_face(dets, "largest")  # several faces: keep the largest, and say so
             assert best is not None
             landmarks, status = best.landmarks, (OK if len(dets) == 1 else MULTIPLE)
             rec["score"] = round(float(best.score), 4)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
 
 import numpy as np
 
-from ..detection import pick_largest
+from ..detection import choose_face
 from ..errors import FacerecError, ModelError, MultipleFacesError, NoFaceError
 from ..image import ImageInput, load_image
 from ..similarity import l2_normalize
@@ -418,7 +418,7 @@ class GalleryBase(ABC):
                                          "or face='largest'")
             chosen = faces[0]
         elif face == "largest":
-            largest = pick_largest([f.detection for f in faces])
+            largest = choose_face([f.detection for f in faces], "largest")
             chosen = next(f for f in faces if f.detection is largest)
         elif isinstance(face, (int, np.integer)) and not isinstance(face, bool):
             if not 0 <= face < len(faces):

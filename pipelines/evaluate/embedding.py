@@ -16,7 +16,7 @@ import numpy as np
 from facerec import FaceRecognizer, load_image
 from facerec.recognizer import EmbedderLike
 from facerec.alignment import center_crop_landmarks
-from facerec.detection import pick_central
+from facerec.detection import choose_face
 
 from ..embedding_cache import ArrayCache, file_key, spec_hash
 
@@ -84,7 +84,7 @@ def central_landmarks(recognizer: FaceRecognizer, rgb: np.ndarray, key: str, cac
     hit = cache.get(key)
     if hit is None:
         h, w = rgb.shape[:2]
-        det = pick_central(recognizer.detector.detect(rgb), w, h)
+        det = choose_face(recognizer.detector.detect(rgb), "central", w, h)
         lm = det.landmarks if det is not None else np.zeros((5, 2), np.float32)
         cache.put(key, landmarks=lm, score=det.score if det is not None else 0.0, detected=det is not None)
         hit = cache.get(key)

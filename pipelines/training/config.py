@@ -352,7 +352,6 @@ def expand_paths(d: dict[str, Any]) -> dict[str, Any]:
     ``$FACEREC_DATA_DIR`` defaults to ``../shared/data`` beside the repository."""
     env = dict(os.environ)
     env["FACEREC_DATA_DIR"] = str(data_dir())
-    out = json.loads(json.dumps(d))
 
     def expand(v: str) -> str:
         # Unknown variables stay as written; "$$" is a literal "$".

@@ -255,11 +255,11 @@ class Trainer:
             self.val_crops = np.stack([load_crop(p, cfg.data) for p in self.val_pairs.images])
         self.file_pairs = None
         if self.env.is_main and cfg.eval.pairs_file:
-            from facerec.detection import MTCNNDetector
+            from facerec.recognizer import create_detector
 
             self.file_pairs = read_pairs_subset(cfg.eval.pairs_file, cfg.eval.pairs_root or
                                                 Path(cfg.eval.pairs_file).parent / "lfw", cfg.eval.pairs_limit)
-            self.detector = MTCNNDetector()
+            self.detector = create_detector(runtime="torch", device=str(self.device))
             self.cache_dir = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else self.out / "cache"
 
     def _build_model(self) -> None:

@@ -1,4 +1,4 @@
-"""Face selection rules (one home: Detection.area, pick_largest, pick_central) and the
+"""Face selection rules (one home: facerec.detection.choose_face, over Detection.area, pick_largest, pick_central) and the
 recognizer's batched and verify-with-faces calls, on real LFW photos (ONNX runtime: no torch)."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facerec import Detection, FaceRecognizer, NoFaceError
-from facerec.detection import pick_central, pick_largest
+from facerec import Detection, FaceRecognizer, MultipleFacesError, NoFaceError
+from facerec.detection import choose_face, pick_central, pick_largest
 
 
 def _det(x1, y1, x2, y2, score=0.99) -> Detection:
@@ -20,6 +20,14 @@ def test_area_and_pick_rules_by_hand():
     assert pick_largest([small, big, central]) is big
     assert pick_central([small, big, central], 100, 100) is central
     assert pick_largest([]) is None and pick_central([], 10, 10) is None
+    # choose_face: the one rule every caller uses (recognizer, gallery, prepare, evaluation, frontalize)
+    assert choose_face([small, big, central], "largest") is big
+    assert choose_face([small, big, central], "central", 100, 100) is central
+    assert choose_face([small], "only") is small and choose_face([], "only") is None
+    with pytest.raises(MultipleFacesError):
+        choose_face([small, big], "only")
+    with pytest.raises(ValueError):
+        choose_face([small, big], "biggest")  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
