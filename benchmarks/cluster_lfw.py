@@ -421,7 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--photos", type=int, default=None, help="a subset of this many photos (whole people)")
     ap.add_argument("--save-embeddings", metavar="FILE.npz", help="write the embeddings, names and thresholds")
     ap.add_argument("--cache",
-                    help="embedding cache folder (default: $FACEREC_CACHE_DIR or ~/.cache/facerec/embeddings)")
+                    help="embedding cache folder (default: <cache root>/embeddings; cache root: $FACEREC_CACHE_DIR, "
+                         "else ~/.cache/facerec)")
     ap.add_argument("--threshold", type=float, default=None, help="cosine threshold (default: see --threshold-from)")
     ap.add_argument("--threshold-from", choices=("search", "verification"), default="search",
                     help="which of the model's calibrated thresholds to use without --threshold")

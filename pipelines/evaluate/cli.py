@@ -26,7 +26,9 @@ from .pair_scores import (PairEvaluation, _pct, embed_bin, evaluate_pairs, forma
 def _add_common(p: argparse.ArgumentParser, pairs_outputs: bool = True) -> None:
     p.add_argument("--flip", action="store_true", help="flip test-time augmentation (embedding of image + mirror)")
     p.add_argument("--batch-size", type=int, default=64, help="embedding batch size (default: 64)")
-    p.add_argument("--cache", metavar="DIR", help=f"embedding cache folder (default: $FACEREC_CACHE_DIR or {default_cache_dir()})")
+    p.add_argument("--cache", metavar="DIR", help=f"embedding cache folder (default: <cache root>/embeddings, here "
+                                                  f"{default_cache_dir()}; the cache root is $FACEREC_CACHE_DIR, "
+                                                  "else ~/.cache/facerec)")
     p.add_argument("--no-cache", action="store_true", help="compute everything, write no cache")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     if pairs_outputs:

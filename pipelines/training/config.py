@@ -104,7 +104,7 @@ class DistillConfig:
     ``(pixel·scale − mean) / std``) or a facerec ``.pt`` checkpoint (its own spec).
     Loss: ``margin_weight·margin (labelled samples) + cosine_weight·(1 − cos(P·s, t)) +
     similarity_weight·MSE(batch cosine matrices)``. Teacher embeddings are cached in ``cache_dir``
-    (default ``$FACEREC_CACHE_DIR``/teacher or ``~/.cache/facerec/teacher``).
+    (default ``<cache root>/teacher``, :func:`facerec.cache.cache_root`).
     exclude_near: a folder of aligned crops (e.g. LFW's) — training crops whose teacher cosine
     to any of them is ≥ ``exclude_threshold`` are dropped (near-duplicates of the test set).
     """
