@@ -18,7 +18,7 @@ from facerec import FacerecError, __version__
 
 # Subcommand modules, in --help order.
 COMMAND_MODULES = ["detect", "verify", "prepare", "enroll", "search", "gallery_cmd", "frontalize", "train", "calibrate",
-                   "export", "evaluate", "serve_cmd", "models_cmd", "video"]
+                   "export", "evaluate", "serve_cmd", "models_cmd", "cluster", "video"]
 
 
 def _command_in(argv: Sequence[str]) -> str | None:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
-from facerec import FaceRecognizer
+from facerec import FaceRecognizer, ModelError
 from facerec.gallery import Gallery, gallery_model
 from facerec.gallery.storage import POINTER
 
@@ -110,7 +110,10 @@ class GalleryStore:
     def _recognizer_for(self, folder: Path) -> FaceRecognizer:
         """The recognizer of the model that built the gallery in ``folder`` (galleries keep
         their model when the server's model changes); the server's own for others."""
-        name = gallery_model(folder)
+        try:
+            name = gallery_model(folder)
+        except ModelError:  # built with an unnamed model: only the server's own can be it (checked on load)
+            return self.recognizer
         if name is None or name == self.recognizer.model_name:
             return self.recognizer
         with self._models_lock:

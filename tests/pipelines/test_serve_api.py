@@ -152,7 +152,8 @@ def test_no_face_and_multiple_faces(client: TestClient, faces: dict[str, Path]) 
 
 # -- galleries ------------------------------------------------------------------------------------
 def test_gallery_enroll_list_search_remove_equal_the_cli(client: TestClient, faces: dict[str, Path],
-                                                          tmp_path: Path, random_model: Path, capsys) -> None:
+                                                          tmp_path: Path, random_model: Path, capsys,
+                                                          recognizer: FaceRecognizer) -> None:
     root = tmp_path / "galleries"
     r = client.post("/v1/galleries/people/identities/Colin Powell",
                     files=[("images", (faces[f].name, faces[f].read_bytes())) for f in ("powell1", "powell2")],
@@ -174,7 +175,8 @@ def test_gallery_enroll_list_search_remove_equal_the_cli(client: TestClient, fac
     assert listing == {**want, "gallery": "people", "threshold": 0.5}
     assert [p["name"] for p in listing["people"]] == ["Colin Powell", name]
     assert listing["people"][0]["metadata"] == {"role": "general"}
-    assert client.get("/v1/galleries").json() == {"galleries": [{"name": "people", "identities": 2, "templates": 3}]}
+    assert client.get("/v1/galleries").json() == {"galleries": [{"name": "people", "identities": 2, "templates": 3,
+                                                                 "model": None, "model_id": recognizer.model_id}]}
 
     for query in ("powell3", "blair1"):
         got = client.post("/v1/galleries/people/search?k=2", files=upload(faces[query])).json()

@@ -1,0 +1,629 @@
+"""``facerec cluster PHOTOS... --out DIR``: who appears in this photo library? (no gallery needed)
+
+Every face of every photo is detected, aligned and embedded, and the faces are grouped into
+people with :func:`facerec.clustering.cluster_embeddings` (default: average linkage at the
+model's open-set search threshold). Outputs in ``DIR``:
+
+* ``clusters.json`` — clusters biggest first (id, faces: photo, sha256, face index, box,
+  landmarks, detector score, embedding row, thumbnail), ``unclustered`` faces (in clusters
+  smaller than ``--min-size``), the photos skipped (with why), model, threshold and method;
+* ``embeddings.npy`` — (faces, D) float32, row ``row`` of each face;
+* ``faces/<id>/<n>.jpg`` (and ``faces/unclustered/<n>.jpg``) — one aligned thumbnail per face;
+* ``index.html`` — a static contact sheet: one row of thumbnails per cluster, biggest first;
+* ``cache/`` — per photo, keyed by the sha256 of its bytes and the model and detector
+  settings: its detections, embeddings and thumbnails. A rerun on a grown folder detects and
+  embeds only the new photos, and clusters that hold the same people as the previous run's
+  ``clusters.json`` keep their ids (:func:`facerec.clustering.match_previous`).
+
+``facerec enroll --gallery G NAME --cluster DIR/ID`` turns a cluster into a gallery identity.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import html
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from facerec.atomic import atomic_path, atomic_write, atomic_write_text
+from facerec.checksum import file_sha256
+from facerec.clustering import METHOD_K, cluster_embeddings, match_previous
+from facerec.errors import FacerecError, ModelError
+from facerec.image import load_image
+from facerec.recognizer import FaceRecognizer
+from facerec.types import LANDMARK_NAMES, Detection
+
+from .common import add_model_args, emit_json, load_recognizer
+from .embedding_cache import spec_hash
+from .prepare import list_sources
+
+log = logging.getLogger(__name__)
+
+CLUSTERS_JSON = "clusters.json"
+INDEX_HTML = "index.html"
+EMBEDDINGS_NPY = "embeddings.npy"
+FACES_DIR = "faces"
+CACHE_DIR = "cache"
+UNCLUSTERED = "unclustered"
+#: Written into ``faces/`` so a rerun only ever deletes a thumbnail folder that it made.
+FACES_MARKER = ".facerec-thumbnails"
+FORMAT_VERSION = 1
+METHODS: tuple[str, ...] = tuple(METHOD_K)
+#: What a folder walk takes as a photo (anything PIL reads that cameras and scanners write);
+#: a file named on the command line is always tried, whatever its suffix.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+                            ".pgm", ".ppm", ".pbm", ".pnm"})
+#: Crops per embedder call, gathered across photos (one photo rarely has enough faces for a
+#: batch). Batches pay on torch and GPUs; on onnxruntime on one CPU core big ones were slower
+#: (SFace, AVX2, loaded machine: 39 ms/crop one at a time, 44 at 16, 53–75 at 64), so moderate.
+EMBED_BATCH = 16
+THUMB_QUALITY = 90
+#: Thumbnails shown at once by the contact sheet; later ones load as they scroll into view.
+EAGER_THUMBNAILS = 300
+
+
+# -- finding photos ---------------------------------------------------------------------------
+def find_photos(inputs: Sequence[str | os.PathLike], exclude: str | os.PathLike | None = None) -> list[Path]:
+    """The photos named by ``inputs``: files as given, folders walked recursively for files
+    with an :data:`IMAGE_SUFFIXES` suffix (hidden files and folders skipped), each photo once,
+    in argument order (sorted within a folder). Files under ``exclude`` (the output folder)
+    are left out. A missing input raises ``FileNotFoundError``."""
+    excluded = Path(exclude).resolve() if exclude is not None else None
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = [p / rel for rel in list_sources(p) if Path(rel).suffix.lower() in IMAGE_SUFFIXES]
+        elif p.is_file():
+            found = [p]
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+        for f in found:
+            r = f.resolve()
+            if r in seen or (excluded is not None and r.is_relative_to(excluded)):
+                continue
+            seen.add(r)
+            out.append(f)
+    return out
+
+
+# -- the per-photo cache ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class PhotoFaces:
+    """The faces of one photo: detections (highest score first) and their embeddings."""
+
+    boxes: np.ndarray  # (F, 4) float32
+    scores: np.ndarray  # (F,) float32
+    landmarks: np.ndarray  # (F, 5, 2) float32
+    embeddings: np.ndarray  # (F, D) float32, unit rows
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    def detection(self, i: int) -> Detection:
+        return Detection(self.boxes[i], float(self.scores[i]), self.landmarks[i])
+
+
+def settings_key(recognizer: FaceRecognizer) -> str:
+    """Cache folder name: the model fingerprint plus a hash of everything else that changes a
+    photo's faces (detector settings, alignment template, frontalisation)."""
+    cfg = getattr(recognizer.detector, "config", None)
+    # Not the runtime: torch and ONNX give the same detections and embeddings (parity tests).
+    spec = {"detector": dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else repr(cfg),
+            "preprocessing": recognizer.embedder.preprocessing.to_dict(), "frontalize": recognizer.frontalize,
+            "precision": getattr(recognizer.embedder, "precision", "fp32")}
+    safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in recognizer.model_id)[:64]
+    return f"{safe_id}-{spec_hash(spec)}"
+
+
+class FaceCache:
+    """``root/<sha[:2]>/<sha>.npz`` (faces of the photo with that content) and
+    ``<sha>_<i>.jpg`` (the aligned thumbnail of its face ``i``). The ``.npz`` is written last and
+    atomically, so its presence means the entry is complete; an unreadable one is recomputed."""
+
+    def __init__(self, root: str | os.PathLike, dim: int) -> None:
+        self.root = Path(root)
+        self.dim = dim
+
+    def _npz(self, sha: str) -> Path:
+        return self.root / sha[:2] / f"{sha}.npz"
+
+    def thumbnail(self, sha: str, i: int) -> Path:
+        return self.root / sha[:2] / f"{sha}_{i}.jpg"
+
+    def get(self, sha: str) -> PhotoFaces | None:
+        path = self._npz(sha)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                faces = PhotoFaces(*(z[k] for k in ("boxes", "scores", "landmarks", "embeddings")))
+            n = len(faces)
+            if (faces.boxes.shape != (n, 4) or faces.landmarks.shape != (n, 5, 2)
+                    or faces.embeddings.shape != (n, self.dim)):
+                raise ValueError("array shapes do not match")
+            if not all(self.thumbnail(sha, i).is_file() for i in range(n)):
+                raise ValueError("a thumbnail is missing")
+        except Exception as exc:  # disposable: recompute rather than fail
+            log.warning("recomputing the faces of %s (cache entry unusable: %s)", sha[:12], exc)
+            return None
+        return faces
+
+    def put(self, sha: str, faces: PhotoFaces, crops: Sequence[np.ndarray]) -> None:
+        for i, crop in enumerate(crops):
+            with atomic_path(self.thumbnail(sha, i)) as tmp:
+                Image.fromarray(crop).save(tmp, format="JPEG", quality=THUMB_QUALITY)
+        with atomic_write(self._npz(sha)) as f:
+            np.savez(f, **{k: getattr(faces, k) for k in ("boxes", "scores", "landmarks", "embeddings")})
+
+
+# -- the report -------------------------------------------------------------------------------
+@dataclass
+class FaceRecord:
+    """One face of the library: where it is, its detection, its row in ``embeddings.npy``."""
+
+    photo: str  # absolute path
+    sha256: str  # of the photo's bytes
+    face: int  # index among the photo's detections (highest score first)
+    detection: Detection
+    row: int
+    cluster: int = -1  # -1: unclustered
+    thumbnail: str = ""  # relative to the output folder (POSIX)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"photo": self.photo, "sha256": self.sha256, "face": self.face, **self.detection.to_dict(),
+                "row": self.row, "thumbnail": self.thumbnail}
+
+
+@dataclass
+class ClusterReport:
+    """What :func:`cluster_photos` found and wrote."""
+
+    out_dir: Path
+    model_name: str | None
+    model_id: str
+    threshold: float
+    method: str
+    min_size: int
+    photos: int = 0  # photos read (including those without faces)
+    embedded_photos: int = 0  # detected and embedded in this run
+    cached_photos: int = 0  # taken from the cache
+    photos_without_faces: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    faces: list[FaceRecord] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([f.cluster for f in self.faces], np.int64)
+
+    def clusters(self) -> list[tuple[int, list[FaceRecord]]]:
+        """(id, faces) per cluster, biggest first (equal sizes: lower id first)."""
+        by_id: dict[int, list[FaceRecord]] = {}
+        for f in self.faces:
+            if f.cluster >= 0:
+                by_id.setdefault(f.cluster, []).append(f)
+        return sorted(by_id.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+
+    @property
+    def unclustered(self) -> list[FaceRecord]:
+        return [f for f in self.faces if f.cluster < 0]
+
+    def _model(self) -> dict[str, Any]:
+        return {"name": self.model_name, "id": self.model_id}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``clusters.json`` document."""
+        return {"format": "facerec.clusters", "version": FORMAT_VERSION, "model": self._model(),
+                "threshold": self.threshold, "method": self.method, "min_size": self.min_size,
+                "photos": self.photos, "faces": len(self.faces), "embeddings": EMBEDDINGS_NPY,
+                "clusters": [{"id": cid, "size": len(fs), "photos": _photo_count(fs),
+                              "faces": [f.to_dict() for f in fs]} for cid, fs in self.clusters()],
+                "unclustered": [f.to_dict() for f in self.unclustered],
+                "photos_without_faces": self.photos_without_faces,
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
+
+    def summary_dict(self) -> dict[str, Any]:
+        """The ``--json`` document: counts and cluster sizes, not every face."""
+        return {"out": str(self.out_dir), "clusters_json": str(self.out_dir / CLUSTERS_JSON),
+                "index_html": str(self.out_dir / INDEX_HTML), "model": self._model(), "threshold": self.threshold,
+                "method": self.method, "min_size": self.min_size, "photos": self.photos,
+                "photos_embedded": self.embedded_photos, "photos_cached": self.cached_photos,
+                "photos_without_faces": len(self.photos_without_faces), "faces": len(self.faces),
+                "clusters": [{"id": cid, "faces": len(fs), "photos": _photo_count(fs)} for cid, fs in self.clusters()],
+                "unclustered": len(self.unclustered),
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+                "seconds": round(self.seconds, 2)}
+
+
+def _photo_count(faces: Iterable[FaceRecord]) -> int:
+    return len({f.photo for f in faces})
+
+
+def _n(count: int, noun: str) -> str:
+    """``1 face``, ``2 faces``."""
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+# -- the workflow -----------------------------------------------------------------------------
+def cluster_photos(recognizer: FaceRecognizer, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
+                   threshold: float | None = None, method: str = "average", min_size: int = 1,
+                   progress: bool = False, batch_size: int = EMBED_BATCH) -> ClusterReport:
+    """Detect, embed and cluster every face of the photos in ``inputs`` (files or folders) and
+    write ``clusters.json``, ``embeddings.npy``, the thumbnails and ``index.html`` to ``out_dir``.
+
+    ``threshold``: cosine at which two faces count as one person (default: the model's open-set
+    search threshold); ``method``: ``average``, ``chinese_whispers`` or ``components``; faces in
+    clusters smaller than ``min_size`` are unclustered. Unreadable photos are skipped and listed
+    in the report; no photo at all raises ``FileNotFoundError``. ``progress``: a tqdm bar (with
+    the time left) over the photos that need detecting.
+    """
+    t0 = time.perf_counter()
+    if method not in METHODS:
+        raise ValueError(f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}")
+    if min_size < 1:
+        raise ValueError(f"--min-size must be at least 1, got {min_size}")
+    thr = recognizer.search_threshold if threshold is None else float(threshold)
+    if thr is None:
+        raise ModelError("this model has no calibrated threshold: give one with --threshold")
+    out = Path(out_dir)
+    if (out / FACES_DIR).exists() and not (out / FACES_DIR / FACES_MARKER).is_file():  # before hours of work
+        raise FacerecError(f"{out / FACES_DIR} exists and was not written by facerec cluster: choose another --out")
+    photos = find_photos(inputs, exclude=out)
+    if not photos:
+        raise FileNotFoundError(f"no images found in {', '.join(os.fspath(p) for p in inputs)} "
+                                f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    out.mkdir(parents=True, exist_ok=True)
+    report = ClusterReport(out, recognizer.model_name, recognizer.model_id, thr, method, min_size)
+    cache = FaceCache(out / CACHE_DIR / settings_key(recognizer), recognizer.embedder.embedding_size)
+
+    # 1. Each photo's faces: from the cache by content, else detected and embedded below.
+    found: dict[int, tuple[str, PhotoFaces]] = {}  # photo index → (sha256, faces)
+    todo: list[tuple[int, Path]] = []
+    copies: dict[int, int] = {}  # photo index → earlier photo with the same bytes, still to detect
+    first_todo: dict[str, int] = {}
+    for i, path in enumerate(photos):
+        try:
+            sha = file_sha256(path)
+        except OSError as exc:
+            report.skipped.append((str(path), f"unreadable: {exc.strerror or exc}"))
+            continue
+        faces = cache.get(sha)
+        if faces is not None:
+            found[i] = (sha, faces)
+        elif sha in first_todo:  # the same photo twice (a copy): detect it once
+            copies[i] = first_todo[sha]
+        else:
+            first_todo[sha] = i
+            todo.append((i, path))
+    report.cached_photos = len(found)
+    log.info("%d photos: %d cached, %d to detect and embed", len(photos), len(found), len(todo))
+    _detect_and_embed(recognizer, todo, cache, found, report, progress, batch_size)
+    for i, j in copies.items():
+        if j in found:
+            found[i] = found[j]
+        else:
+            report.skipped.append((str(photos[i]), f"same content as {photos[j]}, which was skipped"))
+
+    # 2. Face records in photo order, one embedding row each.
+    rows: list[np.ndarray] = []
+    for i in sorted(found):
+        sha, faces = found[i]
+        photo = os.path.abspath(photos[i])
+        report.photos += 1
+        if not len(faces):
+            report.photos_without_faces.append(photo)
+        for j in range(len(faces)):
+            report.faces.append(FaceRecord(photo, sha, j, faces.detection(j), row=len(report.faces)))
+        rows.append(faces.embeddings)
+    dim = recognizer.embedder.embedding_size
+    embeddings = np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+
+    # 3. Cluster, keeping the ids of the previous run's clusters where the people are the same.
+    if len(report.faces):
+        labels = cluster_embeddings(embeddings, thr, method, min_size=min_size)  # type: ignore[arg-type]
+        labels = _keep_previous_ids(out / CLUSTERS_JSON, report.faces, labels)
+        for f, lab in zip(report.faces, labels):
+            f.cluster = int(lab)
+
+    # 4. Outputs: thumbnails first, clusters.json and the page last (they point at them).
+    _write_thumbnails(report, cache)
+    with atomic_write(out / EMBEDDINGS_NPY) as fh:
+        np.save(fh, embeddings)
+    report.seconds = time.perf_counter() - t0
+    atomic_write_text(out / CLUSTERS_JSON, json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(out / INDEX_HTML, contact_sheet_html(report))
+    log.info("%d faces in %d photos → %d clusters, %d unclustered (%.1f s)", len(report.faces), report.photos,
+             len(report.clusters()), len(report.unclustered), report.seconds)
+    return report
+
+
+def _detect_and_embed(recognizer: FaceRecognizer, todo: Sequence[tuple[int, Path]], cache: FaceCache,
+                      found: dict[int, tuple[str, PhotoFaces]], report: ClusterReport, progress: bool,
+                      batch_size: int) -> None:
+    """Detect every face of the ``todo`` photos and embed their crops in batches across photos;
+    each photo is cached as soon as its embeddings exist (an interrupted run keeps them)."""
+    # Photos detected but not yet embedded: (index, sha, detections, crops).
+    pending: list[tuple[int, str, list[Detection], list[np.ndarray]]] = []
+    # The bar counts a photo when its embeddings exist, so its rate and time left include both.
+    bar = tqdm(total=len(todo), desc="faces", unit="photo", disable=not progress or not todo)
+
+    def flush() -> None:
+        crops = [c for *_, cs in pending for c in cs]
+        emb = recognizer.embedder.embed(np.stack(crops), batch_size=batch_size) if crops else None
+        start = 0
+        for i, sha, dets, cs in pending:
+            n = len(cs)
+            faces = PhotoFaces(np.array([d.box for d in dets], np.float32).reshape(n, 4),
+                               np.array([d.score for d in dets], np.float32).reshape(n),
+                               np.array([d.landmarks for d in dets], np.float32).reshape(n, 5, 2),
+                               (emb[start:start + n] if emb is not None else
+                                np.zeros((0, recognizer.embedder.embedding_size))).astype(np.float32))
+            start += n
+            cache.put(sha, faces, cs)
+            found[i] = (sha, faces)
+            report.embedded_photos += 1
+        bar.update(len(pending))
+        pending.clear()
+
+    queued = 0
+    for i, path in todo:
+        try:
+            data = path.read_bytes()  # hashed and decoded from the same bytes
+            rgb = load_image(data)
+            dets = recognizer.detector.detect(rgb)
+            crops = [recognizer.crop(rgb, d.landmarks) for d in dets]
+        except (FacerecError, OSError, ValueError) as exc:  # this photo, not the run: report, go on
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            report.skipped.append((str(path), f"{type(exc).__name__}: {reason}"))
+            log.warning("skipped %s: %s", path, reason)
+            bar.update(1)
+            continue
+        pending.append((i, hashlib.sha256(data).hexdigest(), dets, crops))
+        queued += len(crops)
+        if queued >= batch_size:
+            flush()
+            queued = 0
+    flush()
+    bar.close()
+
+
+def _face_keys(items: Iterable[tuple[str, int]]) -> list[tuple[str, int, int]]:
+    """(sha256, face index, occurrence): one key per face, duplicate photos told apart by order."""
+    seen: dict[tuple[str, int], int] = {}
+    keys = []
+    for sha, j in items:
+        k = seen.get((sha, j), 0)
+        seen[(sha, j)] = k + 1
+        keys.append((sha, j, k))
+    return keys
+
+
+def _keep_previous_ids(previous_json: Path, faces: Sequence[FaceRecord], labels: np.ndarray) -> np.ndarray:
+    """``labels`` renumbered so clusters of the same people as the previous run keep its ids.
+    Faces are matched by photo content and face index, so moved or renamed photos still count."""
+    if not previous_json.is_file():
+        return labels
+    try:
+        doc = json.loads(previous_json.read_text(encoding="utf-8"))
+        old = [(f["sha256"], int(f["face"]), int(c["id"])) for c in doc["clusters"] for f in c["faces"]]
+        old += [(f["sha256"], int(f["face"]), -1) for f in doc.get("unclustered", [])]
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring the previous %s (%s): cluster ids start afresh", previous_json, exc)
+        return labels
+    # The previous file lists faces by cluster; restore photo order so duplicates pair up in order.
+    old.sort(key=lambda t: (t[0], t[1]))
+    old_label = dict(zip(_face_keys((s, j) for s, j, _ in old), (c for *_, c in old)))
+    now = _face_keys((f.sha256, f.face) for f in faces)
+    index = np.array([r for r, key in enumerate(now) if key in old_label], np.int64)
+    previous = np.array([old_label[now[r]] for r in index], np.int64)
+    log.info("previous run: %d of its faces are in this run", index.size)
+    if index.size == 0:
+        return labels
+    return match_previous(previous, labels, index)
+
+
+def _write_thumbnails(report: ClusterReport, cache: FaceCache) -> None:
+    """``faces/<id>/<n>.jpg`` per cluster (``faces/unclustered/<n>.jpg``), linked or copied from
+    the cache, built beside the old folder and swapped in whole."""
+    out = report.out_dir
+    new = out / f".{FACES_DIR}.new"
+    if new.exists():
+        shutil.rmtree(new)
+    new.mkdir()
+    (new / FACES_MARKER).write_text("thumbnails written by facerec cluster; replaced on every run\n")
+    groups = [(str(cid), fs) for cid, fs in report.clusters()] + [(UNCLUSTERED, report.unclustered)]
+    for name, faces in groups:
+        if faces:
+            (new / name).mkdir()
+        for n, f in enumerate(faces):
+            rel = f"{FACES_DIR}/{name}/{n}.jpg"
+            src, dst = cache.thumbnail(f.sha256, f.face), new / name / f"{n}.jpg"
+            try:
+                os.link(src, dst)  # the cache's file itself: no copy, no re-encoding
+            except OSError:
+                shutil.copyfile(src, dst)
+            f.thumbnail = rel
+    final = out / FACES_DIR
+    if final.exists():  # ours (checked by cluster_photos before it started)
+        old = out / f".{FACES_DIR}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        final.rename(old)
+        new.rename(final)
+        shutil.rmtree(old)
+    else:
+        new.rename(final)
+
+
+# -- the contact sheet ------------------------------------------------------------------------
+_CSS = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 16px; background: #fafafa; color: #222; }
+h1 { font-size: 20px; margin: 0 0 4px; }
+header p { margin: 2px 0; color: #555; }
+code { background: #eee; padding: 0 3px; }
+section { display: flex; align-items: flex-start; gap: 10px; margin: 8px 0; padding: 6px 8px;
+          background: #fff; border: 1px solid #ddd; border-radius: 6px; }
+h2 { flex: 0 0 120px; font-size: 15px; margin: 0; }
+h2 .count { display: block; font-weight: normal; font-size: 13px; color: #666; }
+.faces { display: flex; flex-wrap: wrap; gap: 4px; }
+.faces img { width: 80px; height: 80px; display: block; border-radius: 3px; }
+section.unclustered { background: #f3f3f3; }
+"""
+
+
+def contact_sheet_html(report: ClusterReport) -> str:
+    """``index.html``: one row of thumbnails per cluster (biggest first), the unclustered faces
+    last. Static and self-contained: images are relative links into ``faces/``; each thumbnail
+    links to its photo."""
+    e = html.escape
+    model = report.model_name or report.model_id
+    clusters = report.clusters()
+    out = report.out_dir.resolve()
+    parts = [
+        "<!doctype html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        f"<title>facerec clusters: {len(clusters)} clusters, {len(report.faces)} faces</title>",
+        f"<style>{_CSS}</style>", "</head>", "<body>", "<header>",
+        f"<h1>{len(clusters)} clusters of {len(report.faces)} faces in {report.photos} photos</h1>",
+        f"<p>model {e(model)} · threshold {report.threshold:.4f} · method {e(report.method)} · "
+        f"min size {report.min_size} · {len(report.unclustered)} unclustered · "
+        f"{len(report.photos_without_faces)} photos without faces · {len(report.skipped)} skipped</p>",
+        "<p>Name a cluster: <code>facerec enroll --gallery GALLERY NAME --cluster "
+        f"{e(str(report.out_dir))}/ID</code></p>", "</header>"]
+    shown = 0
+
+    def row(faces: Sequence[FaceRecord]) -> str:
+        nonlocal shown
+        cells = []
+        for f in faces:
+            lazy = ' loading="lazy"' if shown >= EAGER_THUMBNAILS else ""
+            shown += 1
+            title = f"{f.photo} (face {f.face}, score {f.detection.score:.3f})"
+            cells.append(f'<a href="{e(_photo_href(f.photo, out))}" title="{e(title)}">'
+                         f'<img src="{e(f.thumbnail)}" alt="face {f.face} of {e(Path(f.photo).name)}"'
+                         f' width="80" height="80"{lazy}></a>')
+        return f'<div class="faces">{"".join(cells)}</div>'
+
+    for cid, faces in clusters:
+        n_photos = _photo_count(faces)
+        parts += [f'<section class="cluster" id="cluster-{cid}" data-cluster="{cid}" data-faces="{len(faces)}" '
+                  f'data-photos="{n_photos}">',
+                  f'<h2>Cluster {cid}<span class="count">{_n(len(faces), "face")} · {_n(n_photos, "photo")}'
+                  '</span></h2>', row(faces), "</section>"]
+    if report.unclustered:
+        faces = report.unclustered
+        parts += [f'<section class="unclustered" id="unclustered" data-faces="{len(faces)}">',
+                  f'<h2>Unclustered<span class="count">{_n(len(faces), "face")} in clusters smaller than '
+                  f'{report.min_size}</span></h2>', row(faces), "</section>"]
+    parts += ["</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+def _photo_href(photo: str, out: Path) -> str:
+    """A link from the page to the photo: relative when possible (the folder can move with its
+    photos), else a file URI."""
+    try:
+        rel = os.path.relpath(photo, out)
+    except ValueError:  # another drive (Windows)
+        return Path(photo).as_uri()
+    return Path(rel).as_posix()
+
+
+# -- reading a previous run (for enroll --cluster) ----------------------------------------------
+@dataclass(frozen=True)
+class ClusterFaces:
+    """The faces of one cluster of a ``facerec cluster`` output, with the model that made them."""
+
+    cluster_id: int
+    model_name: str | None
+    model_id: str
+    faces: list[dict[str, Any]]  # clusters.json face records
+
+    def landmarks(self, face: dict[str, Any]) -> np.ndarray:
+        """(5, 2) float32 image landmarks of one face record."""
+        lm = face["landmarks"]
+        return np.array([lm[n] for n in LANDMARK_NAMES], np.float32)
+
+
+def load_cluster(spec: str | os.PathLike) -> ClusterFaces:
+    """The cluster named ``DIR/ID`` (``DIR``: a ``facerec cluster --out`` folder, ``ID``: a
+    cluster id of its ``clusters.json``)."""
+    p = Path(spec)
+    try:
+        cid = int(p.name)
+    except ValueError:
+        raise ValueError(f"--cluster takes DIR/ID with a cluster id number, got {os.fspath(spec)!r}") from None
+    path = p.parent / CLUSTERS_JSON
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found (--cluster DIR/ID needs the folder of a 'facerec cluster' run)")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("format") != "facerec.clusters":
+            raise ValueError("not a facerec clusters file")
+        model = doc["model"]
+        by_id = {int(c["id"]): c for c in doc["clusters"]}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise FacerecError(f"{path}: unreadable clusters file ({exc})") from None
+    if cid not in by_id:
+        known = ", ".join(str(i) for i in sorted(by_id)[:20])
+        raise FacerecError(f"{path}: no cluster {cid} (clusters: {known or 'none'})")
+    return ClusterFaces(cid, model.get("name"), str(model["id"]), list(by_id[cid]["faces"]))
+
+
+# -- command line -----------------------------------------------------------------------------
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cluster", help="group the faces of a photo library into people",
+                       description="Detect and embed every face in PHOTOS (files, or folders walked recursively "
+                                   "for images) and group the faces into people. Writes DIR/clusters.json, "
+                                   "DIR/embeddings.npy, a thumbnail per face under DIR/faces and a contact sheet "
+                                   "DIR/index.html. Faces are cached in DIR/cache by photo content and model: a "
+                                   "rerun on a grown library embeds only the new photos and keeps the cluster "
+                                   "ids of the people it already had. Name a cluster with "
+                                   "'facerec enroll --gallery G NAME --cluster DIR/ID'.")
+    p.add_argument("photos", nargs="+", metavar="PHOTOS", help="image files or folders")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; reused by reruns)")
+    p.add_argument("--threshold", type=float,
+                   help="cosine at which two faces count as the same person (default: the model's open-set "
+                        "search threshold; see 'facerec models')")
+    p.add_argument("--method", choices=METHODS, default="average",
+                   help="average: average linkage (default; most precise); chinese_whispers: label "
+                        "propagation; components: connected components of the kNN graph")
+    p.add_argument("--min-size", type=int, default=1, metavar="N",
+                   help="faces in clusters smaller than N are listed as unclustered (default: 1)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (counts, cluster sizes, skipped "
+                                                       "photos) instead of text")
+    add_model_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = cluster_photos(load_recognizer(args), args.photos, args.out, threshold=args.threshold,
+                            method=args.method, min_size=args.min_size, progress=not args.json)
+    if args.json:
+        emit_json(report.summary_dict())
+        return 0
+    clusters = report.clusters()
+    print(f"{_n(len(report.faces), 'face')} in {_n(report.photos, 'photo')} ({report.embedded_photos} embedded, "
+          f"{report.cached_photos} cached, {len(report.photos_without_faces)} without faces): "
+          f"{_n(len(clusters), 'cluster')}, {len(report.unclustered)} unclustered "
+          f"(threshold {report.threshold:.4f}, {report.method})")
+    for cid, faces in clusters[:10]:
+        print(f"  cluster {cid}: {_n(len(faces), 'face')} in {_n(_photo_count(faces), 'photo')}")
+    if len(clusters) > 10:
+        print(f"  ... {len(clusters) - 10} more")
+    for path, reason in report.skipped:
+        print(f"skipped {path}: {reason}")
+    print(f"contact sheet: {report.out_dir / INDEX_HTML}")
+    return 0
