@@ -46,7 +46,7 @@ from facerec.types import LANDMARK_NAMES, Detection
 
 from .common import add_model_args, emit_json, load_recognizer
 from .embedding_cache import spec_hash
-from .prepare import list_sources
+from .photos import IMAGE_SUFFIXES, list_images
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,6 @@ UNCLUSTERED = "unclustered"
 FACES_MARKER = ".facerec-thumbnails"
 FORMAT_VERSION = 1
 METHODS: tuple[str, ...] = tuple(METHOD_K)
-#: What a folder walk takes as a photo (anything PIL reads that cameras and scanners write);
-#: a file named on the command line is always tried, whatever its suffix.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
-                            ".pgm", ".ppm", ".pbm", ".pnm"})
 #: Crops per embedder call, gathered across photos (one photo rarely has enough faces for a
 #: batch). Batches pay on torch and GPUs; on onnxruntime on one CPU core big ones were slower
 #: (SFace, AVX2, loaded machine: 39 ms/crop one at a time, 44 at 16, 53–75 at 64), so moderate.
@@ -85,7 +81,7 @@ def find_photos(inputs: Sequence[str | os.PathLike], exclude: str | os.PathLike 
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = [p / rel for rel in list_sources(p) if Path(rel).suffix.lower() in IMAGE_SUFFIXES]
+            found = list_images(p)
         elif p.is_file():
             found = [p]
         else:

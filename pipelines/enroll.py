@@ -24,6 +24,7 @@ from facerec.gallery.storage import current_version
 from facerec.image import load_image
 
 from .common import add_model_args, emit_json, load_recognizer
+from .photos import identity_folders
 
 if TYPE_CHECKING:  # pipelines.cluster imports faiss and scipy: only on use (enroll starts faster)
     from .cluster import ClusterFaces
@@ -72,18 +73,14 @@ def enroll_folders(gallery: Gallery, root: str | os.PathLike, face: FaceChoice =
     name is not a valid identity are skipped and listed in the report; hidden files and
     folders are ignored.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
     jobs: list[tuple[str, Path]] = []
     report = EnrollReport()
-    for person in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for person, files in identity_folders(root, images_only=False):  # every file: bad ones are reported
         try:
             name = validate_identity(person.name)
         except ValueError as exc:
             report.skipped.append((str(person), f"invalid identity name: {exc}"))
             continue
-        files = sorted(f for f in person.iterdir() if f.is_file() and not f.name.startswith("."))
         if not files:
             report.skipped.append((str(person), "no images"))
         jobs.extend((name, f) for f in files)

@@ -34,6 +34,7 @@ from facerec.errors import FacerecError
 from facerec.image import load_image
 
 from .common import add_detector_args, detector_config
+from .photos import list_files
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +62,6 @@ class PrepareOptions:
             raise ValueError(f"unknown template {self.template!r}; known: {sorted(TEMPLATES)}")
         if self.image_format not in FORMATS:
             raise ValueError(f"image format must be one of {sorted(FORMATS)}")
-
-
-def list_sources(src: Path) -> list[str]:
-    """Relative paths (POSIX) of every regular, non-hidden file under ``src``, sorted."""
-    if not src.is_dir():
-        raise FileNotFoundError(f"{src}: not a directory")
-    out = []
-    for root, dirs, files in os.walk(src, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for f in files:
-            if not f.startswith("."):
-                out.append((Path(root) / f).relative_to(src).as_posix())
-    return sorted(out)
 
 
 def output_path(dst: Path, rel: str, image_format: str) -> Path:
@@ -164,7 +152,7 @@ def prepare(src: str | Path, dst: str | Path, opts: PrepareOptions | None = None
         raise ValueError("DST must not be SRC or inside it")
     dst.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    rels = list_sources(src)
+    rels = list_files(src)
     previous = _read_log(dst / LOG_NAME)
     done = [r for r in rels if output_path(dst, r, opts.image_format).is_file()]
     todo = [r for r in rels if not output_path(dst, r, opts.image_format).is_file()]

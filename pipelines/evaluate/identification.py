@@ -13,6 +13,7 @@ import numpy as np
 from facerec import FaceRecognizer
 from facerec.verification import OpenSetPoint, dir_at_far, rank_k_accuracy
 
+from ..photos import identity_folders
 from .embedding import embed_image_files
 from .pair_scores import _pct, _rel
 
@@ -39,8 +40,7 @@ def lfw_identification_split(images_dir: str | os.PathLike, min_images: int = 2)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such image folder")
     people, gallery, gids, probes, pids, unknown = [], [], [], [], [], []
-    for person in sorted(d for d in root.iterdir() if d.is_dir()):
-        imgs = sorted(p for p in person.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    for person, imgs in identity_folders(root):
         if not imgs:
             continue
         if len(imgs) >= min_images:

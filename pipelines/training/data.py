@@ -18,15 +18,13 @@ from facerec.alignment import align_face, center_crop_landmarks, get_template
 from facerec.image import load_image
 from facerec.preprocessing import Preprocessing
 
+from ..photos import identity_folders, list_images
 from .augment import augment, sample_rng
 from .config import AugmentConfig, DataConfig
 from .identities import Identity, Split
 from .recordio import read_image_bytes
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".webp", ".tif", ".tiff"})
-
 
 def scan_identities(root: str | Path, min_images: int = 1, max_identities: int = 0) -> list[Identity]:
     """Identities (sub-folders, sorted) of ``root`` with at least ``min_images`` images."""
@@ -36,10 +34,9 @@ def scan_identities(root: str | Path, min_images: int = 1, max_identities: int =
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: dataset folder not found (set data.root)")
     out = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = tuple(sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")))
+    for d, files in identity_folders(root):
         if len(files) >= min_images:
-            out.append(Identity(d.name, files))
+            out.append(Identity(d.name, tuple(files)))
         if max_identities and len(out) >= max_identities:
             break
     if not out:
@@ -50,14 +47,12 @@ def scan_identities(root: str | Path, min_images: int = 1, max_identities: int =
 def scan_unlabeled(folders: Sequence[str | Path]) -> list[Path]:
     """Every image file under ``folders`` (recursively, following links, hidden entries
     skipped, sorted per folder): aligned crops without identities."""
-    from ..prepare import list_sources  # the one folder walk (also what `facerec prepare` reads)
-
     out: list[Path] = []
     for folder in folders:
         root = Path(folder)
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: unlabeled data folder not found (data.unlabeled)")
-        out += [root / rel for rel in list_sources(root) if Path(rel).suffix.lower() in IMAGE_SUFFIXES]
+        out += list_images(root)
     return out
 
 

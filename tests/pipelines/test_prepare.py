@@ -84,3 +84,25 @@ def test_prepare_errors(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
     (tmp_path / "src").mkdir()
     assert main(["prepare", str(tmp_path / "src"), str(tmp_path / "src" / "out")]) == 2
+
+
+def test_the_one_folder_walk_skips_hidden_entries_and_follows_links(tmp_path):
+    """pipelines.photos: hidden files and folders skipped, links followed, sorted; identity
+    folders hold their own files only (checked against a listing written out by hand)."""
+    from pipelines.photos import identity_folders, list_files, list_images
+
+    (tmp_path / "src" / "b").mkdir(parents=True)
+    (tmp_path / "src" / ".hidden").mkdir()
+    (tmp_path / "src" / "a" / "deep").mkdir(parents=True)
+    for rel in ("b/2.jpg", "b/1.PNG", "b/notes.txt", "b/.x.jpg", ".hidden/h.jpg", "a/deep/3.pgm", "top.jpg"):
+        (tmp_path / "src" / rel).write_bytes(b"x")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "4.jpg").write_bytes(b"x")
+    (tmp_path / "src" / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    src = tmp_path / "src"
+    assert list_files(src) == ["a/deep/3.pgm", "b/1.PNG", "b/2.jpg", "b/notes.txt", "link/4.jpg", "top.jpg"]
+    assert list_images(src) == [src / p for p in ("a/deep/3.pgm", "b/1.PNG", "b/2.jpg", "link/4.jpg", "top.jpg")]
+    folders = {d.name: [f.name for f in fs] for d, fs in identity_folders(src)}
+    assert folders == {"a": [], "b": ["1.PNG", "2.jpg"], "link": ["4.jpg"]}
+    assert {d.name: [f.name for f in fs] for d, fs in identity_folders(src, images_only=False)}["b"] == \
+        ["1.PNG", "2.jpg", "notes.txt"]
