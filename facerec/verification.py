@@ -293,10 +293,15 @@ def open_set_threshold(impostor_scores: Any, far: float) -> float:
     next float above the impostor score with ``floor(far·n)`` scores above it, so ties cannot
     let more through. Needs at least ``1 / far`` impostor scores to mean anything; fewer raise
     ValueError."""
-    s = np.sort(np.asarray(impostor_scores, dtype=np.float64).ravel())
+    s = np.asarray(impostor_scores)
+    # The next float *in the scores' own precision*: float32 scores compared with a float64
+    # threshold one float64 step above a score are compared in float32 (NumPy's promotion of a
+    # Python float), where that step vanishes and the tie would be accepted.
+    s = np.sort((s if s.dtype in (np.float32, np.float64) else s.astype(np.float64)).ravel())
     if not 0.0 < far < 1.0:
         raise ValueError(f"far must be in (0, 1), got {far}")
     if s.size < 1.0 / far or not np.all(np.isfinite(s)):
         raise ValueError(f"{s.size} impostor scores cannot resolve a false-accept rate of {far:g}")
     allowed = int(np.floor(far * s.size))  # impostor scores that may reach the threshold
-    return float(np.nextafter(s[s.size - 1 - allowed], np.inf))
+    top = s[s.size - 1 - allowed]
+    return float(np.nextafter(top, np.array(np.inf, dtype=s.dtype)))

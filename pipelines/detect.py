@@ -1,7 +1,7 @@
-"""``facerec detect IMG``: faces with boxes, scores and 5 landmarks."""
+"""The workflow behind ``facerec detect IMG`` (its command line: :mod:`pipelines.cli.detect`):
+Faces with boxes, scores and 5 landmarks."""
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -10,8 +10,6 @@ from PIL import Image, ImageDraw
 from facerec.detection import Detector
 from facerec.image import load_image
 from facerec.types import Detection
-
-from .common import add_detector_args, emit_json, make_detector
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +31,3 @@ def draw_detections(image: str, detections: list[Detection], out: str | Path) ->
             draw.ellipse([x - r, y - r, x + r, y + r], fill=(255, 0, 0))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     img.save(out)
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("detect", help="find faces: boxes, scores, 5 landmarks",
-                       description="Detect faces with MTCNN and print, for each, its box (x1 y1 x2 y2), "
-                                   "score and 5 landmarks (eyes, nose, mouth corners) in image pixels.")
-    p.add_argument("image", help="image file (JPEG, PNG, ... any mode; EXIF rotation applied)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("--annotate", metavar="OUT", help="also write a copy of the image with the faces drawn")
-    add_detector_args(p)
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    dets = detect_faces(args.image, make_detector(args))
-    if args.annotate:
-        draw_detections(args.image, dets, args.annotate)
-    if args.json:
-        emit_json({"image": args.image, "faces": [d.to_dict() for d in dets]})
-    else:
-        print(f"{len(dets)} face(s) in {args.image}")
-        for i, d in enumerate(dets):
-            x1, y1, x2, y2 = (float(v) for v in d.box)
-            lms = "  ".join(f"({x:.1f}, {y:.1f})" for x, y in d.landmarks)
-            print(f"  face {i}: box=({x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}) score={d.score:.4f}")
-            print(f"          landmarks (l-eye, r-eye, nose, l-mouth, r-mouth): {lms}")
-        if args.annotate:
-            print(f"annotated image written to {args.annotate}")
-    return 0

@@ -1,4 +1,5 @@
-"""``facerec enroll``: add people to a gallery folder, from named photos or a folder tree.
+"""The workflow behind ``facerec enroll`` (its command line: :mod:`pipelines.cli.enroll`):
+Add people to a gallery folder, from named photos or a folder tree.
 
     facerec enroll --gallery people/ "Ada Lovelace" ada1.jpg ada2.jpg
     facerec enroll --gallery people/ --folders photos/     # photos/<name>/*.jpg, one folder per person
@@ -6,7 +7,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import os
@@ -18,12 +18,11 @@ import numpy as np
 from tqdm import tqdm
 
 from facerec import FacerecError, FaceRecognizer, ModelError
-from facerec.gallery import AGGREGATIONS, Gallery, validate_identity
+from facerec.gallery import Gallery, validate_identity
 from facerec.gallery.base import FaceChoice
 from facerec.gallery.storage import current_version
 from facerec.image import load_image
 
-from .common import add_model_args, emit_json, load_recognizer
 from .photos import identity_folders
 
 if TYPE_CHECKING:  # pipelines.cluster imports faiss and scipy: only on use (enroll starts faster)
@@ -145,84 +144,10 @@ def _describe(name: str | None, model_id: str) -> str:
 
 def parse_face(value: str | None, option: str = "--face") -> FaceChoice:
     """``--face`` (or the service's ``face`` parameter, named by ``option``): an integer index
-    or "largest"."""
+    or "largest"; ValueError otherwise."""
     if value is None or value == "largest":
         return value
     try:
         return int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{option} takes an index or 'largest', not {value!r}") from None
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("enroll", help="add people to a gallery",
-                       description="Enroll NAME from one or more photos (exactly one face each, or pick one "
-                                   "with --face), every sub-folder of --folders ROOT as one person, or every "
-                                   "face of a cluster found by 'facerec cluster' as NAME (--cluster DIR/ID). The "
-                                   "gallery folder is created if needed and saved atomically.")
-    p.add_argument("name", nargs="?", help="identity name (any text; stored as data, not as a file name)")
-    p.add_argument("images", nargs="*", metavar="IMG", help="photos of NAME")
-    p.add_argument("--gallery", required=True, metavar="DIR", help="gallery folder")
-    p.add_argument("--folders", metavar="ROOT", help="bulk mode: ROOT/<name>/<images>; bad images are skipped "
-                                                     "and reported")
-    p.add_argument("--cluster", metavar="DIR/ID",
-                   help="enroll every face of cluster ID of a 'facerec cluster --out DIR' run as NAME (aligned from "
-                        "the recorded landmarks, no detection; a new gallery takes the cluster's model)")
-    p.add_argument("--face", type=parse_face, metavar="INDEX|largest",
-                   help="which face to take from photos with several (index: highest detector score first)")
-    p.add_argument("--index", metavar="FACTORY",
-                   help="FAISS index of a new gallery, e.g. Flat (exact, default), HNSW32, IVF1024,Flat")
-    p.add_argument("--aggregation", choices=AGGREGATIONS,
-                   help="score of a person with several photos, for a new gallery: max over photos "
-                        "(default) or the mean template")
-    p.add_argument("--synth-views", type=int, default=0, metavar="N",
-                   help="also enroll N views of each photo re-rendered at other yaws (up to ±30°) on a generic "
-                        "3D face: for people with a single photo (default: 0)")
-    p.add_argument("--json", action="store_true", help="print a JSON report")
-    add_model_args(p)
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    cluster = None
-    if args.cluster:
-        if args.folders or args.images:
-            raise ValueError("give either NAME --cluster DIR/ID or photos (NAME IMG... / --folders ROOT), not both")
-        if not args.name:
-            raise ValueError("give NAME with --cluster DIR/ID")
-        if args.face is not None or args.synth_views:
-            raise ValueError("--face and --synth-views apply to photos, not to --cluster")
-        from .cluster import load_cluster
-
-        cluster = load_cluster(args.cluster)
-        if not args.model and not args.weights and current_version(args.gallery) is None and cluster.model_name:
-            args.model = cluster.model_name  # a new gallery takes the cluster's model
-    elif args.folders and (args.name or args.images):
-        raise ValueError("give either NAME IMG... or --folders ROOT, not both")
-    elif not args.folders and (not args.name or not args.images):
-        raise ValueError("give NAME and at least one IMG (or --folders ROOT, or --cluster DIR/ID)")
-    if args.synth_views < 0:
-        raise ValueError(f"--synth-views must be >= 0, got {args.synth_views}")
-    gallery = open_gallery(args.gallery, load_recognizer(args, gallery=args.gallery), index=args.index, aggregation=args.aggregation)
-    if cluster is not None:
-        report = enroll_cluster(gallery, args.name, cluster)
-    elif args.folders:
-        report = enroll_folders(gallery, args.folders, face=args.face, progress=not args.json,
-                                synth_views=args.synth_views)
-    else:
-        report = EnrollReport({args.name: enroll_images(gallery, args.name, args.images, face=args.face,
-                                                        synth_views=args.synth_views)})
-    if report.enrolled:
-        gallery.save(args.gallery)
-    if args.json:
-        emit_json({**report.to_dict(), "gallery": args.gallery, "identities": len(gallery)})
-        return 0 if report.enrolled else 1
-    for name, n in report.enrolled.items():
-        what = "face(s) of cluster " + args.cluster if cluster is not None else (
-            "template(s)" if args.synth_views else "photo(s)")
-        print(f"enrolled {name}: {n} {what}")
-    for path, reason in report.skipped:
-        print(f"skipped {path}: {reason}")
-    print(f"gallery {args.gallery}: {len(gallery)} identities, {gallery.num_templates} templates"
-          + (f" ({len(report.skipped)} skipped)" if report.skipped else ""))
-    return 0 if report.enrolled else 1
+        raise ValueError(f"{option} takes an index or 'largest', not {value!r}") from None

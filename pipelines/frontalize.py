@@ -1,4 +1,5 @@
-"""``facerec frontalize PHOTO --out grid.png``: a picture of the pose stage on one face.
+"""The workflow behind ``facerec frontalize PHOTO --out grid.png`` (its command line: :mod:`pipelines.cli.frontalize`):
+A picture of the pose stage on one face.
 
 Top row: the photo (face box and landmarks drawn), the aligned crop with its estimated head
 pose, its frontal view, and where that view was filled by symmetry (tinted). Bottom row: the
@@ -6,7 +7,6 @@ face re-rendered at other yaws. Rendered on a generic 3D face (:mod:`facerec.pos
 """
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +18,6 @@ import numpy as np
 from facerec import ARCFACE_112, NoFaceError, align_face, load_image
 from facerec.detection import Detector, choose_face
 from facerec.pose import Pose, face_pose, face_views, render_face
-
-from .common import add_detector_args, make_detector
 
 DEFAULT_YAWS = (-45.0, -30.0, -15.0, 15.0, 30.0, 45.0)
 TILE = 224  # px: crops shown at 2×
@@ -88,26 +86,3 @@ def frontalize_photo(path: str | os.PathLike, detector: Detector, out: str | os.
     if not cv2.imwrite(str(out), cv2.cvtColor(fig.grid, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {out}")
     return fig
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("frontalize", help="picture of a face's frontal view and synthesised poses",
-                       description="Detect the face nearest the photo's centre, estimate its head pose from the "
-                                   "5 landmarks, and draw a grid: the input, the aligned crop, its frontal view "
-                                   "(hidden parts filled by symmetry) and the face re-rendered at other yaws, "
-                                   "all on a generic 3D face.")
-    p.add_argument("image", metavar="PHOTO")
-    p.add_argument("--out", required=True, metavar="PNG", help="where to write the grid image")
-    p.add_argument("--yaws", type=float, nargs="+", default=list(DEFAULT_YAWS), metavar="DEG",
-                   help="yaws of the synthesised views, degrees (default: %(default)s)")
-    add_detector_args(p)
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    if any(abs(y) > 60 for y in args.yaws):
-        raise ValueError("--yaws must lie in [-60, 60] degrees")
-    fig = frontalize_photo(args.image, make_detector(args), args.out, args.yaws)
-    print(f"head pose: yaw {fig.pose.yaw:+.1f}°, pitch {fig.pose.pitch:+.1f}°, roll {fig.pose.roll:+.1f}°; "
-          f"wrote {args.out}")
-    return 0

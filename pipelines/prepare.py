@@ -1,4 +1,5 @@
-"""``facerec prepare SRC DST``: detect and align a folder-per-identity tree of photos.
+"""The workflow behind ``facerec prepare SRC DST`` (its command line: :mod:`pipelines.cli.prepare`):
+Detect and align a folder-per-identity tree of photos.
 
 Every file under ``SRC`` (``SRC/<identity>/<photo>``) becomes a 112×112 (or the template's
 size) aligned crop at the same relative path under ``DST`` (suffix ``.png`` or ``.jpg``).
@@ -11,7 +12,6 @@ renamed, so an existing file is always complete), and each result is appended to
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import multiprocessing as mp
@@ -28,12 +28,11 @@ from tqdm import tqdm
 from facerec.alignment import TEMPLATES, align_face, center_crop_landmarks
 from facerec.atomic import atomic_path, atomic_write_text
 from facerec.detection import Detector, MTCNNConfig, MTCNNDetector, choose_face
-from facerec.onnx_runtime import THREADS_ENV
-from facerec.recognizer import create_detector
 from facerec.errors import FacerecError
 from facerec.image import load_image
+from facerec.onnx_runtime import THREADS_ENV
+from facerec.recognizer import create_detector
 
-from .common import add_detector_args, detector_config
 from .photos import list_files
 
 log = logging.getLogger(__name__)
@@ -207,33 +206,3 @@ def summary_line(report: dict[str, Any]) -> str:
             f"{c.get(MULTIPLE, 0)} several faces (largest kept), {c.get(NO_FACE_FALLBACK, 0)} no face (centre crop), "
             f"{c.get(NO_FACE, 0)} no face (skipped), {c.get(UNREADABLE, 0)} unreadable, {c.get(FAILED, 0)} failed; "
             f"report: {Path(report['dst']) / REPORT_NAME}")
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prepare", help="detect and align a folder-per-identity photo tree into crops",
-                       description="Detect (MTCNN) and align every image of SRC/<identity>/<photo> into an "
-                                   "aligned crop at the same relative path under DST. Resumable; writes "
-                                   "DST/prepare_report.json listing images with no face, several faces "
-                                   "(the largest is kept) or that could not be read.")
-    p.add_argument("src", help="folder of identity folders of photos")
-    p.add_argument("dst", help="output folder (created)")
-    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
-                   help="parallel processes, each with its own detector (default: number of CPUs)")
-    p.add_argument("--template", default="arcface_112", choices=sorted(TEMPLATES),
-                   help="alignment template (default: arcface_112, 112x112)")
-    p.add_argument("--format", dest="image_format", default="png", choices=sorted(FORMATS),
-                   help=f"output format: lossless png or jpg at quality {JPEG_QUALITY} (default: png)")
-    p.add_argument("--fallback-center", action="store_true",
-                   help="when no face is found, align a fixed centre crop instead of skipping the image "
-                        "(for photos that are already roughly face-centred)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_detector_args(p, runtime=False)  # MTCNN on onnxruntime when shipped (see _init_worker)
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    opts = PrepareOptions(template=args.template, image_format=args.image_format,
-                          fallback_center=args.fallback_center, detector=detector_config(args))
-    report = prepare(args.src, args.dst, opts, workers=args.workers, progress=not args.no_progress)
-    print(summary_line(report))
-    return 0

@@ -1,4 +1,5 @@
-"""``facerec video SOURCE --gallery DIR``: who appears in a video, and when.
+"""The workflow behind ``facerec video SOURCE --gallery DIR`` (its command line: :mod:`pipelines.cli.video`):
+Who appears in a video, and when.
 
 SOURCE is a video file, a camera index (``0``) or a stream URL, read with OpenCV. Faces are
 detected every ``--detect-every`` frames (and on every scene cut) on a frame scaled down to
@@ -12,7 +13,6 @@ or ``error``), an annotated copy to an mp4, and a :class:`VideoReport` comes bac
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -27,9 +27,14 @@ import numpy as np
 
 from facerec import FacerecError
 from facerec.errors import AlignmentError
-from facerec.tracking import UNKNOWN, FaceTracker, SceneCutDetector, TrackerConfig, TrackEvent, TrackView
-
-from .common import add_model_args, load_recognizer
+from facerec.tracking import (
+    UNKNOWN,
+    FaceTracker,
+    SceneCutDetector,
+    TrackerConfig,
+    TrackEvent,
+    TrackView,
+)
 
 if TYPE_CHECKING:
     from facerec.gallery import GalleryBase
@@ -472,62 +477,6 @@ def _open_writer(path: str | os.PathLike, fps: float, width: int, height: int) -
 
 
 # -- command line -----------------------------------------------------------------------------
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("video", help="who appears in a video, and when (track and identify faces)",
-                       description="Track every face in a video file, camera or stream and identify each track "
-                                   "against a gallery from a few of its best frames. Prints a per-person summary "
-                                   "of time intervals; --json writes events as JSON Lines while it runs.")
-    p.add_argument("source", metavar="SOURCE", help="video file, camera index (0) or stream URL")
-    p.add_argument("--gallery", required=True, metavar="DIR", help="gallery folder (made by facerec enroll)")
-    p.add_argument("--out", metavar="MP4", help="write the video with boxes and names drawn (mp4v)")
-    p.add_argument("--json", metavar="JSONL", dest="events",
-                   help="write events (appeared / identified / left, then a summary) as JSON Lines, as they happen")
-    p.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="N",
-                   help=f"run the detector every N frames and on scene cuts; boxes are predicted in between "
-                        f"(default: {DEFAULT_DETECT_EVERY})")
-    p.add_argument("--detect-width", type=int, default=DEFAULT_DETECT_WIDTH, metavar="PX",
-                   help=f"detect on a copy of the frame this wide; 0: full size (default: {DEFAULT_DETECT_WIDTH}; "
-                        "--min-face-size applies to that copy)")
-    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
-    p.add_argument("--threshold", type=float,
-                   help="open-set threshold on the cosine score (default: the gallery's, else the model's)")
-    p.add_argument("--lost-timeout", type=float, default=2.0, metavar="SECONDS",
-                   help="a face unseen this long has left (default: 2.0)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar with time left for files (default: when stderr is a terminal)")
-    add_model_args(p)
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from facerec.gallery import Gallery
-
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own complaints: ours are one line
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # e.g. V4L warnings for a missing camera
-    source = parse_source(args.source)
-    if not _is_stream(source):
-        try:
-            check_video_file(source)  # before loading the model: a wrong file fails fast
-        except VideoError as exc:
-            if args.events:
-                log_ = _EventLog(args.events)
-                log_.write({"event": "error", "message": str(exc), "frame": 0})
-                log_.close()
-            raise
-    gallery = Gallery.load(args.gallery, load_recognizer(args, gallery=args.gallery))
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
-    try:
-        report = process_video(gallery.recognizer, gallery, source, detect_every=args.detect_every,
-                               detect_width=args.detect_width or None, out=args.out, events=args.events,
-                               max_frames=args.max_frames, threshold=args.threshold,
-                               lost_timeout_s=args.lost_timeout, progress=progress)
-    except VideoError as exc:
-        partial = getattr(exc, "report", None)
-        if partial is not None and partial.frames:
-            print_summary(partial)  # what was found before the file broke off
-        raise
-    print_summary(report)
-    return 0
 
 
 def print_summary(report: VideoReport, file: IO[str] | None = None) -> None:

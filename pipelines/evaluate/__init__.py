@@ -19,11 +19,24 @@ reports, ROC, ``.bin`` sets), :mod:`.identification` (LFW open/closed set), :mod
 """
 from __future__ import annotations
 
-from .cli import add_parser
 from .embedding import EmbeddedImages, embed_image_files
-from .identification import IdentReport, IdentSplit, evaluate_identification, lfw_identification_split, search_gallery
-from .pair_scores import (PairEvaluation, embed_bin, evaluate_pairs, model_info, plot_roc, score_pairs,
-                           verification_dict, write_scores)
+from .identification import (
+                           IdentReport,
+                           IdentSplit,
+                           evaluate_identification,
+                           lfw_identification_split,
+                           search_gallery,
+)
+from .pair_scores import (
+                           PairEvaluation,
+                           embed_bin,
+                           evaluate_pairs,
+                           model_info,
+                           plot_roc,
+                           score_pairs,
+                           verification_dict,
+                           write_scores,
+)
 
 __all__ = [
     "EmbeddedImages", "IdentReport", "IdentSplit", "PairEvaluation", "add_parser", "embed_bin", "embed_image_files",

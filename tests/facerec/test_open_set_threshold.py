@@ -17,6 +17,14 @@ def test_open_set_threshold_is_the_lowest_score_at_the_far(far: float) -> None:
     assert t == np.nextafter(below, np.inf)  # nothing lies between: the lowest threshold that holds the far
 
 
+def test_open_set_threshold_holds_for_float32_scores_compared_as_float32() -> None:
+    """Scores of float32 embeddings: the threshold must exclude the tied score in float32 too."""
+    s = np.random.default_rng(1).normal(size=2000).astype(np.float32)
+    t = open_set_threshold(s, 0.01)
+    assert np.mean(s >= t) <= 0.01 and np.mean(s >= np.float32(t)) <= 0.01
+    assert np.mean(s >= s[s < t].max()) > 0.01
+
+
 def test_open_set_threshold_with_ties_counts_score_equal_to_threshold_as_accepted() -> None:
     s = np.array([0.1] * 90 + [0.5] * 10)  # 10 % of the impostors tie at 0.5
     t = open_set_threshold(s, 0.05)  # 5 %: the tied block must be rejected as a whole

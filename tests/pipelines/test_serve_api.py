@@ -66,7 +66,7 @@ def cli_json(capsys, module: str, *argv: str) -> dict:
     """What ``facerec <command> ... --json`` prints: the subcommand module's own parser and
     ``run`` (the function ``pipelines.cli`` dispatches to), in-process."""
     parser = argparse.ArgumentParser(prog="facerec")
-    importlib.import_module(f"pipelines.{module}").add_parser(parser.add_subparsers())
+    importlib.import_module(f"pipelines.cli.{module}").add_parser(parser.add_subparsers())
     args = parser.parse_args(list(argv))
     capsys.readouterr()
     assert args.func(args) == 0
@@ -168,7 +168,7 @@ def test_gallery_enroll_list_search_remove_equal_the_cli(client: TestClient, fac
     assert sorted(p.name for p in root.iterdir()) == ["people"]
 
     listing = client.get("/v1/galleries/people/identities").json()
-    want = cli_json(capsys, "gallery_cmd", "gallery", "list", "--gallery", str(root / "people"), "--json")
+    want = cli_json(capsys, "gallery", "gallery", "list", "--gallery", str(root / "people"), "--json")
     # Same document, but the threshold is the one search applies: the CLI lists the gallery
     # without a model (none saved), the server has the model's (0.5) attached.
     assert want["threshold"] is None and listing["threshold"] == 0.5

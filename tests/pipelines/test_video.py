@@ -67,7 +67,7 @@ def gallery_dir(gallery, tmp_path_factory) -> Path:
 @pytest.fixture()
 def facerec_main():
     """``pipelines.cli.main`` (the video command is registered there)."""
-    assert "video" in cli.COMMAND_MODULES
+    assert "video" in cli.COMMANDS
     return cli.main
 
 

@@ -6,7 +6,6 @@ never queues behind inference; enrollment and search run in the inference pool.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Annotated, Any
 
@@ -55,7 +54,7 @@ async def enroll(state: State, name: GalleryName, identity: IdentityName,
                  ) -> dict[str, Any]:
     try:
         choice = parse_face(face, option="face")
-    except argparse.ArgumentTypeError as exc:
+    except ValueError as exc:
         raise ApiError(422, "validation_error", str(exc)) from None
     meta = parse_metadata(metadata)
     uploads = [await read_upload(f, f"image {i}") for i, f in enumerate(images)]

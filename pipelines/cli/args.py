@@ -64,7 +64,9 @@ def load_recognizer(args: argparse.Namespace, gallery: str | os.PathLike | None 
     keep working when the default model changes."""
     model = args.model
     if gallery is not None and not model and not args.weights:
-        from facerec.gallery import gallery_model  # imports faiss: only for commands with a gallery
+        from facerec.gallery import (
+            gallery_model,  # imports faiss: only for commands with a gallery
+        )
 
         model = gallery_model(gallery)
     return FaceRecognizer.load(args.weights, model=model, detector_config=detector_config(args), device=args.device,

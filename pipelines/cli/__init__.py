@@ -1,7 +1,11 @@
 """The ``facerec`` command line: ``main(argv) -> int`` dispatching to one module per subcommand.
 
-Each subcommand module exposes ``add_parser(subparsers)`` which sets ``func``; user errors
-(:class:`facerec.FacerecError`, bad files) become one line on stderr and exit status 2.
+Every command lives in this package, one module each (``pipelines/cli/NAME.py``), registered
+in :data:`COMMANDS` below (the one place); shared arguments are in :mod:`.args`. A command
+module only turns arguments into one call of a workflow module (``pipelines/NAME.py``: the
+functions the HTTP service calls too) and prints the result. Each exposes
+``add_parser(subparsers)``, which sets ``func``; user errors (:class:`facerec.FacerecError`,
+bad files) become one line on stderr and exit status 2.
 
 Only the module of the command being run is imported (all of them for ``--help`` or no
 command): ``train`` or ``export`` import torch, and ``facerec verify`` must not pay for that.
@@ -16,23 +20,17 @@ from typing import Sequence
 
 from facerec import FacerecError, __version__
 
-# Subcommand modules, in --help order.
-COMMAND_MODULES = ["detect", "verify", "prepare", "enroll", "search", "gallery_cmd", "frontalize", "train", "calibrate",
-                   "export", "evaluate", "serve_cmd", "models_cmd", "cluster", "video"]
+#: The commands, in --help order: each is the module ``pipelines.cli.NAME``.
+COMMANDS = ["detect", "verify", "prepare", "enroll", "search", "gallery", "cluster", "video", "frontalize", "train",
+            "calibrate", "export", "evaluate", "serve", "models"]
 
 
 def _command_in(argv: Sequence[str]) -> str | None:
     """The subcommand named in ``argv`` (the first non-option word), if it is one."""
     for arg in argv:
         if not arg.startswith("-"):
-            return arg if _module_of(arg) else None
+            return arg if arg in COMMANDS else None
     return None
-
-
-def _module_of(command: str) -> str | None:
-    aliases = {"gallery": "gallery_cmd", "serve": "serve_cmd", "models": "models_cmd"}
-    name = aliases.get(command, command)
-    return name if name in COMMAND_MODULES else None
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -44,9 +42,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"facerec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    module = _module_of(command) if command else None
-    for name in [module] if module else COMMAND_MODULES:
-        importlib.import_module(f"pipelines.{name}").add_parser(sub)
+    for name in [command] if command in COMMANDS else COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     return parser
 
 
@@ -70,7 +67,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"facerec {args.command}: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,7 +7,7 @@ import logging
 
 from facerec.models import MODELS
 
-from .common import emit_json
+from .args import emit_json
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,25 @@ from facerec.recognizer import load_embedder
 from facerec.similarity import cosine_similarity
 from facerec.verification import evaluate_scores
 
-from ..common import add_model_args, emit_json, load_recognizer
 from ..embedding_cache import ArrayCache, default_cache_dir, file_key, spec_hash
-from .embedding import _model_spec
-from .identification import evaluate_identification, format_identification, lfw_identification_split
-from .pair_scores import (PairEvaluation, _pct, embed_bin, evaluate_pairs, format_verification, model_info, plot_roc,
-                           verification_dict, write_scores)
+from ..evaluate.embedding import _model_spec
+from ..evaluate.identification import (
+    evaluate_identification,
+    format_identification,
+    lfw_identification_split,
+)
+from ..evaluate.pair_scores import (
+    PairEvaluation,
+    _pct,
+    embed_bin,
+    evaluate_pairs,
+    format_verification,
+    model_info,
+    plot_roc,
+    verification_dict,
+    write_scores,
+)
+from .args import add_model_args, emit_json, load_recognizer
 
 
 def _add_common(p: argparse.ArgumentParser, pairs_outputs: bool = True) -> None:

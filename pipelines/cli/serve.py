@@ -12,10 +12,15 @@ import sys
 
 from facerec.image import MAX_PIXELS
 
-from .common import add_model_args, load_recognizer
-from .extras import require
-from .serve.auth import hash_key, load_key_hashes, new_key
-from .serve.config import DEFAULT_MAX_UPLOAD_MB, ServeConfig, cpu_cores, default_workers
+from ..extras import require
+from ..serve.auth import hash_key, load_key_hashes, new_key
+from ..serve.config import (
+    DEFAULT_MAX_UPLOAD_MB,
+    ServeConfig,
+    cpu_cores,
+    default_workers,
+)
+from .args import add_model_args, load_recognizer
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,24 @@
+"""The workflow behind ``facerec gallery list|remove`` (its command line: :mod:`pipelines.cli.gallery`):
+Inspect and edit a gallery folder (no model needed)."""
+from __future__ import annotations
+
+from facerec.gallery import Gallery
+
+
+def list_gallery(directory: str) -> dict[str, object]:
+    """The gallery's model, index and identities (with template counts and metadata)."""
+    g = Gallery.load(directory)
+    return {"gallery": directory, "model": g.model_name, "model_id": g.model_id, "dim": g.dim, "index": g.index_type,
+            "aggregation": g.aggregation, "threshold": g.threshold, "identities": len(g),
+            "templates": g.num_templates, "people": [g.info(n).to_dict() for n in g.identities()]}
+
+
+def remove_identity(directory: str, name: str) -> int:
+    """Delete ``name`` from the saved gallery (atomically); returns the templates removed."""
+    g = Gallery.load(directory)
+    if name not in g:
+        raise ValueError(f"no identity {name!r} in {directory}")
+    n = g.info(name).num_templates
+    g.remove(name)
+    g.save(directory)
+    return n
