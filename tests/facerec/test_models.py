@@ -170,3 +170,29 @@ def test_env_and_argument_choose_the_model(monkeypatch, installed_model):
     monkeypatch.setenv("FACEREC_MODEL", "facerec-mbf-v2")
     assert FaceRecognizer.load().model_name == "facerec-mbf-v2"
     assert FaceRecognizer.load(model="sface").model_name == "sface"
+
+
+def test_sface_graph_as_torch_module_is_trainable(installed_model):
+    """The torch runner's weights are parameters: one backward pass reaches every one of them,
+    BatchNorm's running statistics move in training mode (as nn.BatchNorm2d) and stay put in eval."""
+    import torch
+
+    from facerec.onnx_torch import OnnxGraphModule
+
+    spec = installed_model("sface")
+    m = OnnxGraphModule(spec.onnx_path())
+    params = dict(m.named_parameters())
+    assert len(params) > 100 and m.embedding_size == 128 and m.input_size == (112, 112)
+    running = {k: b.clone() for k, b in m.named_buffers() if b.is_floating_point() and b.dim() == 1}
+    x = torch.rand(4, 3, 112, 112) * 255
+    m.train()
+    m(x).pow(2).sum().backward()
+    missing = [k for k, p in params.items() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing
+    moved = sum(not torch.equal(b, running[k]) for k, b in m.named_buffers() if k in running)
+    assert moved > 20  # the BatchNorm means and variances (29 layers)
+    m.eval()
+    before = {k: b.clone() for k, b in m.named_buffers()}
+    with torch.no_grad():
+        m(x)
+    assert all(torch.equal(b, before[k]) for k, b in m.named_buffers())
