@@ -135,6 +135,11 @@ class Embedder:
 
     def state(self) -> dict[str, Any]:
         """The checkpoint dict (see module docstring)."""
+        if self.backbone_name.startswith("onnx:"):
+            # Its architecture is an ONNX graph, not a registered backbone: a checkpoint of it
+            # could not be rebuilt by from_state.
+            raise ModelError(f"{self.backbone_name}: an embedder run from an ONNX graph cannot be saved as a .pt "
+                             "checkpoint; use its ONNX file")
         sd = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         # Recomputed on every save: the weights may have changed since this was loaded.
         meta = {**self.metadata, "fingerprint": weights_fingerprint(self.backbone_name, sd)}
