@@ -80,3 +80,31 @@ def installed_model():
         return spec
 
     return need
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Debian Chromium driven by selenium (module-scoped). Where the browser must be
+    there (``FACEREC_REQUIRE_BROWSER``, set by CI) a missing one fails the test; elsewhere it skips."""
+    import shutil
+
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install selenium)")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        msg = "chromium / chromedriver not found: apt-get install -y chromium chromium-driver"
+        if os.environ.get("FACEREC_REQUIRE_BROWSER"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    # No background networking: this machine's closed network refuses Chromium's own connections.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1200,1800",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=driver_path))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()

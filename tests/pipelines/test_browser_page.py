@@ -11,7 +11,6 @@ the same photo twice must read "same").
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -27,28 +26,6 @@ from pipelines.serve.auth import hash_key  # noqa: E402
 from pipelines.serve.server import serve_in_thread  # noqa: E402
 
 KEY = "browser-test-key"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    if not CHROMIUM or not DRIVER:
-        msg = "chromium / chromedriver not found: apt-get install -y chromium chromium-driver"
-        if os.environ.get("FACEREC_REQUIRE_BROWSER"):  # set where the browser must be there (CI)
-            pytest.fail(msg)
-        pytest.skip(msg)
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1200,1800",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=DRIVER))
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture(scope="module")

@@ -278,28 +278,6 @@ def test_enroll_cluster_then_search(first_run, lfw_dir: Path, tmp_path: Path, ca
 
 
 # -- the contact sheet in a real browser ----------------------------------------------------------
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install selenium)")
-    if not CHROMIUM or not DRIVER:
-        msg = "chromium / chromedriver not found: apt-get install -y chromium chromium-driver"
-        if os.environ.get("FACEREC_REQUIRE_BROWSER"):  # set where the browser must be there (CI)
-            pytest.fail(msg)
-        pytest.skip(msg)
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage",
-                 "--window-size=1200,1800", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=DRIVER))
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
 
 
 def test_contact_sheet_in_browser(browser, min2_run: Path, tmp_path: Path) -> None:
