@@ -224,7 +224,7 @@ class ClusterReport:
         return {"format": "facerec.clusters", "version": FORMAT_VERSION, "model": self._model(),
                 "threshold": self.threshold, "method": self.method, "min_size": self.min_size,
                 "photos": self.photos, "faces": len(self.faces), "embeddings": EMBEDDINGS_NPY,
-                "clusters": [{"id": cid, "size": len(fs), "photos": _photo_count(fs),
+                "clusters": [{"id": cid, "size": len(fs), "photos": photo_count(fs),
                               "faces": [f.to_dict() for f in fs]} for cid, fs in self.clusters()],
                 "unclustered": [f.to_dict() for f in self.unclustered],
                 "photos_without_faces": self.photos_without_faces,
@@ -237,17 +237,17 @@ class ClusterReport:
                 "method": self.method, "min_size": self.min_size, "photos": self.photos,
                 "photos_embedded": self.embedded_photos, "photos_cached": self.cached_photos,
                 "photos_without_faces": len(self.photos_without_faces), "faces": len(self.faces),
-                "clusters": [{"id": cid, "faces": len(fs), "photos": _photo_count(fs)} for cid, fs in self.clusters()],
+                "clusters": [{"id": cid, "faces": len(fs), "photos": photo_count(fs)} for cid, fs in self.clusters()],
                 "unclustered": len(self.unclustered),
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
                 "seconds": round(self.seconds, 2)}
 
 
-def _photo_count(faces: Iterable[FaceRecord]) -> int:
+def photo_count(faces: Iterable[FaceRecord]) -> int:
     return len({f.photo for f in faces})
 
 
-def _n(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
     """``1 face``, ``2 faces``."""
     return f"{count} {noun}{'s' * (count != 1)}"
 
@@ -512,15 +512,15 @@ def contact_sheet_html(report: ClusterReport) -> str:
         return f'<div class="faces">{"".join(cells)}</div>'
 
     for cid, faces in clusters:
-        n_photos = _photo_count(faces)
+        n_photos = photo_count(faces)
         parts += [f'<section class="cluster" id="cluster-{cid}" data-cluster="{cid}" data-faces="{len(faces)}" '
                   f'data-photos="{n_photos}">',
-                  f'<h2>Cluster {cid}<span class="count">{_n(len(faces), "face")} · {_n(n_photos, "photo")}'
+                  f'<h2>Cluster {cid}<span class="count">{plural(len(faces), "face")} · {plural(n_photos, "photo")}'
                   '</span></h2>', row(faces), "</section>"]
     if report.unclustered:
         faces = report.unclustered
         parts += [f'<section class="unclustered" id="unclustered" data-faces="{len(faces)}">',
-                  f'<h2>Unclustered<span class="count">{_n(len(faces), "face")} in clusters smaller than '
+                  f'<h2>Unclustered<span class="count">{plural(len(faces), "face")} in clusters smaller than '
                   f'{report.min_size}</span></h2>', row(faces), "</section>"]
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)

@@ -141,7 +141,7 @@ def parse_source(text: str | int | os.PathLike) -> Source:
     return int(s) if s.strip().isdigit() else s
 
 
-def _is_stream(source: Source) -> bool:
+def is_stream(source: Source) -> bool:
     return isinstance(source, int) or "://" in str(source)
 
 
@@ -187,7 +187,7 @@ def open_video(source: Source) -> _Capture:
     """An opened ``cv2.VideoCapture`` for a file, camera index or URL; :class:`VideoError`
     when it cannot be opened."""
     source = parse_source(source)
-    stream = _is_stream(source)
+    stream = is_stream(source)
     name = f"camera {source}" if isinstance(source, int) else str(source)
     if not stream:
         check_video_file(source)
@@ -232,7 +232,7 @@ def draw_tracks(frame: np.ndarray, views: Sequence[TrackView]) -> np.ndarray:
 
 
 # -- the workflow -----------------------------------------------------------------------------
-class _EventLog:
+class EventLog:
     """Events as JSON Lines, flushed one by one (a crash or a kill keeps what was found)."""
 
     def __init__(self, sink: str | os.PathLike | IO[str] | None) -> None:
@@ -346,7 +346,7 @@ def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: 
         raise ValueError(f"max_frames must be at least 1, got {max_frames}")
     if detect_width is not None and detect_width < 32:
         raise ValueError(f"detect_width must be at least 32 pixels, got {detect_width}")
-    log_ = _EventLog(events)
+    log_ = EventLog(events)
     try:
         cap = open_video(source)
     except VideoError as exc:

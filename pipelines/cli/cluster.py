@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cluster import INDEX_HTML, METHODS, _n, _photo_count, cluster_photos
+from ..cluster import INDEX_HTML, METHODS, cluster_photos, photo_count, plural
 from .args import add_model_args, emit_json, load_recognizer
 
 
@@ -39,12 +39,12 @@ def run(args: argparse.Namespace) -> int:
         emit_json(report.summary_dict())
         return 0
     clusters = report.clusters()
-    print(f"{_n(len(report.faces), 'face')} in {_n(report.photos, 'photo')} ({report.embedded_photos} embedded, "
+    print(f"{plural(len(report.faces), 'face')} in {plural(report.photos, 'photo')} ({report.embedded_photos} embedded, "
           f"{report.cached_photos} cached, {len(report.photos_without_faces)} without faces): "
-          f"{_n(len(clusters), 'cluster')}, {len(report.unclustered)} unclustered "
+          f"{plural(len(clusters), 'cluster')}, {len(report.unclustered)} unclustered "
           f"(threshold {report.threshold:.4f}, {report.method})")
     for cid, faces in clusters[:10]:
-        print(f"  cluster {cid}: {_n(len(faces), 'face')} in {_n(_photo_count(faces), 'photo')}")
+        print(f"  cluster {cid}: {plural(len(faces), 'face')} in {plural(photo_count(faces), 'photo')}")
     if len(clusters) > 10:
         print(f"  ... {len(clusters) - 10} more")
     for path, reason in report.skipped:

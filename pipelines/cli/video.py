@@ -11,8 +11,8 @@ from ..video import (
     DEFAULT_DETECT_EVERY,
     DEFAULT_DETECT_WIDTH,
     VideoError,
-    _EventLog,
-    _is_stream,
+    EventLog,
+    is_stream,
     check_video_file,
     parse_source,
     print_summary,
@@ -54,12 +54,12 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own complaints: ours are one line
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # e.g. V4L warnings for a missing camera
     source = parse_source(args.source)
-    if not _is_stream(source):
+    if not is_stream(source):
         try:
             check_video_file(source)  # before loading the model: a wrong file fails fast
         except VideoError as exc:
             if args.events:
-                log_ = _EventLog(args.events)
+                log_ = EventLog(args.events)
                 log_.write({"event": "error", "message": str(exc), "frame": 0})
                 log_.close()
             raise
