@@ -1,7 +1,7 @@
 """`facerec serve` under load: requests/s and p50/p99 latency for verify and search at 1, 4
 and 16 concurrent clients, against calling the Python API directly, in one run.
 
-    python -m benchmarks.serve_load [--weights W] [--seconds 10] [--workers N] [--identities 50]
+    python -m benchmarks.serve_load [--model NAME | --weights W] [--seconds 10] [--workers N] [--identities 50]
 
 The server is the real ``facerec serve`` in a child process on a loopback port; clients are
 threads using :class:`facerec.client.FaceRecognitionClient` (so client-side encoding counts
@@ -10,8 +10,8 @@ this process, one call at a time, with torch's threads set as the server sets th
 inference (cores // workers), so the difference at concurrency 1 is the service's overhead
 (HTTP, multipart, upload sniffing, JSON, thread hand-offs); a ``/healthz`` row shows the
 bare HTTP round trip. Photos: single-face LFW images;
-the gallery: ``--identities`` LFW people, one photo each. Without ``--weights`` (and no
-shipped default model) a random-weight MobileFaceNet stands in: same cost, meaningless scores.
+the gallery: ``--identities`` LFW people, one photo each. Default model: the default named model
+(``facerec models``); ``--weights`` runs a file instead.
 """
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from facerec import Embedder, FaceRecognizer
+from facerec import FaceRecognizer
 from facerec.client import FaceRecognitionClient
 from facerec.gallery import Gallery
-from facerec.recognizer import default_weights
+from facerec.models import default_model_name
 from pipelines.paths import data_dir
 from pipelines.serve.auth import hash_key
 from pipelines.serve.config import cpu_cores, default_workers
@@ -80,7 +80,8 @@ def run_for(seconds: float, clients: int, call: Callable[[int, int], None]) -> d
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--weights", help="model checkpoint (default: the shipped model, else a random MobileFaceNet)")
+    ap.add_argument("--model", help="named model (default: the default model; see facerec models)")
+    ap.add_argument("--weights", help="model file instead of a named model")
     ap.add_argument("--seconds", type=float, default=10.0, help="duration of each measurement")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--workers", type=int, default=default_workers(), help="server inference threads")
@@ -89,20 +90,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="serve_load_"))
-    weights, model = args.weights, "given"
-    if weights is None:
-        try:
-            weights, model = str(default_weights()), "shipped default"
-        except Exception:  # noqa: BLE001 - no shipped model in this install
-            torch.manual_seed(0)
-            weights, model = str(work / "random_mbf.pt"), "random MobileFaceNet"
-            Embedder.create("mobilefacenet", metadata={"threshold": 0.5}).save(weights)
+    if args.weights:
+        choice, model = ["--weights", args.weights], args.weights
+    else:
+        model = args.model or default_model_name()
+        choice = ["--model", model]
     threads = max(1, cpu_cores() // args.workers)
     torch.set_num_threads(threads)
 
     people = sorted(p for p in (DATA / "lfw").iterdir() if p.is_dir())
     photos = [p / f"{p.name}_0001.jpg" for p in people[:: max(1, len(people) // 400)]][:40]
-    rec = FaceRecognizer.load(weights)
+    rec = FaceRecognizer.load(args.weights, model=None if args.weights else model)
     gallery = Gallery(rec)
     enrolled = 0
     for p in people:
@@ -132,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     keys = work / "keys.txt"
     keys.write_text(hash_key(KEY) + "\n")
-    server = ServerProcess(["--gallery", str(work / "galleries"), "--weights", weights, "--api-keys", str(keys),
+    server = ServerProcess(["--gallery", str(work / "galleries"), *choice, "--api-keys", str(keys),
                             "--workers", str(args.workers)], work / "server.log")
     url = server.start()
     try:
