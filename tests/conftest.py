@@ -8,6 +8,14 @@ import pytest
 
 from pipelines.paths import data_dir as default_data_dir
 
+# `make test` runs two xdist workers on the two cores: one compute thread each (torch/OpenMP and
+# onnxruntime), so two heavy tests side by side do not oversubscribe the CPU. Measured: the ORL
+# distillation test took 136 s in one run and 280 s in another, depending on what the other
+# worker ran beside it with two threads of its own. Set before any test module imports torch.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "FACEREC_ORT_THREADS"):
+        os.environ.setdefault(_var, "1")
+
 
 def _data_dir() -> Path | None:
     p = default_data_dir()
