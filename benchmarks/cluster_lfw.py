@@ -315,13 +315,7 @@ def scaling_run(x: np.ndarray, threshold: float, method: str, k: int | None) -> 
     t0 = time.perf_counter()
     graph = clustering.knn_graph(x, k=k, threshold=threshold)
     t1 = time.perf_counter()
-    if method == "average":
-        raw = clustering.average_linkage(graph, x, threshold)
-    elif method == "chinese_whispers":
-        raw = clustering.chinese_whispers(graph)
-    else:
-        raw = clustering.connected_components(graph)
-    labels = clustering.order_labels(raw)
+    labels = clustering.order_labels(clustering.cluster_graph(graph, x, threshold, method))
     t2 = time.perf_counter()
     out: dict[str, Any] = {"labels": labels, "graph_seconds": t1 - t0, "cluster_seconds": t2 - t1,
                            "exact": len(x) <= clustering.EXACT_MAX, "edges": graph.num_edges}
@@ -349,14 +343,7 @@ def sweep(x: np.ndarray, names: np.ndarray, thresholds: Sequence[float], methods
     rows = []
     for thr in thresholds:
         for m in methods:
-            graph = clustering.knn_graph(x, k=clustering.METHOD_K[m] if k is None else k, threshold=thr)
-            if m == "average":
-                raw = clustering.average_linkage(graph, x, thr)
-            elif m == "chinese_whispers":
-                raw = clustering.chinese_whispers(graph)
-            else:
-                raw = clustering.connected_components(graph)
-            s = cluster_scores(names, clustering.order_labels(raw))
+            s = cluster_scores(names, clustering.cluster_embeddings(x, thr, m, k=k))
             rows.append({"threshold": round(float(thr), 4), "method": m, "pairwise_f1": s.pairwise_f1,
                          "bcubed_f1": s.bcubed_f1, "clusters": s.n_clusters})
     return rows

@@ -386,6 +386,16 @@ def order_labels(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
     return out
 
 
+def cluster_graph(graph: KnnGraph, embeddings: np.ndarray, threshold: float, method: Method = "average", *,
+                  seed: int = 0, mutual: bool = False, min_weight: float | None = None) -> np.ndarray:
+    """The clustering step alone, on a graph already built: (N,) raw labels of ``method``."""
+    if method == "chinese_whispers":
+        return chinese_whispers(graph, seed=seed)
+    if method == "components":
+        return connected_components(graph, mutual=mutual, min_weight=min_weight)
+    return average_linkage(graph, embeddings, threshold)
+
+
 def cluster_embeddings(embeddings: np.ndarray, threshold: float, method: Method = "average", *,
                        k: int | None = None, min_size: int = 1, seed: int = 0, exact: bool | None = None,
                        mutual: bool = False, min_weight: float | None = None) -> np.ndarray:
@@ -401,13 +411,8 @@ def cluster_embeddings(embeddings: np.ndarray, threshold: float, method: Method 
         raise ValueError(f"unknown clustering method {method!r}: average, chinese_whispers or components")
     k = METHOD_K[method] if k is None else k
     graph = knn_graph(embeddings, k=k, threshold=threshold, exact=exact)
-    if method == "chinese_whispers":
-        raw = chinese_whispers(graph, seed=seed)
-    elif method == "components":
-        raw = connected_components(graph, mutual=mutual, min_weight=min_weight)
-    else:
-        raw = average_linkage(graph, embeddings, threshold)
-    labels = order_labels(raw, min_size)
+    labels = order_labels(cluster_graph(graph, embeddings, threshold, method, seed=seed, mutual=mutual,
+                                        min_weight=min_weight), min_size)
     log.info("clustered %d faces into %d clusters (%s, threshold %.4g, k=%d; %d unclustered)", graph.n,
              int(labels.max()) + 1 if labels.size else 0, method, threshold, k, int(np.sum(labels < 0)))
     return labels

@@ -60,6 +60,21 @@ def open_session(path: str | os.PathLike | bytes, threads: int | None = None) ->
         raise ModelError(f"{name}: cannot load ONNX model ({type(exc).__name__}: {first})") from None
 
 
+def make_batchable(graph: Any) -> None:
+    """Edit an ONNX ``GraphProto`` in place so onnxruntime runs it batched and folds its
+    constants: weights that the graph also declares as inputs (opset-11 style, as OpenCV Zoo's
+    SFace does) stop being inputs, and the first dimension of every input and output becomes
+    the symbolic ``N``."""
+    weights = {i.name for i in graph.initializer}
+    data = [i for i in graph.input if i.name not in weights]
+    del graph.input[:]
+    graph.input.extend(data)
+    for v in list(graph.input) + list(graph.output):
+        dim = v.type.tensor_type.shape.dim[0]
+        dim.ClearField("dim_value")
+        dim.dim_param = "N"
+
+
 def file_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The ``metadata_props`` of an ONNX file, read with the ``onnx`` package (no session)."""
     try:

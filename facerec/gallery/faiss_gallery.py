@@ -410,14 +410,7 @@ class Gallery(GalleryBase):
             raise GalleryError(str(exc)) from None
         if folder is None:
             raise GalleryError(f"{directory}: no saved gallery here")
-        try:
-            meta = json.loads((folder / _META).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise GalleryError(f"{folder}: unreadable {_META}: {exc}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise GalleryError(f"{folder}: not a facerec gallery")
-        if int(meta.get("version", -1)) > FORMAT_VERSION:
-            raise GalleryError(f"{folder}: gallery format {meta.get('version')} is newer than this facerec supports")
+        meta = _read_meta(folder)
         try:
             return cls._from_saved(folder, meta, recognizer, threshold)
         except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
@@ -468,6 +461,20 @@ class Gallery(GalleryBase):
         return g
 
 
+def _read_meta(folder: Path) -> dict[str, Any]:
+    """A saved version's metadata (``gallery.json``), checked to be a facerec gallery's this
+    facerec can read; :class:`GalleryError` otherwise."""
+    try:
+        meta = json.loads((folder / _META).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GalleryError(f"{folder}: unreadable {_META}: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise GalleryError(f"{folder}: not a facerec gallery")
+    if int(meta.get("version", -1)) > FORMAT_VERSION:
+        raise GalleryError(f"{folder}: gallery format {meta.get('version')} is newer than this facerec supports")
+    return meta
+
+
 def gallery_model(directory: str | os.PathLike) -> str | None:
     """The registry name of the model that built the gallery saved in ``directory`` (read from
     its metadata, nothing else loaded); None when nothing is saved there yet. A gallery built
@@ -480,12 +487,7 @@ def gallery_model(directory: str | os.PathLike) -> str | None:
         raise GalleryError(str(exc)) from None
     if folder is None:
         return None
-    try:
-        meta = json.loads((folder / _META).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise GalleryError(f"{folder}: unreadable {_META}: {exc}") from None
-    if not isinstance(meta, dict):
-        raise GalleryError(f"{folder}: not a facerec gallery")
+    meta = _read_meta(folder)
     name = meta.get("model_name")
     if not name:
         spec = model_by_fingerprint(meta.get("model_id"))

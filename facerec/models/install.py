@@ -28,7 +28,7 @@ from pathlib import Path
 from ..atomic import atomic_path, atomic_write
 from ..checksum import file_sha256
 from ..errors import ModelError
-from ..onnx_runtime import METADATA_KEY
+from ..onnx_runtime import METADATA_KEY, checkpoint_metadata, file_metadata, make_batchable
 from ..preprocessing import Preprocessing
 from .registry import ModelSpec, get_model
 
@@ -81,20 +81,14 @@ def convert_onnx(spec: ModelSpec, upstream: Path, out: Path) -> Path:
 
     model = onnx.load(str(upstream))
     g = model.graph
-    weights = {i.name for i in g.initializer}
-    data = [i for i in g.input if i.name not in weights]
-    if len(data) != 1 or len(g.output) != 1:
+    make_batchable(g)
+    if len(g.input) != 1 or len(g.output) != 1:
         raise ModelError(f"{upstream}: expected one data input and one output")
-    old_in, old_out = data[0].name, g.output[0].name
-    del g.input[:]
-    g.input.extend(data)
+    old_in, old_out = g.input[0].name, g.output[0].name
     for node in g.node:  # rename the graph's ends: input → "input", output → "features"
         node.input[:] = ["input" if n == old_in else n for n in node.input]
         node.output[:] = ["features" if n == old_out else n for n in node.output]
     g.input[0].name, g.output[0].name = "input", "features"
-    for v in (g.input[0], g.output[0]):
-        v.type.tensor_type.shape.dim[0].ClearField("dim_value")
-        v.type.tensor_type.shape.dim[0].dim_param = "N"
     meta = {"facerec.backbone": spec.name, "facerec.fingerprint": spec.fingerprint,
             "facerec.preprocessing": json.dumps(preprocessing_of(spec).to_dict()),
             "facerec.embedding_size": str(spec.embedding_size),
@@ -127,11 +121,8 @@ def fetch_model(name: str, force: bool = False) -> ModelSpec:
 
 def _stale(spec: ModelSpec) -> bool:
     """Whether the converted file's metadata differs from the registry's (e.g. new thresholds)."""
-    import onnx
-
-    props = {p.key: p.value for p in onnx.load(str(spec.onnx_path()), load_external_data=False).metadata_props}
     try:
-        meta = json.loads(props[METADATA_KEY])
-    except (KeyError, ValueError):
+        meta = checkpoint_metadata(file_metadata(spec.onnx_path()))
+    except (ModelError, ValueError):
         return True
     return any(meta.get(k) != v for k, v in spec.metadata().items())

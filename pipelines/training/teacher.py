@@ -17,7 +17,7 @@ import torch
 from facerec.alignment import get_template
 from facerec.checksum import file_sha256
 from facerec.errors import ModelError
-from facerec.onnx_runtime import open_session
+from facerec.onnx_runtime import make_batchable, open_session
 from facerec.precision import resolve_precision
 from facerec.similarity import l2_normalize
 
@@ -80,12 +80,7 @@ def _ort_session(path: str):  # -> onnxruntime.InferenceSession
     import onnx
 
     model = onnx.load(path)
-    weights = {i.name for i in model.graph.initializer}
-    data = [i for i in model.graph.input if i.name not in weights]
-    del model.graph.input[:]
-    model.graph.input.extend(data)
-    for v in list(model.graph.input) + list(model.graph.output):
-        v.type.tensor_type.shape.dim[0].dim_param = "N"
+    make_batchable(model.graph)
     return open_session(model.SerializeToString())
 
 
