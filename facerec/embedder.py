@@ -135,11 +135,6 @@ class Embedder:
 
     def state(self) -> dict[str, Any]:
         """The checkpoint dict (see module docstring)."""
-        if self.backbone_name.startswith("onnx:"):
-            # Its architecture is an ONNX graph, not a registered backbone: a checkpoint of it
-            # could not be rebuilt by from_state.
-            raise ModelError(f"{self.backbone_name}: an embedder run from an ONNX graph cannot be saved as a .pt "
-                             "checkpoint; use its ONNX file")
         sd = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         # Recomputed on every save: the weights may have changed since this was loaded.
         meta = {**self.metadata, "fingerprint": weights_fingerprint(self.backbone_name, sd)}
@@ -183,18 +178,28 @@ class Embedder:
         (:class:`facerec.onnx_torch.OnnxGraphModule`), with the file's preprocessing and metadata,
         so the fingerprint and thresholds are those of the ONNX runtime. ``opts`` as :meth:`load`."""
         from .onnx_runtime import describe_model, file_metadata
-        from .onnx_torch import OnnxGraphModule
 
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"{path}: no such model file")
         pre, dim, name, meta = describe_model(file_metadata(path), str(path))
+        return cls.from_graph(path, pre, {**meta, "source_model": name}, embedding_size=dim, **opts)
+
+    @classmethod
+    def from_graph(cls, path: str | os.PathLike, preprocessing: Preprocessing, metadata: dict[str, Any] | None = None,
+                   embedding_size: int | None = None, **opts: Any) -> "Embedder":
+        """Any ONNX embedding graph as backbone ``onnx_graph`` (trainable, savable as ``.pt``),
+        with the ``preprocessing`` its input expects. ``opts`` as :meth:`load`."""
+        from .onnx_torch import OnnxGraphModule
+
         try:
             module = OnnxGraphModule(path)
         except NotImplementedError as exc:
             raise ModelError(f"{path}: cannot run on torch ({exc}); use the onnx runtime") from None
-        module.embedding_size = dim
-        return cls(module, f"onnx:{name}", pre, metadata=meta, **opts)
+        if embedding_size:
+            module.embedding_size = int(embedding_size)
+        kwargs = {"graph": module.spec, "input_size": module.input_size, "embedding_size": module.embedding_size}
+        return cls(module, "onnx_graph", preprocessing, kwargs, metadata=metadata, **opts)
 
     @classmethod
     def load(cls, path: str | os.PathLike, **opts: Any) -> "Embedder":

@@ -35,47 +35,103 @@ def _pads(pads: list[int]) -> tuple[int, int]:
 _LEARNABLE = {"Conv": (1, 2), "Gemm": (1, 2), "PRelu": (1,), "BatchNormalization": (1, 2)}
 
 
+def _plain(v: Any) -> Any:
+    """An ONNX attribute value as plain Python (bytes → str), storable in a ``.pt`` checkpoint."""
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def read_graph(path: str | os.PathLike) -> tuple[dict[str, Any], list[torch.Tensor]]:
+    """An ONNX file → (graph spec, initializer tensors in spec order).
+
+    The spec is plain data (lists, str, numbers) that :class:`OnnxGraphModule` rebuilds the
+    module from, so a checkpoint can store it beside the weights (backbone ``onnx_graph``)::
+
+        {"nodes": [[op, inputs, outputs, attrs], ...], "tensors": [[name, shape, dtype, learnable], ...],
+         "input": name, "output": name, "input_size": [H, W] | None, "embedding_size": D}
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    nodes = [[n.op_type, list(n.input), list(n.output), {k: _plain(v) for k, v in _attrs(n).items()}]
+             for n in graph.node]
+    unknown = sorted({op for op, *_ in nodes} - set(_OPS))
+    if unknown:
+        raise NotImplementedError(f"ONNX operators not supported by the torch runner: {', '.join(unknown)}")
+    learnable = {ins[i] for op, ins, _, _ in nodes for i in _LEARNABLE.get(op, ()) if i < len(ins)}
+    # Initializers in order of first use, so named_parameters() runs in forward order (what
+    # freezing "all but the last N blocks" counts on).
+    first_use = {}
+    for k, (_, ins, _, _) in enumerate(nodes):
+        for name in ins:
+            first_use.setdefault(name, k)
+    tensors, specs = [], []
+    for init in sorted(graph.initializer, key=lambda i: first_use.get(i.name, len(nodes))):
+        t = torch.from_numpy(numpy_helper.to_array(init).copy())
+        tensors.append(t)
+        specs.append([init.name, list(t.shape), str(t.dtype).removeprefix("torch."),
+                      init.name in learnable and t.is_floating_point()])
+    weights = {s[0] for s in specs}
+    inputs = [i for i in graph.input if i.name not in weights]
+    if len(inputs) != 1:
+        raise NotImplementedError(f"graph with {len(inputs)} data inputs")
+    dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
+    out_dims = [d.dim_value for d in graph.output[0].type.tensor_type.shape.dim]
+    spec = {"nodes": nodes, "tensors": specs, "input": inputs[0].name, "output": graph.output[0].name,
+            "input_size": [int(dims[2]), int(dims[3])] if len(dims) == 4 and dims[2] and dims[3] else None,
+            "embedding_size": int(out_dims[-1]) if out_dims and out_dims[-1] else 0}
+    return spec, tensors
+
+
 class OnnxGraphModule(nn.Module):
     """``forward(x)`` evaluates the graph's nodes in order; ``x`` binds the one data input.
 
-    ``embedding_size`` and ``input_size`` (H, W) are read from the graph's output and input.
+    Built from an ONNX file, or from a spec of :func:`read_graph` (weights then come from
+    ``load_state_dict``). ``embedding_size`` and ``input_size`` (H, W) are read from the graph's
+    output and input. In training mode a BatchNormalization whose scale is frozen
+    (``requires_grad`` False) keeps using its running statistics: a frozen layer stays as it was.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, source: str | os.PathLike | dict[str, Any]) -> None:
         super().__init__()
-        import onnx
-        from onnx import numpy_helper
-
-        model = onnx.load(str(path))
-        graph = model.graph
-        self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in graph.node]
+        if isinstance(source, dict):
+            spec = source
+            tensors = [torch.zeros(shape, dtype=getattr(torch, dtype)) for _, shape, dtype, _ in spec["tensors"]]
+        else:
+            spec, tensors = read_graph(source)
+        self.spec = spec
+        self.nodes = [(op, list(ins), list(outs), dict(at)) for op, ins, outs, at in spec["nodes"]]
         unknown = sorted({op for op, *_ in self.nodes} - set(_OPS))
         if unknown:
             raise NotImplementedError(f"ONNX operators not supported by the torch runner: {', '.join(unknown)}")
-        learnable = {ins[i] for op, ins, _, _ in self.nodes for i in _LEARNABLE.get(op, ()) if i < len(ins)}
         self._weight_names: list[str] = []
-        for k, init in enumerate(graph.initializer):
-            t = torch.from_numpy(numpy_helper.to_array(init).copy())
-            if init.name in learnable and t.is_floating_point():
+        for k, ((name, _, _, learnable), t) in enumerate(zip(spec["tensors"], tensors)):
+            if learnable:
                 self.register_parameter(f"w{k}", nn.Parameter(t))
             else:
                 self.register_buffer(f"w{k}", t)
-            self._weight_names.append(init.name)
-        weights = set(self._weight_names)
-        inputs = [i for i in graph.input if i.name not in weights]
-        if len(inputs) != 1:
-            raise NotImplementedError(f"graph with {len(inputs)} data inputs")
-        self.input_name, self.output_name = inputs[0].name, graph.output[0].name
-        dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
-        self.input_size = (int(dims[2]), int(dims[3])) if len(dims) == 4 and dims[2] and dims[3] else None
-        out_dims = [d.dim_value for d in graph.output[0].type.tensor_type.shape.dim]
-        self.embedding_size = int(out_dims[-1]) if out_dims and out_dims[-1] else 0
+            self._weight_names.append(name)
+        self._slot = {n: f"w{k}" for k, n in enumerate(self._weight_names)}
+        self.input_name, self.output_name = spec["input"], spec["output"]
+        self.input_size = tuple(spec["input_size"]) if spec.get("input_size") else None
+        self.embedding_size = int(spec.get("embedding_size") or 0)
+
+    def batchnorm_parameters(self) -> list[nn.Parameter]:
+        """The scale and shift parameters of every BatchNormalization node."""
+        names = [ins[i] for op, ins, _, _ in self.nodes if op == "BatchNormalization" for i in (1, 2)]
+        return [p for p in (getattr(self, self._slot[n]) for n in names if n in self._slot) if isinstance(p, nn.Parameter)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         env: dict[str, torch.Tensor] = {n: getattr(self, f"w{k}") for k, n in enumerate(self._weight_names)}
         env[self.input_name] = x
         for op, ins, outs, attrs in self.nodes:
-            fn = _bn_train if op == "BatchNormalization" and self.training else _OPS[op]
+            fn = _OPS[op]
+            if op == "BatchNormalization" and self.training and env[ins[1]].requires_grad:
+                fn = _bn_train
             env[outs[0]] = fn([env[i] if i else None for i in ins], attrs)
         return env[self.output_name]
 

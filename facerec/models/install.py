@@ -30,20 +30,27 @@ from ..checksum import file_sha256
 from ..errors import ModelError
 from ..onnx_runtime import METADATA_KEY, checkpoint_metadata, file_metadata, make_batchable
 from ..preprocessing import Preprocessing
-from .registry import ModelSpec, get_model
+from .registry import InputSpec, ModelSpec, get_model
 
 log = logging.getLogger(__name__)
 
 
 def preprocessing_of(spec: ModelSpec) -> Preprocessing:
-    """The facerec preprocessing equal to the upstream input spec (``pixel·scale`` on RGB
-    0–255 is ``(pixel/255 − mean) / std`` with std = 1/(255·scale))."""
-    s = spec.input_spec
-    if s is None or s.color != "rgb":
-        raise ModelError(f"{spec.name}: only RGB upstream inputs can be converted")
-    std = tuple(sd / (255.0 * s.scale) for sd in s.std)
-    mean = tuple(m / 255.0 for m in s.mean)
-    return Preprocessing(template=spec.template, mean=mean, std=std)  # type: ignore[arg-type]
+    """The facerec preprocessing equal to a named model's upstream input spec."""
+    if spec.input_spec is None:
+        raise ModelError(f"{spec.name}: no upstream input spec")
+    return preprocessing_from(spec.input_spec, spec.template, spec.name)
+
+
+def preprocessing_from(s: InputSpec, template: str, name: str = "model") -> Preprocessing:
+    """The facerec preprocessing equal to an ONNX input spec: ``(pixel·scale − mean) / std`` on
+    RGB 0–255 is ``(pixel/255 − mean/(255·scale)) / (std/(255·scale))``."""
+    if s.color != "rgb":
+        raise ModelError(f"{name}: only RGB upstream inputs can be converted")
+    k = 255.0 * s.scale
+    std = tuple(sd / k for sd in s.std)
+    mean = tuple(m / k for m in s.mean)
+    return Preprocessing(template=template, mean=mean, std=std)  # type: ignore[arg-type]
 
 
 def download_artifact(spec: ModelSpec, dest: Path) -> Path:

@@ -68,14 +68,43 @@ class AugmentConfig:
     pose_yaw: float = 30.0
 
 
+FREEZE_MODES = ("none", "backbone", "all_but_last")
+CLASSIFIER_INITS = ("random", "class_means")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
+    """The backbone, or the pretrained model training starts from.
+
+    init: "" (random ``backbone``); a named model (``facerec models``, e.g. ``"sface"``); an
+    ``.onnx`` embedding model — a facerec export, or any other whose input is
+    ``(pixel·init_scale − init_mean) / init_std`` on RGB crops of ``data.template``; a facerec
+    ``.pt``; or a run's training state (``last.pt``, whose loss head and distillation projection
+    are also taken when they fit). A pretrained model brings its own architecture,
+    preprocessing and embedding size (``backbone`` and ``embedding_size`` are then ignored).
+    freeze: none | backbone (only the classifier trains) | all_but_last (the last
+    ``trainable_blocks`` blocks train; a block is a conv or linear layer with the
+    normalisation and activation after it, counted from the embedding end). Frozen
+    BatchNorms keep their running statistics; ``freeze_batchnorm`` freezes every BatchNorm
+    (statistics, scale, shift) — small batches of a new domain otherwise replace statistics
+    learned on millions of faces.
+    classifier_warmup_steps: steps during which only the new classifier (and distillation
+    projection) trains, before the backbone moves. classifier_init: class_means sets each
+    class centre to the mean pretrained embedding of its photos (needs ``init``).
+    """
+
     backbone: str = "mobilefacenet"
     embedding_size: int = 512
     dropout: float = 0.0  # only passed to backbones that take it (iresnet*)
-    # Start from this backbone ("" : random): a facerec embedder checkpoint, or a run's training
-    # state (last.pt), whose loss head and distillation projection are also taken when they fit.
     init: str = ""
+    init_scale: float = 1.0 / 255.0
+    init_mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    init_std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    freeze: str = "none"
+    trainable_blocks: int = 0
+    freeze_batchnorm: bool = False
+    classifier_warmup_steps: int = 0
+    classifier_init: str = "random"
 
 
 @dataclass(frozen=True)
@@ -99,7 +128,8 @@ class PartialFCConfig:
 class DistillConfig:
     """Distillation from a teacher's embeddings (:mod:`losses.distill`); off while ``teacher`` is "".
 
-    teacher: a named model (``facerec models``, e.g. ``"sface"``; its own input spec), an ``.onnx``
+    teacher: ``"init"`` (the frozen original of ``model.init``: fine-tuning keeps what it knew),
+    a named model (``facerec models``, e.g. ``"sface"``; its own input spec), an ``.onnx``
     face-embedding model (input spec below: the crop ``template``, channel ``color`` order,
     ``(pixel·scale − mean) / std``) or a facerec ``.pt`` checkpoint (its own spec).
     Loss: ``margin_weight·margin (labelled samples) + cosine_weight·(1 − cos(P·s, t)) +
@@ -124,6 +154,11 @@ class DistillConfig:
     cache_dir: str = ""
     exclude_near: str = ""
     exclude_threshold: float = 0.95
+    # Run the teacher on each step's augmented batch (a torch forward per step) instead of once
+    # per crop: the student then matches it on the same pixels, so flips, grey and blur do not
+    # pull the model away from the teacher. Teachers: "init", or a facerec model with the
+    # student's preprocessing.
+    online: bool = False
 
 
 @dataclass(frozen=True)
@@ -238,6 +273,15 @@ def validate(c: Config) -> None:
         raise ValueError("augment.pose_yaw must be in [0, 60] degrees")
     if c.optim.lr <= 0:
         raise ValueError("optim.lr must be > 0")
+    m = c.model
+    if m.freeze not in FREEZE_MODES or m.classifier_init not in CLASSIFIER_INITS:
+        raise ValueError(f"model.freeze is {'|'.join(FREEZE_MODES)}, model.classifier_init {'|'.join(CLASSIFIER_INITS)}")
+    if m.freeze == "all_but_last" and m.trainable_blocks < 1:
+        raise ValueError("model.freeze = all_but_last needs model.trainable_blocks >= 1")
+    if m.classifier_warmup_steps < 0 or m.init_scale <= 0 or min(m.init_std) <= 0:
+        raise ValueError("model.classifier_warmup_steps must be >= 0, model.init_scale and init_std > 0")
+    if not m.init and (c.distill.teacher == "init" or m.classifier_init == "class_means"):
+        raise ValueError("distill.teacher = \"init\" and model.classifier_init = class_means need a model.init")
     d = c.distill
     if d.color not in ("rgb", "bgr") or d.runtime not in DISTILL_RUNTIMES or d.precision not in PRECISION_CHOICES:
         raise ValueError(f"distill.color is rgb|bgr, distill.runtime {'|'.join(DISTILL_RUNTIMES)}, "
@@ -252,6 +296,8 @@ def validate(c: Config) -> None:
         raise ValueError("distillation with Partial FC is not supported")
     if d.teacher and d.template != c.data.template:
         raise ValueError(f"distill.template {d.template!r} differs from data.template {c.data.template!r}")
+    if d.online and d.exclude_near:
+        raise ValueError("distill.exclude_near needs the cached teacher (distill.online = false)")
     if not 0.0 < d.exclude_threshold <= 1.0:
         raise ValueError("distill.exclude_threshold must be in (0, 1]")
 

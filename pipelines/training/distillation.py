@@ -19,7 +19,8 @@ from facerec.atomic import atomic_write_text
 
 from .config import Config
 from .data import FaceDataset, load_crop, scan_unlabeled
-from .teacher import load_teacher
+from .pretrained import PretrainedSource, PretrainedTeacher
+from .teacher import Teacher, load_teacher
 from .teacher_cache import default_teacher_cache, teacher_embeddings
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,20 @@ def max_cosine(queries: np.ndarray, refs: np.ndarray, chunk: int = 4096) -> tupl
     return best, arg
 
 
-def prepare_teacher_targets(cfg: Config, ds: FaceDataset, out: Path, progress: bool, write_report: bool) -> torch.Tensor:
+def prepare_teacher_targets(cfg: Config, ds: FaceDataset, out: Path, progress: bool, write_report: bool,
+                            pretrained: PretrainedSource | None = None) -> torch.Tensor:
     """(N, Dt) float32 teacher embeddings of ``ds``'s samples, after dropping (in place) the
-    near-duplicates of ``distill.exclude_near``."""
+    near-duplicates of ``distill.exclude_near``. ``pretrained``: ``model.init`` resolved, the
+    teacher of ``distill.teacher = "init"``."""
     d = cfg.distill
     cache_dir = Path(d.cache_dir) if d.cache_dir else default_teacher_cache()
-    teacher = load_teacher(d)
+    if d.teacher == "init":
+        if pretrained is None:
+            raise ValueError("distill.teacher = \"init\" needs model.init to name a pretrained model "
+                             "(a named model, an .onnx or a .pt embedder)")
+        teacher: Teacher = PretrainedTeacher(pretrained, cfg.model, cfg.data.template, d.precision, d.batch_size)
+    else:
+        teacher = load_teacher(d)
     emb = teacher_embeddings(teacher, len(ds), ds.crop, cache_dir, progress, desc="teacher: training crops")
     if d.exclude_near:
         refs = scan_unlabeled([d.exclude_near])

@@ -32,6 +32,9 @@ from .config import Config, config_from_dict, config_to_dict, portable_paths, sa
 from .data import (UNLABELED, EpochBatches, FaceDataset, load_crop, make_loader, scan_identities, scan_unlabeled,
                    split_identities)
 from .distributed import DistEnv, barrier, broadcast_flag, dist_env, init_distributed
+from .freeze import Freezer
+from .pretrained import (PretrainedSource, PretrainedTeacher, class_means, imprint_centres, load_pretrained,
+                         online_teacher, resolve_init)
 from .run_log import MetricsLog
 from .schedule import make_schedule, make_scheduler
 from .validation import IndexPairs, generated_pairs, read_pairs_subset, verify_crops, verify_pairs_file
@@ -93,14 +96,16 @@ def build_backbone(cfg: Config) -> tuple[nn.Module, dict[str, Any]]:
     return create_backbone(cfg.model.backbone, **kwargs), kwargs
 
 
-def build_head(cfg: Config, num_classes: int, env: DistEnv) -> nn.Module:
-    """The loss with its class centres: ``losses.create_loss`` or a Partial FC shard."""
+def build_head(cfg: Config, num_classes: int, env: DistEnv, embedding_size: int | None = None) -> nn.Module:
+    """The loss with its class centres: ``losses.create_loss`` or a Partial FC shard
+    (``embedding_size``: the backbone's, default ``model.embedding_size``)."""
+    dim = embedding_size or cfg.model.embedding_size
     if cfg.partial_fc.enabled:
         from .partial_fc import PartialFC
 
-        return PartialFC(cfg.loss.name, cfg.model.embedding_size, num_classes, cfg.partial_fc.sample_rate,
+        return PartialFC(cfg.loss.name, dim, num_classes, cfg.partial_fc.sample_rate,
                          seed=cfg.train.seed, rank=env.rank, world=env.world, **cfg.loss.params)
-    return losses.create_loss(cfg.loss.name, cfg.model.embedding_size, num_classes, **cfg.loss.params)
+    return losses.create_loss(cfg.loss.name, dim, num_classes, **cfg.loss.params)
 
 
 def param_groups(modules: list[nn.Module], cfg: Config) -> list[dict[str, Any]]:
@@ -241,11 +246,15 @@ class Trainer:
         unlabeled = scan_unlabeled(cfg.data.unlabeled) if cfg.data.unlabeled else []
         self.train_ds = FaceDataset(self.split.train, cfg.data, cfg.augment, cfg.train.seed, progress=self.progress,
                                     unlabeled=unlabeled)
+        self.pretrained: PretrainedSource | None = None  # model.init when it names a pretrained model
+        if cfg.model.init and read_training_state(cfg.model.init) is None:
+            self.pretrained = resolve_init(cfg.model, cfg.data.template)
         self.teacher_emb: torch.Tensor | None = None  # (N, Dt) teacher embedding of each training sample
-        if cfg.distill.teacher:
+        if cfg.distill.teacher and not cfg.distill.online:
             from .distillation import prepare_teacher_targets
 
-            self.teacher_emb = prepare_teacher_targets(cfg, self.train_ds, self.out, self.progress, self.env.is_main)
+            self.teacher_emb = prepare_teacher_targets(cfg, self.train_ds, self.out, self.progress, self.env.is_main,
+                                                       self.pretrained)
         self.steps_per_epoch = len(self.train_ds) // cfg.train.batch_size
         EpochBatches.check(len(self.train_ds), cfg.train.batch_size, self.env.world)
         self.val_pairs: IndexPairs | None = None
@@ -263,24 +272,47 @@ class Trainer:
             self.cache_dir = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else self.out / "cache"
 
     def _build_model(self) -> None:
-        """Backbone (optionally initialised from a checkpoint), loss head, distillation term,
-        optimiser, schedule and the module DDP wraps."""
+        """Backbone (random, from a pretrained model, or from a run's state), loss head,
+        distillation term, freezing, optimiser, schedule and the module DDP wraps."""
         cfg = self.cfg
-        self.backbone, self.backbone_kwargs = build_backbone(cfg)
-        self.head = build_head(cfg, len(self.split.train), self.env)
+        state = read_training_state(cfg.model.init) if cfg.model.init and self.pretrained is None else None
+        if self.pretrained is not None:
+            # The pretrained model's own architecture, weights and preprocessing (pretrained.py).
+            emb = load_pretrained(self.pretrained, cfg.model, cfg.data.template)
+            self.backbone, self.backbone_name, self.backbone_kwargs = emb.model.train(), emb.backbone_name, \
+                emb.backbone_kwargs
+            self.preprocessing = emb.preprocessing
+            log.info("backbone: %s (%s, %d-d), fingerprint %s", cfg.model.init, emb.backbone_name,
+                     emb.embedding_size, emb.fingerprint())
+        else:
+            self.backbone, self.backbone_kwargs = build_backbone(cfg)
+            self.backbone_name = cfg.model.backbone
+        dim = int(self.backbone.embedding_size)
+        self.head = build_head(cfg, len(self.split.train), self.env, dim)
         self.distill: nn.Module | None = None
-        if self.teacher_emb is not None:
-            self.distill = losses.DistillLoss(cfg.model.embedding_size, int(self.teacher_emb.shape[1]),
-                                              cfg.distill.cosine_weight, cfg.distill.similarity_weight)
-        if cfg.model.init:
-            state = read_training_state(cfg.model.init)
-            if state is not None:
-                self._init_from_state(cfg.model.init, state)
-            else:
-                self._init_backbone(cfg.model.init)
+        self.online_teacher: nn.Module | None = None  # distill.online: runs on each augmented batch
+        if cfg.distill.teacher and cfg.distill.online:
+            self.online_teacher = online_teacher(cfg.distill.teacher, self.pretrained, cfg.model, cfg.data.template,
+                                                 self.preprocessing, self.device)
+        if self.teacher_emb is not None or self.online_teacher is not None:
+            teacher_dim = int(self.teacher_emb.shape[1] if self.teacher_emb is not None
+                              else self.online_teacher.embedding_size)
+            self.distill = losses.DistillLoss(dim, teacher_dim, cfg.distill.cosine_weight,
+                                              cfg.distill.similarity_weight)
+        if state is not None:
+            self._init_from_state(cfg.model.init, state)
+        if cfg.model.classifier_init == "class_means" and state is None:
+            imprint_centres(self.head, class_means(self._pretrained_embeddings(), self.train_ds.labels,
+                                                   len(self.train_ds.classes)))
+        self.freezer = Freezer(self.backbone, cfg.model.freeze, cfg.model.trainable_blocks,
+                               cfg.model.classifier_warmup_steps, cfg.model.freeze_batchnorm)
+        if cfg.model.classifier_warmup_steps and self.env.enabled:
+            raise TrainingError("model.classifier_warmup_steps is not supported with DDP "
+                                "(use model.classifier_init = \"class_means\")")
         if self.distill is not None:
             self.distill.to(self.device)
-            self.teacher_emb = self.teacher_emb.to(self.device)
+            if self.teacher_emb is not None:
+                self.teacher_emb = self.teacher_emb.to(self.device)
         self.backbone.to(self.device)
         self.head.to(self.device)
         if cfg.train.channels_last:
@@ -302,16 +334,23 @@ class Trainer:
         else:
             self.module = TrainModule(self.backbone, self.head, self.autocast, self.distill, cfg.distill.margin_weight)
 
-    def _init_backbone(self, path: str) -> None:
-        """Start from the backbone weights of a facerec embedder checkpoint (same architecture)."""
-        src = Embedder.load(path)
-        self._load_backbone(path, src.backbone_name, src.model.state_dict())
-        log.info("backbone initialised from %s (fingerprint %s)", path, src.fingerprint())
+    def _pretrained_embeddings(self) -> np.ndarray:
+        """(N, D) the pretrained model's embedding of each training crop (the teacher targets
+        when the teacher is the init model; otherwise computed once and cached the same way)."""
+        if self.teacher_emb is not None and self.cfg.distill.teacher == "init":
+            return self.teacher_emb.cpu().numpy()
+        from .teacher_cache import default_teacher_cache, teacher_embeddings
+
+        d = self.cfg.distill
+        teacher = PretrainedTeacher(self.pretrained, self.cfg.model, self.cfg.data.template, d.precision, d.batch_size)
+        return teacher_embeddings(teacher, len(self.train_ds), self.train_ds.crop,
+                                  Path(d.cache_dir) if d.cache_dir else default_teacher_cache(), self.progress,
+                                  desc="pretrained model: training crops")
 
     def _load_backbone(self, path: str, backbone_name: str, weights: dict[str, torch.Tensor]) -> None:
-        """``model.init``'s weights into the backbone: ValueError unless the architecture and shapes fit."""
+        """A run state's weights into the backbone: ValueError unless the architecture and shapes fit."""
         if backbone_name != self.cfg.model.backbone:
-            raise ValueError(f"model.init: {path} is a {backbone_name}, model.backbone is {self.cfg.model.backbone}")
+            raise ValueError(f"model.init: {path} is a {backbone_name} run, model.backbone is {self.cfg.model.backbone}")
         try:
             self.backbone.load_state_dict(weights)
         except RuntimeError as exc:
@@ -381,7 +420,7 @@ class Trainer:
 
     def export_embedder(self, path: Path, extra: dict[str, Any] | None = None) -> None:
         """Write the inference checkpoint (``FaceRecognizer.load(path)`` works on it)."""
-        emb = Embedder.create(self.cfg.model.backbone, self.preprocessing, **self.backbone_kwargs)
+        emb = Embedder.create(self.backbone_name, self.preprocessing, **self.backbone_kwargs)
         emb.model.load_state_dict({k: v.detach().cpu() for k, v in self.backbone.state_dict().items()})
         meta: dict[str, Any] = {"training": portable_paths(config_to_dict(self.cfg)), "dataset": self.split.counts(),
                                 "num_classes": len(self.train_ds.classes), "step": self.step, "epoch": self.epoch}
@@ -407,7 +446,7 @@ class Trainer:
             return res
         precision = "bf16" if self.cfg.train.precision == "bf16" else "fp32"
         # Embedder puts the model in eval mode (BN running statistics) — the inference path.
-        emb = Embedder(self.backbone, self.cfg.model.backbone, self.preprocessing, self.backbone_kwargs,
+        emb = Embedder(self.backbone, self.backbone_name, self.preprocessing, self.backbone_kwargs,
                        device=self.device, precision=precision, channels_last=self.cfg.train.channels_last)
         try:
             if self.val_pairs is not None:
@@ -545,6 +584,10 @@ class Trainer:
             images = images.contiguous(memory_format=torch.channels_last)
         labels = labels.to(self.device, non_blocking=True)
         teacher = self.teacher_emb[indices.to(self.device)] if self.teacher_emb is not None else None
+        if self.online_teacher is not None:
+            with torch.no_grad(), self.autocast():
+                teacher = self.online_teacher(images).float()  # (N, Dt), normalised by the loss
+        self.freezer.update(self.step)
         return train_step(self.module, self.optimizer, self.scaler, images, labels, self.cfg.optim.clip_grad_norm,
                           self.step, teacher)
 

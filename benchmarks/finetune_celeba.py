@@ -1,0 +1,148 @@
+"""Fine-tuning SFace on CelebA: the data steps of the adaptation measurement (RESULTS.md).
+
+Two subcommands, run before and after ``facerec train --config finetune`` (commands in RESULTS):
+
+``overlap`` — which CelebA training identities are LFW people (LFW is the test set: they must
+not be trained on). CelebA's identities are numbers, not names, so they are found by face:
+each identity's mean SFace embedding (its aligned crops, through the same teacher cache the
+training uses, so the work is not repeated) against each LFW person's mean embedding (LFW's
+photos through facerec's pipeline, from the evaluation cache). An identity matches when its
+best cosine reaches ``--threshold`` (default: SFace's search threshold, FAR 1e-4 per pair of
+single photos; means of several photos are far more separable). Writes the matches (with the
+LFW name and cosine) as JSON, and ``--train-root``: the training folder without them (symlinks).
+
+``pairs`` — a 10-fold pair list (CSV for ``facerec evaluate csv``) over the held-out
+identities' photos: half same-identity pairs, half different, seeded.
+
+    python -m benchmarks.finetune_celeba overlap --crops CROPS/labelled --unlabelled CROPS/unlabelled \\
+        --lfw $FACEREC_DATA_DIR/lfw --out benchmarks/results/celeba_lfw_overlap.json --train-root TRAIN
+    python -m benchmarks.finetune_celeba pairs --images SPLITS/calibration --out HELDOUT_PAIRS.csv
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("benchmarks.finetune_celeba")
+
+
+def identity_means(emb: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """(n, D) unit mean embedding per label."""
+    from pipelines.training.pretrained import class_means
+
+    return class_means(emb, labels, n).numpy()
+
+
+def overlap(args: argparse.Namespace) -> None:
+    from facerec.models import MODELS
+    from facerec.recognizer import FaceRecognizer
+    from pipelines.evaluate.embedding import embed_image_files
+    from pipelines.photos import identity_folders
+    from pipelines.training.config import DataConfig, ModelConfig
+    from pipelines.training.data import load_crop, scan_identities
+    from pipelines.training.pretrained import PretrainedTeacher, resolve_init
+    from pipelines.training.teacher_cache import default_teacher_cache, teacher_embeddings
+
+    ids = scan_identities(args.crops, 1)
+    files = [f for i in ids for f in i.files]
+    labels = np.array([k for k, i in enumerate(ids) for _ in i.files])
+    data_cfg = DataConfig(root=str(args.crops))
+    m = ModelConfig(init=args.model)
+    teacher = PretrainedTeacher(resolve_init(m, data_cfg.template), m, data_cfg.template)
+    cache = default_teacher_cache()
+    emb = teacher_embeddings(teacher, len(files), lambda i: load_crop(files[i], data_cfg), cache,
+                             desc="CelebA training crops")
+    if args.unlabelled:  # embedded now so that the training finds them cached
+        from pipelines.training.data import scan_unlabeled
+
+        un = scan_unlabeled([args.unlabelled])
+        teacher_embeddings(teacher, len(un), lambda i: load_crop(un[i], data_cfg), cache, desc="unlabelled crops")
+    celeba = identity_means(emb, labels, len(ids))
+
+    people = identity_folders(args.lfw)
+    lfw_files = [f for _, fs in people for f in fs]
+    lfw_labels = np.array([k for k, (_, fs) in enumerate(people) for _ in fs])
+    rec = FaceRecognizer.load(model=args.model)
+    lfw_emb = embed_image_files(rec, lfw_files).embeddings
+    lfw = identity_means(lfw_emb, lfw_labels, len(people))
+
+    sims = celeba @ lfw.T  # (identities, LFW people)
+    best, arg = sims.max(axis=1), sims.argmax(axis=1)
+    threshold = args.threshold if args.threshold is not None else MODELS[args.model].search_threshold
+    hits = np.flatnonzero(best >= threshold)
+    matches = sorted(({"celeba": ids[i].name, "photos": len(ids[i].files), "lfw": people[arg[i]][0].name,
+                       "lfw_photos": len(people[arg[i]][1]), "cosine": round(float(best[i]), 4)} for i in hits),
+                     key=lambda r: -r["cosine"])
+    report = {"model": args.model, "threshold": threshold, "celeba_identities": len(ids), "lfw_people": len(people),
+              "matches": len(matches), "next_best_cosines": [round(float(x), 4) for x in np.sort(best[best < threshold])[-5:]],
+              "pairs": matches}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    log.info("%d of %d CelebA identities match an LFW person (mean-embedding cosine >= %.3f); written to %s",
+             len(matches), len(ids), threshold, args.out)
+    if args.train_root:
+        drop = {r["celeba"] for r in matches}
+        args.train_root.mkdir(parents=True, exist_ok=True)
+        for i in ids:
+            link = args.train_root / i.name
+            if i.name not in drop and not link.exists():
+                link.symlink_to(Path(i.files[0]).parent.resolve(), target_is_directory=True)
+        log.info("training root %s: %d identities", args.train_root, len(ids) - len(drop))
+
+
+def pairs(args: argparse.Namespace) -> None:
+    from pipelines.photos import identity_folders
+
+    people = [(d.name, fs) for d, fs in identity_folders(args.images) if fs]
+    rng = random.Random(args.seed)
+    multi = [fs for _, fs in people if len(fs) >= 2]
+    half = args.pairs // 2
+    same = set()
+    while len(same) < half:
+        fs = rng.choice(multi)
+        a, b = sorted(rng.sample(range(len(fs)), 2))
+        same.add((fs[a], fs[b]))
+    diff = set()
+    while len(diff) < half:
+        (_, fa), (_, fb) = rng.sample(people, 2)
+        diff.add((rng.choice(fa), rng.choice(fb)))
+    rows = [(a, b, 1) for a, b in sorted(same)] + [(a, b, 0) for a, b in sorted(diff)]
+    rng.shuffle(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path_a", "path_b", "same", "fold"])
+        for k, (a, b, s) in enumerate(rows):
+            w.writerow([Path(a).relative_to(args.images), Path(b).relative_to(args.images), s, k % 10])
+    log.info("%d pairs (%d same) over %d identities written to %s", len(rows), half, len(people), args.out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    o = sub.add_parser("overlap", help="CelebA training identities that are LFW people")
+    o.add_argument("--crops", type=Path, required=True, help="aligned crops of the training identities")
+    o.add_argument("--unlabelled", type=Path, help="unlabelled crops to embed into the teacher cache too")
+    o.add_argument("--lfw", type=Path, required=True, help="LFW image folder")
+    o.add_argument("--model", default="sface")
+    o.add_argument("--threshold", type=float, help="mean-embedding cosine (default: the model's search threshold)")
+    o.add_argument("--out", type=Path, required=True, help="JSON report")
+    o.add_argument("--train-root", type=Path, help="write the training folder without the matches (symlinks)")
+    q = sub.add_parser("pairs", help="a 10-fold pair list over held-out identities")
+    q.add_argument("--images", type=Path, required=True, help="folder of identity folders of photos")
+    q.add_argument("--pairs", type=int, default=6000)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    (overlap if args.cmd == "overlap" else pairs)(args)
+
+
+if __name__ == "__main__":
+    main()
