@@ -12,7 +12,8 @@ single photos; means of several photos are far more separable). Writes the match
 LFW name and cosine) as JSON, and ``--train-root``: the training folder without them (symlinks).
 
 ``pairs`` — a 10-fold pair list (CSV for ``facerec evaluate csv``) over the held-out
-identities' photos: half same-identity pairs, half different, seeded.
+identities' photos: half same-identity pairs (all of them when there are fewer than asked),
+half different (or ``--different`` of them, for TAR at a low FAR), seeded.
 
     python -m benchmarks.finetune_celeba overlap --crops CROPS/labelled --unlabelled CROPS/unlabelled \\
         --lfw $FACEREC_DATA_DIR/lfw --out benchmarks/results/celeba_lfw_overlap.json --train-root TRAIN
@@ -42,6 +43,7 @@ def identity_means(emb: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
 def overlap(args: argparse.Namespace) -> None:
     from facerec.models import MODELS
     from facerec.recognizer import FaceRecognizer
+    from pipelines.embedding_cache import default_cache_dir
     from pipelines.evaluate.embedding import embed_image_files
     from pipelines.photos import identity_folders
     from pipelines.training.config import DataConfig, ModelConfig
@@ -69,7 +71,7 @@ def overlap(args: argparse.Namespace) -> None:
     lfw_files = [f for _, fs in people for f in fs]
     lfw_labels = np.array([k for k, (_, fs) in enumerate(people) for _ in fs])
     rec = FaceRecognizer.load(model=args.model)
-    lfw_emb = embed_image_files(rec, lfw_files).embeddings
+    lfw_emb = embed_image_files(rec, lfw_files, cache_dir=default_cache_dir()).embeddings
     lfw = identity_means(lfw_emb, lfw_labels, len(people))
 
     sims = celeba @ lfw.T  # (identities, LFW people)
@@ -102,14 +104,12 @@ def pairs(args: argparse.Namespace) -> None:
     people = [(d.name, fs) for d, fs in identity_folders(args.images) if fs]
     rng = random.Random(args.seed)
     multi = [fs for _, fs in people if len(fs) >= 2]
-    half = args.pairs // 2
-    same = set()
-    while len(same) < half:
-        fs = rng.choice(multi)
-        a, b = sorted(rng.sample(range(len(fs)), 2))
-        same.add((fs[a], fs[b]))
+    all_same = [(fs[a], fs[b]) for fs in multi for a in range(len(fs)) for b in range(a + 1, len(fs))]
+    half = min(args.pairs // 2, len(all_same))  # few photos per identity: every same pair, if need be
+    same = set(rng.sample(all_same, half))
+    n_diff = args.different or half
     diff = set()
-    while len(diff) < half:
+    while len(diff) < n_diff:
         (_, fa), (_, fb) = rng.sample(people, 2)
         diff.add((rng.choice(fa), rng.choice(fb)))
     rows = [(a, b, 1) for a, b in sorted(same)] + [(a, b, 0) for a, b in sorted(diff)]
@@ -120,7 +120,7 @@ def pairs(args: argparse.Namespace) -> None:
         w.writerow(["path_a", "path_b", "same", "fold"])
         for k, (a, b, s) in enumerate(rows):
             w.writerow([Path(a).relative_to(args.images), Path(b).relative_to(args.images), s, k % 10])
-    log.info("%d pairs (%d same) over %d identities written to %s", len(rows), half, len(people), args.out)
+    log.info("%d pairs (%d same) over %d identities written to %s", len(rows), len(same), len(people), args.out)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     q = sub.add_parser("pairs", help="a 10-fold pair list over held-out identities")
     q.add_argument("--images", type=Path, required=True, help="folder of identity folders of photos")
     q.add_argument("--pairs", type=int, default=6000)
+    q.add_argument("--different", type=int, default=0,
+                   help="different-identity pairs (default: as many as same pairs; more for TAR at a low FAR)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)

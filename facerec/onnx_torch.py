@@ -5,6 +5,8 @@ batched, ``channels_last`` and (where the CPU has native bf16) under bf16 autoca
 be trained: the weights of Conv, Gemm, PRelu and BatchNormalization are parameters (BatchNorm's
 running statistics are buffers, updated in training mode like ``nn.BatchNorm2d``). Only the
 operators such CNNs use are supported; any other raises ``NotImplementedError`` naming it.
+The graph's structure is kept as plain data (:func:`read_graph`), so a fine-tuned graph saves
+as a facerec ``.pt`` (backbone ``onnx_graph``) and is rebuilt without the ``onnx`` package.
 Tests hold this interpreter to onnxruntime and OpenCV on real crops.
 """
 from __future__ import annotations

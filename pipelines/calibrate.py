@@ -25,6 +25,7 @@ from .training.data import load_crop, scan_identities
 log = logging.getLogger(__name__)
 
 DEFAULT_FAR = 1e-4
+CHUNK = 256  # crops read and embedded at a time (bounded memory, a moving progress bar)
 
 
 def pair_scores(emb: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -37,14 +38,23 @@ def pair_scores(emb: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def calibrate(embedder: EmbedderLike, crops_root: str | Path, far: float = DEFAULT_FAR, seed: int = 0,
-              flip: bool = False) -> dict[str, Any]:
-    """Both thresholds from the aligned crops of held-out identities (``root/<identity>/<crop>``)."""
+              flip: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Both thresholds from the aligned crops of held-out identities (``root/<identity>/<crop>``);
+    ``progress``: a bar with the time left while the crops are read and embedded."""
+    from tqdm import tqdm
+
     ids = scan_identities(crops_root, 2)
     files = [(k, f) for k, ident in enumerate(ids) for f in ident.files]
     cfg = DataConfig(root=str(crops_root), template=embedder.preprocessing.template)
-    crops = np.stack([load_crop(f, cfg) for _, f in files])
     owner = np.array([k for k, _ in files])
-    emb = embedder.embed(crops, flip=flip)
+    parts, crops_n = [], 0
+    with tqdm(total=len(files), desc="calibrate", unit="crop", disable=not progress) as bar:
+        for s in range(0, len(files), CHUNK):
+            crops = np.stack([load_crop(f, cfg) for _, f in files[s:s + CHUNK]])
+            parts.append(embedder.embed(crops, flip=flip))
+            crops_n += len(crops)
+            bar.update(len(crops))
+    emb = np.concatenate(parts)
     genuine, impostor = pair_scores(emb, owner)
     rng = np.random.default_rng(seed)
     balanced_imp = rng.choice(impostor, size=min(len(genuine), len(impostor)), replace=False)
@@ -53,7 +63,7 @@ def calibrate(embedder: EmbedderLike, crops_root: str | Path, far: float = DEFAU
     thr, acc = best_threshold(scores, labels)
     search = open_set_threshold(impostor, far)
     return {"threshold": thr, "search_threshold": search, "search_far": far,
-            "calibration": {"identities": len(ids), "crops": len(crops), "genuine_pairs": int(len(genuine)),
+            "calibration": {"identities": len(ids), "crops": crops_n, "genuine_pairs": int(len(genuine)),
                             "impostor_pairs": int(len(impostor)), "flip": flip,
                             "verification_accuracy": acc,
                             "tar_at_threshold": float(np.mean(genuine >= thr)),

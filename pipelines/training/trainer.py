@@ -282,6 +282,7 @@ class Trainer:
             self.backbone, self.backbone_name, self.backbone_kwargs = emb.model.train(), emb.backbone_name, \
                 emb.backbone_kwargs
             self.preprocessing = emb.preprocessing
+            self.init_fingerprint = emb.fingerprint()  # recorded in the fine-tuned model's metadata
             log.info("backbone: %s (%s, %d-d), fingerprint %s", cfg.model.init, emb.backbone_name,
                      emb.embedding_size, emb.fingerprint())
         else:
@@ -302,8 +303,7 @@ class Trainer:
         if state is not None:
             self._init_from_state(cfg.model.init, state)
         if cfg.model.classifier_init == "class_means" and state is None:
-            imprint_centres(self.head, class_means(self._pretrained_embeddings(), self.train_ds.labels,
-                                                   len(self.train_ds.classes)))
+            imprint_centres(self.head, self._pretrained_class_means())
         self.freezer = Freezer(self.backbone, cfg.model.freeze, cfg.model.trainable_blocks,
                                cfg.model.classifier_warmup_steps, cfg.model.freeze_batchnorm)
         if cfg.model.classifier_warmup_steps and self.env.enabled:
@@ -334,18 +334,21 @@ class Trainer:
         else:
             self.module = TrainModule(self.backbone, self.head, self.autocast, self.distill, cfg.distill.margin_weight)
 
-    def _pretrained_embeddings(self) -> np.ndarray:
-        """(N, D) the pretrained model's embedding of each training crop (the teacher targets
-        when the teacher is the init model; otherwise computed once and cached the same way)."""
+    def _pretrained_class_means(self) -> torch.Tensor:
+        """(classes, D) mean pretrained embedding of each class's crops (the teacher targets when
+        the cached teacher is the init model; otherwise computed once and cached the same way)."""
+        labels = self.train_ds.labels
         if self.teacher_emb is not None and self.cfg.distill.teacher == "init":
-            return self.teacher_emb.cpu().numpy()
+            return class_means(self.teacher_emb.cpu().numpy(), labels, len(self.train_ds.classes))
         from .teacher_cache import default_teacher_cache, teacher_embeddings
 
         d = self.cfg.distill
         teacher = PretrainedTeacher(self.pretrained, self.cfg.model, self.cfg.data.template, d.precision, d.batch_size)
-        return teacher_embeddings(teacher, len(self.train_ds), self.train_ds.crop,
-                                  Path(d.cache_dir) if d.cache_dir else default_teacher_cache(), self.progress,
-                                  desc="pretrained model: training crops")
+        idx = np.flatnonzero(labels >= 0)  # labelled crops only: unlabelled ones have no class
+        emb = teacher_embeddings(teacher, len(idx), lambda i: self.train_ds.crop(int(idx[i])),
+                                 Path(d.cache_dir) if d.cache_dir else default_teacher_cache(), self.progress,
+                                 desc="pretrained model: class means")
+        return class_means(emb, labels[idx], len(self.train_ds.classes))
 
     def _load_backbone(self, path: str, backbone_name: str, weights: dict[str, torch.Tensor]) -> None:
         """A run state's weights into the backbone: ValueError unless the architecture and shapes fit."""
@@ -423,7 +426,8 @@ class Trainer:
         emb = Embedder.create(self.backbone_name, self.preprocessing, **self.backbone_kwargs)
         emb.model.load_state_dict({k: v.detach().cpu() for k, v in self.backbone.state_dict().items()})
         meta: dict[str, Any] = {"training": portable_paths(config_to_dict(self.cfg)), "dataset": self.split.counts(),
-                                "num_classes": len(self.train_ds.classes), "step": self.step, "epoch": self.epoch}
+                                "num_classes": len(self.train_ds.classes), "step": self.step, "epoch": self.epoch,
+                                "init_fingerprint": getattr(self, "init_fingerprint", None)}
         meta.update(extra or {})
         emb.metadata = {k: v for k, v in meta.items() if v is not None}
         emb.save(path)

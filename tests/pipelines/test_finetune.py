@@ -149,21 +149,21 @@ def _orl_config(orl_dir, teacher: bool, cache) -> dict:
         "model": {"init": "sface", "freeze": "all_but_last", "trainable_blocks": 6, "classifier_init": "class_means",
                   "freeze_batchnorm": FREEZE_BN},
         "loss": {"name": "arcface", "params": {"scale": 32.0, "margin": 0.5}},
-        "optim": {"lr": 0.05, "weight_decay": 0.0},
+        "optim": {"name": "adamw", "lr": 1e-4, "weight_decay": 0.0},
         "schedule": {"warmup_epochs": 0.0, "decay": "constant"},
-        "train": {"epochs": 1, "batch_size": 30, "max_steps": 6, "threads": 1, "precision": "fp32",
+        "train": {"epochs": 1, "batch_size": 30, "max_steps": 12, "threads": 1, "precision": "fp32",
                   "progress": False, "tensorboard": False},
         "eval": {"val_pairs": 300},
     }
     if teacher:
-        d["distill"] = {"teacher": "init", "online": True, "cosine_weight": 10.0, "similarity_weight": 50.0,
+        d["distill"] = {"teacher": "init", "online": True, "cosine_weight": 50.0, "similarity_weight": 200.0,
                         "cache_dir": str(cache)}
     return d
 
 
 @pytest.fixture(scope="module")
 def orl_runs(orl_dir, installed_model, tmp_path_factory):
-    """The same 6 steps on ORL's 30 training people, with and without ``teacher = "init"``."""
+    """The same 12 steps on ORL's 30 training people, with and without ``teacher = "init"``."""
     from pipelines.training.trainer import train
 
     installed_model("sface")
@@ -194,6 +194,7 @@ def test_teacher_init_stays_closer_to_the_original(orl_runs, installed_model):
     drift = {t: float(np.abs(_val_scores(Embedder.load(run / "last_embedder.pt"), run) - ref).mean())
              for t, run in orl_runs.items()}
     assert drift[False] > 0.01, "without distillation the run should move the scores (else the test shows nothing)"
+    # Measured (AMD EPYC): 0.040 without, 0.018 with; asserted with margin.
     assert drift[True] < 0.7 * drift[False]
 
 
@@ -211,3 +212,27 @@ def test_finetuned_pt_exports_to_onnx_with_parity(orl_runs, crops, installed_mod
     a, b = emb.embed(crops), onnx.embed(crops)
     assert np.min(np.sum(a * b, axis=1)) >= 0.9999
     assert onnx.fingerprint() == emb.fingerprint()
+
+
+def test_pt_init_brings_its_architecture_and_preprocessing(tmp_path):
+    """A facerec .pt as ``model.init``: its backbone (not ``model.backbone``), weights, embedding
+    size and preprocessing; the class centres start at the class means of its embeddings."""
+    from facerec.models.registry import PACKAGED_WEIGHTS
+    from pipelines.training.trainer import Trainer
+
+    from train_helpers import tiny_config, write_synthetic_crops
+
+    pt = PACKAGED_WEIGHTS / "default.pt"
+    src = Embedder.load(pt)
+    root = write_synthetic_crops(tmp_path / "crops", identities=6, per_identity=4)
+    d = tiny_config(root, model={"backbone": "iresnet18", "init": str(pt), "classifier_init": "class_means"},
+                    distill={"cache_dir": str(tmp_path / "teacher")})
+    t = Trainer(config_from_dict(d), tmp_path / "run")
+    assert t.backbone_name == src.backbone_name == "mobilefacenet"
+    assert t.preprocessing == src.preprocessing
+    sd = t.backbone.state_dict()
+    assert all(torch.equal(v, sd[k]) for k, v in src.model.state_dict().items())
+    crops = np.stack([t.train_ds.crop(i) for i in range(len(t.train_ds))])
+    want = class_means(src.embed(crops), t.train_ds.labels, len(t.train_ds.classes)).numpy()
+    centres = torch.nn.functional.normalize(t.head.weight.detach(), dim=1).numpy()
+    assert np.min(np.sum(centres * want, axis=1)) > 0.999
