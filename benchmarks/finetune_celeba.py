@@ -11,6 +11,10 @@ best cosine reaches ``--threshold`` (default: SFace's search threshold, FAR 1e-4
 single photos; means of several photos are far more separable). Writes the matches (with the
 LFW name and cosine) as JSON, and ``--train-root``: the training folder without them (symlinks).
 
+``ident`` — closed-set rank-1/5 over the held-out identities: each one's first photo enrolled,
+the others searched (``facerec evaluate lfw-ident`` needs single-photo people for its open set;
+the held-out split has none).
+
 ``pairs`` — a 10-fold pair list (CSV for ``facerec evaluate csv``) over the held-out
 identities' photos: half same-identity pairs (all of them when there are fewer than asked),
 half different (or ``--different`` of them, for TAR at a low FAR), seeded.
@@ -74,6 +78,11 @@ def overlap(args: argparse.Namespace) -> None:
     lfw_emb = embed_image_files(rec, lfw_files, cache_dir=default_cache_dir()).embeddings
     lfw = identity_means(lfw_emb, lfw_labels, len(people))
 
+    # The null: how close a *different* person's mean gets — each CelebA identity's best cosine
+    # to the other CelebA identities (all different people), the scale for choosing --threshold.
+    own = celeba @ celeba.T
+    np.fill_diagonal(own, -1.0)
+    null = np.quantile(own.max(axis=1), [0.5, 0.9, 0.99])
     sims = celeba @ lfw.T  # (identities, LFW people)
     best, arg = sims.max(axis=1), sims.argmax(axis=1)
     threshold = args.threshold if args.threshold is not None else MODELS[args.model].search_threshold
@@ -82,7 +91,8 @@ def overlap(args: argparse.Namespace) -> None:
                        "lfw_photos": len(people[arg[i]][1]), "cosine": round(float(best[i]), 4)} for i in hits),
                      key=lambda r: -r["cosine"])
     report = {"model": args.model, "threshold": threshold, "celeba_identities": len(ids), "lfw_people": len(people),
-              "matches": len(matches), "next_best_cosines": [round(float(x), 4) for x in np.sort(best[best < threshold])[-5:]],
+              "matches": len(matches),
+              "null_best_cosine_quantiles_50_90_99": [round(float(x), 4) for x in null], "next_best_cosines": [round(float(x), 4) for x in np.sort(best[best < threshold])[-5:]],
               "pairs": matches}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
@@ -123,6 +133,63 @@ def pairs(args: argparse.Namespace) -> None:
     log.info("%d pairs (%d same) over %d identities written to %s", len(rows), len(same), len(people), args.out)
 
 
+def ident(args: argparse.Namespace) -> None:
+    """Closed-set rank-1/5: each identity's first photo enrolled, its other photos searched
+    (exact cosine search over the 1,000 enrolled), through facerec's pipeline and its cache."""
+    from facerec.recognizer import FaceRecognizer
+    from facerec.verification import rank_k_accuracy
+    from pipelines.embedding_cache import default_cache_dir
+    from pipelines.evaluate.embedding import embed_image_files
+    from pipelines.evaluate.identification import search_gallery
+    from pipelines.photos import identity_folders
+
+    people = [(d.name, fs) for d, fs in identity_folders(args.images) if len(fs) >= 2]
+    rec = FaceRecognizer.load(args.weights) if args.weights else FaceRecognizer.load(model=args.model)
+    gallery = [fs[0] for _, fs in people]
+    probes = [f for _, fs in people for f in fs[1:]]
+    probe_ids = np.array([k for k, (_, fs) in enumerate(people) for _ in fs[1:]])
+    emb = embed_image_files(rec, gallery + probes, cache_dir=default_cache_dir(), progress=False)
+    at = emb.index()
+    g = emb.embeddings[[at[p] for p in gallery]]
+    q = emb.embeddings[[at[p] for p in probes]]
+    _, idx = search_gallery(g, q, k=5)
+    ranks = rank_k_accuracy(idx, probe_ids, (1, 5))
+    out = {"images": str(args.images), "model": args.weights or args.model, "enrolled": len(gallery),
+           "probes": len(probes), "rank1": ranks[1], "rank5": ranks[5]}
+    print(json.dumps(out))
+
+
+def table(args: argparse.Namespace) -> None:
+    """One markdown row per model from the JSON reports that the commands in RESULTS wrote
+    (``<dir>/<name>.{heldout_acc,heldout_far,heldout_ident,lfw,lfw_ident}.json``)."""
+
+    def load(name: str, part: str) -> dict:
+        f = args.dir / f"{name}.{part}.json"
+        return json.loads(f.read_text()) if f.is_file() and f.stat().st_size else {}
+
+    def tar(d: dict, far: float) -> str:
+        hit = [t["tar"] for t in d.get("tar_at_far", []) if abs(t["target_far"] - far) < far / 10]
+        return f"{100 * hit[0]:.2f} %" if hit else "–"
+
+    def acc(d: dict) -> str:
+        a = d.get("accuracy")
+        return f"{100 * a['mean']:.2f} % ± {100 * a['std']:.2f}" if a else "–"
+
+    print("| model | held-out CelebA pairs (10-fold) | held-out TAR @ FAR 1e-3 | held-out rank-1 / rank-5 "
+          "| LFW 10-fold | LFW TAR @ FAR 1e-3 | lfw-ident rank-1 | DIR @ FAR 1 % |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in args.names:
+        ha, hf, hi, lfw, li = (load(name, p) for p in ("heldout_acc", "heldout_far", "heldout_ident", "lfw",
+                                                        "lfw_ident"))
+        rank = f"{100 * hi['rank1']:.2f} % / {100 * hi['rank5']:.2f} %" if hi else "–"
+        ident = li.get("rank", {}) if li else {}
+        r1 = ident.get("1") if isinstance(ident, dict) else None
+        dirs = [d["dir"] for d in li.get("dir_at_far", []) if abs(d["target_far"] - 0.01) < 1e-3] if li else []
+        r1_text = "–" if r1 is None else f"{100 * r1:.2f} %"
+        dir_text = f"{100 * dirs[0]:.2f} %" if dirs else "–"
+        print(f"| {name} | {acc(ha)} | {tar(hf, 1e-3)} | {rank} | {acc(lfw)} | {tar(lfw, 1e-3)} | {r1_text} | {dir_text} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -141,9 +208,16 @@ def main(argv: list[str] | None = None) -> None:
                    help="different-identity pairs (default: as many as same pairs; more for TAR at a low FAR)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", type=Path, required=True)
+    r = sub.add_parser("ident", help="closed-set rank-1/5 over held-out identities (first photo enrolled)")
+    r.add_argument("--images", type=Path, required=True, help="folder of identity folders of photos")
+    r.add_argument("--model", default="sface")
+    r.add_argument("--weights", help="model file instead of a named one")
+    t = sub.add_parser("table", help="the comparison table from the evaluation JSON files")
+    t.add_argument("--dir", type=Path, required=True, help="folder of <name>.<part>.json reports")
+    t.add_argument("names", nargs="+", help="model names, one row each")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    (overlap if args.cmd == "overlap" else pairs)(args)
+    {"overlap": overlap, "pairs": pairs, "ident": ident, "table": table}[args.cmd](args)
 
 
 if __name__ == "__main__":
