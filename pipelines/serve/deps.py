@@ -51,7 +51,11 @@ State = Annotated[ServiceState, Depends(get_state)]
 #: :data:`.galleries.GALLERY_NAME`, so the schema says what the server accepts.
 GalleryName = Annotated[str, PathParam(description="gallery name: 1-64 of A-Z a-z 0-9 _ -",
                                        pattern=GALLERY_NAME.pattern)]
-IdentityName = Annotated[str, PathParam(description="identity name (URL-encoded; any printable text)")]
+#: Printable text, "/" included: no control character (a newline in the path never reaches
+#: the route, so the schema must not call it valid).
+IDENTITY_PATTERN = "^[^\u0000-\u001f\u007f]+$"
+IdentityName = Annotated[str, PathParam(description="identity name (URL-encoded; any printable text)",
+                                        pattern=IDENTITY_PATTERN)]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (writes)")
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token (writes)")

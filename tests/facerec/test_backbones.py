@@ -15,7 +15,9 @@ def test_registry_contents():
     assert EXPECTED <= set(list_backbones())
 
 
-@pytest.mark.parametrize("name", list_backbones())
+# onnx_graph is built from a pretrained ONNX graph, not from sizes: tests/facerec/test_models.py
+# and tests/pipelines/test_finetune.py train and rebuild it from SFace's.
+@pytest.mark.parametrize("name", [b for b in list_backbones() if b != "onnx_graph"])
 def test_forward_backward(name):
     torch.manual_seed(0)
     m = create_backbone(name, embedding_size=128)
