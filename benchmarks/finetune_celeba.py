@@ -37,13 +37,6 @@ import numpy as np
 log = logging.getLogger("benchmarks.finetune_celeba")
 
 
-def identity_means(emb: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
-    """(n, D) unit mean embedding per label."""
-    from pipelines.training.pretrained import class_means
-
-    return class_means(emb, labels, n).numpy()
-
-
 def overlap(args: argparse.Namespace) -> None:
     from facerec.models import MODELS
     from facerec.recognizer import FaceRecognizer
@@ -52,7 +45,7 @@ def overlap(args: argparse.Namespace) -> None:
     from pipelines.photos import identity_folders
     from pipelines.training.config import DataConfig, ModelConfig
     from pipelines.training.data import load_crop, scan_identities
-    from pipelines.training.pretrained import PretrainedTeacher, resolve_init
+    from pipelines.training.pretrained import PretrainedTeacher, class_means, resolve_init
     from pipelines.training.teacher_cache import default_teacher_cache, teacher_embeddings
 
     ids = scan_identities(args.crops, 1)
@@ -69,14 +62,14 @@ def overlap(args: argparse.Namespace) -> None:
 
         un = scan_unlabeled([args.unlabelled])
         teacher_embeddings(teacher, len(un), lambda i: load_crop(un[i], data_cfg), cache, desc="unlabelled crops")
-    celeba = identity_means(emb, labels, len(ids))
+    celeba = class_means(emb, labels, len(ids)).numpy()  # (identities, D) unit means
 
     people = identity_folders(args.lfw)
     lfw_files = [f for _, fs in people for f in fs]
     lfw_labels = np.array([k for k, (_, fs) in enumerate(people) for _ in fs])
     rec = FaceRecognizer.load(model=args.model)
     lfw_emb = embed_image_files(rec, lfw_files, cache_dir=default_cache_dir()).embeddings
-    lfw = identity_means(lfw_emb, lfw_labels, len(people))
+    lfw = class_means(lfw_emb, lfw_labels, len(people)).numpy()
 
     # The null: how close a *different* person's mean gets — each CelebA identity's best cosine
     # to the other CelebA identities (all different people), the scale for choosing --threshold.

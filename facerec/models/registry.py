@@ -211,3 +211,10 @@ def get_model(name: str | None = None) -> ModelSpec:
 def model_by_fingerprint(fingerprint: str | None) -> ModelSpec | None:
     """The named model whose weights have ``fingerprint`` (a gallery's model id), if any."""
     return next((m for m in MODELS.values() if fingerprint and m.fingerprint == fingerprint), None)
+
+
+def model_file(name_or_path: str | os.PathLike) -> Path:
+    """The file a model argument denotes for the torch runtime: a named model's (installed, else
+    :class:`ModelNotInstalled`), otherwise the path as given (not checked)."""
+    key = str(name_or_path)
+    return MODELS[key].require_installed().torch_path() if key in MODELS else Path(key)

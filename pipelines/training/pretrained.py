@@ -43,15 +43,12 @@ class PretrainedSource:
 
 def resolve_init(m: ModelConfig, template: str) -> PretrainedSource:
     """The pretrained model ``m.init`` names; FileNotFoundError / ModelError when it cannot be used."""
-    from facerec.models import MODELS
+    from facerec.models import MODELS, model_file
     from facerec.onnx_runtime import file_metadata
 
-    if m.init in MODELS:
-        path = MODELS[m.init].require_installed().torch_path()
-    else:
-        path = Path(m.init)
-        if not path.is_file():
-            raise FileNotFoundError(f"model.init: {path}: no such file (or a named model: {', '.join(MODELS)})")
+    path = model_file(m.init)
+    if not path.is_file():
+        raise FileNotFoundError(f"model.init: {path}: no such file (or a named model: {', '.join(MODELS)})")
     foreign = path.suffix.lower() == ".onnx" and "facerec.preprocessing" not in file_metadata(path)
     digest = file_sha256(path)
     if foreign:  # the same graph read with another input spec is another model
@@ -129,10 +126,9 @@ def online_teacher(teacher: str, src: PretrainedSource | None, m: ModelConfig, t
             raise ValueError("distill.teacher = \"init\" needs model.init to name a pretrained model")
         emb = load_pretrained(src, m, template)
     else:
-        from facerec.models import MODELS
+        from facerec.models import model_file
 
-        path = MODELS[teacher].require_installed().torch_path() if teacher in MODELS else Path(teacher)
-        emb = Embedder.load(path)
+        emb = Embedder.load(model_file(teacher))
         if emb.preprocessing != preprocessing:
             raise ValueError(f"distill.online: teacher {teacher} expects {emb.preprocessing}, the student's batches "
                              f"are {preprocessing}; use distill.online = false")

@@ -105,11 +105,11 @@ class CheckpointTeacher:
 def load_teacher(cfg: DistillConfig) -> Teacher:
     """The teacher named by ``distill.teacher``: a named model (``facerec models``), an ONNX
     embedding model with the input spec in ``cfg``, or a facerec ``.pt``."""
-    from facerec.models import MODELS
+    from facerec.models import MODELS, model_file
 
-    if cfg.teacher in MODELS:
-        return CheckpointTeacher(cfg, MODELS[cfg.teacher].require_installed().torch_path(), cfg.batch_size)
-    path = Path(cfg.teacher)
+    path = model_file(cfg.teacher)
+    if cfg.teacher in MODELS:  # its own input spec, whatever the file's format
+        return CheckpointTeacher(cfg, path, cfg.batch_size)
     if not path.is_file():
         raise FileNotFoundError(f"distill.teacher: {path}: no such file")
     if path.suffix.lower() == ".onnx":

@@ -219,6 +219,7 @@ class Trainer:
         self.progress = cfg.train.progress and self.env.is_main
         self.preprocessing = Preprocessing(template=cfg.data.template)
 
+        self.resuming = resume  # a resumed run takes its class centres from the checkpoint
         self._build_data()
         self._build_model()
 
@@ -246,8 +247,10 @@ class Trainer:
         unlabeled = scan_unlabeled(cfg.data.unlabeled) if cfg.data.unlabeled else []
         self.train_ds = FaceDataset(self.split.train, cfg.data, cfg.augment, cfg.train.seed, progress=self.progress,
                                     unlabeled=unlabeled)
-        self.pretrained: PretrainedSource | None = None  # model.init when it names a pretrained model
-        if cfg.model.init and read_training_state(cfg.model.init) is None:
+        # model.init: a run's training state (read once, used by _build_model) or a pretrained model
+        self._init_state = read_training_state(cfg.model.init) if cfg.model.init else None
+        self.pretrained: PretrainedSource | None = None
+        if cfg.model.init and self._init_state is None:
             self.pretrained = resolve_init(cfg.model, cfg.data.template)
         self.teacher_emb: torch.Tensor | None = None  # (N, Dt) teacher embedding of each training sample
         if cfg.distill.teacher and not cfg.distill.online:
@@ -275,7 +278,7 @@ class Trainer:
         """Backbone (random, from a pretrained model, or from a run's state), loss head,
         distillation term, freezing, optimiser, schedule and the module DDP wraps."""
         cfg = self.cfg
-        state = read_training_state(cfg.model.init) if cfg.model.init and self.pretrained is None else None
+        state, self._init_state = self._init_state, None  # not kept: it holds a whole optimiser state
         if self.pretrained is not None:
             # The pretrained model's own architecture, weights and preprocessing (pretrained.py).
             emb = load_pretrained(self.pretrained, cfg.model, cfg.data.template)
@@ -302,7 +305,7 @@ class Trainer:
                                               cfg.distill.similarity_weight)
         if state is not None:
             self._init_from_state(cfg.model.init, state)
-        if cfg.model.classifier_init == "class_means" and state is None:
+        if cfg.model.classifier_init == "class_means" and state is None and not self.resuming:
             imprint_centres(self.head, self._pretrained_class_means())
         self.freezer = Freezer(self.backbone, cfg.model.freeze, cfg.model.trainable_blocks,
                                cfg.model.classifier_warmup_steps, cfg.model.freeze_batchnorm)
