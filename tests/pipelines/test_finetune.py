@@ -87,6 +87,15 @@ def test_freeze_all_but_last_blocks(backbone, installed_model):
     else:
         net = create_backbone("mobilefacenet", embedding_size=128, input_size=(112, 112))
     groups = blocks(net)
+    # A block per conv/linear layer, counted independently: the graph's Conv/Gemm nodes, the
+    # module's Conv2d/Linear layers.
+    if backbone == "sface":
+        import onnx
+
+        layers = sum(n.op_type in ("Conv", "Gemm") for n in onnx.load(str(installed_model("sface").onnx_path())).graph.node)
+    else:
+        layers = sum(isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) for m in net.modules())
+    assert len(groups) == layers
     freezer = Freezer(net, "all_but_last", trainable_blocks=3)
     expected = {id(p) for b in groups[-3:] for p in b}
     assert {id(p) for p in freezer.trainable} == expected
