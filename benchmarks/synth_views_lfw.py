@@ -79,7 +79,7 @@ def main() -> None:
     views = np.zeros((n, len(yaws), g.shape[1]), np.float32)  # (P, V, D)
     for i, path in enumerate(gallery):
         rgb = load_image(path)
-        lm, _ = central_landmarks(rec, rgb, file_key(path), det_cache)
+        lm, _ = central_landmarks(rec, open_photo(rgb), file_key(path), det_cache)
         views[i] = rec.embedder.embed(np.stack(face_views(rgb, lm, yaws, tpl)))
     cpu_views = time.process_time() - t0
     plain = q @ g.T  # (Q, P)

@@ -86,7 +86,7 @@ def area_resize(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
+def normalise(x: np.ndarray) -> np.ndarray:
     """(..., H, W, 3) pixels → (..., 3, H, W) network input in about [−1, 1]."""
     return np.ascontiguousarray(np.moveaxis((x - np.float32(127.5)) * np.float32(0.0078125), -1, -3))
 
@@ -130,7 +130,7 @@ def nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
-def _square(boxes: np.ndarray) -> np.ndarray:
+def square(boxes: np.ndarray) -> np.ndarray:
     """Boxes (N, ≥4) made square around their centre (side = the longer side)."""
     out = boxes.copy()
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
@@ -154,7 +154,7 @@ def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
     return out
 
 
-def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def crops(img: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(N, size, size, 3) resampled crops of the boxes, clipped to the image (no padding, as
     facenet-pytorch does), and the indices of the boxes that had a non-empty crop."""
     h, w = img.shape[:2]
@@ -169,6 +169,14 @@ def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, n
     if not out:
         return np.zeros((0, size, size, 3), np.float32), np.zeros(0, np.int64)
     return np.stack(out), np.asarray(kept, np.int64)
+
+
+def onet_points(boxes: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    """O-Net's landmark output (N, 10: five x then five y, relative to the box) → (N, 5, 2)
+    image pixels, for the boxes (N, ≥4) its 48×48 inputs were cut from (pixel-inclusive sizes)."""
+    bw = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+    bh = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+    return np.stack([bw * marks[:, :5] + boxes[:, 0:1] - 1, bh * marks[:, 5:] + boxes[:, 1:2] - 1], axis=2)
 
 
 # -- the cascade ----------------------------------------------------------------------------
@@ -196,7 +204,7 @@ def run_cascade(rgb: np.ndarray, config: MTCNNConfig, pnet: Runner, rnet: Runner
     # Stage 1: P-Net over the pyramid. Rows: x1 y1 x2 y2 score reg(4).
     found = []
     for scale in pyramid_scales(h, w, config.min_face_size, config.factor):
-        x = _normalise(area_resize(img, int(h * scale + 1), int(w * scale + 1)))[None]
+        x = normalise(area_resize(img, int(h * scale + 1), int(w * scale + 1)))[None]
         reg, prob = pnet(x)
         ys, xs = np.nonzero(prob[0, 1] >= t1)
         if len(ys) == 0:
@@ -213,34 +221,32 @@ def run_cascade(rgb: np.ndarray, config: MTCNNConfig, pnet: Runner, rnet: Runner
     bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     boxes = np.stack([boxes[:, 0] + boxes[:, 5] * bw, boxes[:, 1] + boxes[:, 6] * bh,
                       boxes[:, 2] + boxes[:, 7] * bw, boxes[:, 3] + boxes[:, 8] * bh, boxes[:, 4]], axis=1)
-    boxes = _square(boxes)
+    boxes = square(boxes)
 
     # Stage 2: R-Net refines and filters.
-    crops, kept = _crops(img, boxes, 24)
+    patches, kept = crops(img, boxes, 24)
     if len(kept) == 0:
         return empty
     boxes = boxes[kept]
-    reg, prob = rnet(_normalise(crops))
+    reg, prob = rnet(normalise(patches))
     ok = prob[:, 1] > t2
     boxes = np.concatenate([boxes[ok, :4], prob[ok, 1:2]], axis=1)
     reg = reg[ok]
     pick = nms(boxes[:, :4], boxes[:, 4], 0.7)
-    boxes = _square(_regress(boxes[pick], reg[pick]))
+    boxes = square(_regress(boxes[pick], reg[pick]))
     if len(boxes) == 0:
         return empty
 
     # Stage 3: O-Net gives the final boxes and the 5 landmarks.
-    crops, kept = _crops(img, boxes, 48)
+    patches, kept = crops(img, boxes, 48)
     if len(kept) == 0:
         return empty
     boxes = boxes[kept]
-    reg, marks, prob = onet(_normalise(crops))
+    reg, marks, prob = onet(normalise(patches))
     ok = prob[:, 1] > t3
     boxes = np.concatenate([boxes[ok, :4], prob[ok, 1:2]], axis=1)
     reg, marks = reg[ok], marks[ok]
-    bw = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
-    bh = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
-    points = np.stack([bw * marks[:, :5] + boxes[:, 0:1] - 1, bh * marks[:, 5:] + boxes[:, 1:2] - 1], axis=2)
+    points = onet_points(boxes, marks)
     boxes = _regress(boxes, reg)
     pick = nms_min(boxes[:, :4], boxes[:, 4], 0.7)
     boxes, points = boxes[pick], points[pick]
@@ -254,7 +260,7 @@ def to_detections(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray, min
     return sorted(dets, key=lambda d: -d.score)
 
 
-class _OnnxRunner:
+class OnnxRunner:
     """A Runner over one onnxruntime session (created on first use)."""
 
     def __init__(self, path: Path) -> None:
@@ -278,7 +284,7 @@ class OnnxMTCNNDetector:
 
     def __init__(self, config: MTCNNConfig | None = None, folder: str | Path | None = None) -> None:
         self.config = config or MTCNNConfig()
-        self.pnet, self.rnet, self.onet = (_OnnxRunner(mtcnn_onnx_path(n, Path(folder) if folder else None)) for n in NETS)
+        self.pnet, self.rnet, self.onet = (OnnxRunner(mtcnn_onnx_path(n, Path(folder) if folder else None)) for n in NETS)
 
     def detect(self, image: ImageInput) -> list[Detection]:
         """Detect all faces in ``image``; highest score first."""

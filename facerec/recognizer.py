@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 import numpy as np
 
 from .alignment import align_face, center_crop_landmarks
-from .detection import Detector, FaceSelect, MTCNNConfig, MTCNNDetector, choose_face
+from .bounded import create_detector, crop_face
+from .detection import Detector, FaceSelect, choose_face
 from .errors import ModelError, MultipleFacesError, NoFaceError
-from .image import ImageInput, load_image
+from .image import ImageInput
+from .photo import Photo, open_photo
 from .preprocessing import Preprocessing
 from .similarity import cosine_similarity
 from .types import Detection, Face, VerificationResult
@@ -115,21 +117,6 @@ def _use_registry_thresholds(embedder: EmbedderLike, model: str | None) -> None:
                              search_far=spec.search_far)
 
 
-def create_detector(config: MTCNNConfig | None = None, runtime: str = "auto", device: str = "cpu") -> Detector:
-    """MTCNN on onnxruntime (``"onnx"``; ``"auto"`` on the CPU when the shipped ONNX networks
-    exist) or on torch (``"torch"``, or any other device)."""
-    from .mtcnn_onnx import NETS, OnnxMTCNNDetector, mtcnn_onnx_path
-
-    if runtime not in RUNTIMES:
-        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
-    have_onnx = all(mtcnn_onnx_path(n).is_file() for n in NETS)
-    if runtime == "onnx" or (runtime == "auto" and str(device) == "cpu" and have_onnx):
-        if not have_onnx:
-            raise ModelError("the ONNX MTCNN networks are missing from facerec/weights: run facerec export --default")
-        return OnnxMTCNNDetector(config)
-    return MTCNNDetector(config, device=device)
-
-
 class FaceRecognizer:
     """Image in, faces and embeddings out.
 
@@ -141,7 +128,7 @@ class FaceRecognizer:
                  threshold: float | None = None, frontalize: bool = False) -> None:
         self.embedder = embedder
         self.frontalize = frontalize  # embed the frontal view of each face (facerec.pose)
-        if detector is None:  # the detector on the embedder's runtime
+        if detector is None:  # the default named detector (MTCNN on the embedder's runtime)
             detector = create_detector(runtime=self.runtime)
         self.detector = detector
         meta_thr = embedder.metadata.get("threshold")
@@ -150,11 +137,16 @@ class FaceRecognizer:
 
     @classmethod
     def load(cls, weights: str | os.PathLike | None = None, *, model: str | None = None,
-             threshold: float | None = None, detector_config: MTCNNConfig | None = None, device: str = "cpu",
-             runtime: Runtime = "auto", frontalize: bool = False, **embedder_opts: Any) -> "FaceRecognizer":
-        """Load a model with an MTCNN detector on the same runtime: ``weights`` (a ``.pt`` or
-        ``.onnx`` file) or ``model`` (a registry name, see ``facerec models``); with neither, the
-        default named model.
+             threshold: float | None = None, detector: str | None = None, detector_config: Any = None,
+             detect_side: int | None = None, device: str = "cpu", runtime: Runtime = "auto", frontalize: bool = False,
+             **embedder_opts: Any) -> "FaceRecognizer":
+        """Load a model with a named detector: ``weights`` (a ``.pt`` or ``.onnx`` file) or
+        ``model`` (a registry name, see ``facerec models``); with neither, the default named model.
+
+        ``detector``: a named detector (default ``$FACEREC_DETECTOR``, else the registry's), with
+        its own settings ``detector_config`` and ``detect_side``, the longest side of the copy it
+        detects on (:mod:`facerec.bounded`; default: the detector's; 0: full resolution). MTCNN
+        runs on the embedder's runtime.
 
         ``runtime``: see :func:`choose_runtime` (default: ONNX on the CPU for named models and
         ``.onnx`` files, torch for ``.pt`` files). ``embedder_opts`` go to :meth:`Embedder.load`
@@ -164,9 +156,10 @@ class FaceRecognizer:
         from .onnx_embedder import OnnxEmbedder  # light: onnxruntime is imported by its sessions only
 
         embedder = load_embedder(weights, model=model, runtime=runtime, device=device, **embedder_opts)
-        detector: Detector = (create_detector(detector_config, "onnx") if isinstance(embedder, OnnxEmbedder)
-                              else MTCNNDetector(detector_config, device=device))
-        return cls(embedder, detector, threshold, frontalize)
+        on_onnx = isinstance(embedder, OnnxEmbedder)
+        det = create_detector(detector, detector_config, "onnx" if on_onnx else "torch",
+                              "cpu" if on_onnx else device, detect_side)
+        return cls(embedder, det, threshold, frontalize)
 
     def with_model(self, model: str) -> "FaceRecognizer":
         """This recognizer (detector, runtime, options) with the named ``model``'s embedder:
@@ -219,25 +212,31 @@ class FaceRecognizer:
         return self.embedder.fingerprint()
 
     # -- faces ----------------------------------------------------------------------------
-    def crop(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        """The crop the embedder takes for the face with image ``landmarks`` (5, 2): aligned to
-        the model's template, and frontalised when ``frontalize`` is set."""
+    def crop(self, image: "np.ndarray | Photo", landmarks: np.ndarray) -> np.ndarray:
+        """The crop the embedder takes for the face with ``landmarks`` (5, 2) in the image's
+        pixels: aligned to the model's template (from a :class:`~facerec.photo.Photo`, at the
+        coarsest decoded level with the crop's resolution), frontalised when ``frontalize`` is set."""
         tpl = self.embedder.preprocessing.template
         if self.frontalize:
             from .pose import frontalize_face  # imported on use: the plain path does not need it
 
-            return frontalize_face(rgb, landmarks, tpl)
-        return align_face(rgb, landmarks, tpl)
+            align: Any = frontalize_face
+        else:
+            align = align_face
+        if isinstance(image, Photo):
+            return crop_face(image, landmarks, tpl, align)
+        return align(image, landmarks, tpl)
 
-    def detect(self, image: ImageInput) -> list[Detection]:
-        """All faces in ``image``, highest score first."""
-        return self.detector.detect(load_image(image))
+    def detect(self, image: "ImageInput | Photo") -> list[Detection]:
+        """All faces in ``image``, in its pixels, highest score first (the bounded-cost rule:
+        :mod:`facerec.bounded`)."""
+        return self.detector.detect(open_photo(image))
 
-    def faces(self, image: ImageInput, embed: bool = True, flip: bool = False) -> list[Face]:
+    def faces(self, image: "ImageInput | Photo", embed: bool = True, flip: bool = False) -> list[Face]:
         """All faces with their aligned crops (and embeddings unless ``embed=False``)."""
-        rgb = load_image(image)
-        dets = self.detector.detect(rgb)
-        crops = [self.crop(rgb, d.landmarks) for d in dets]
+        photo = open_photo(image)
+        dets = self.detector.detect(photo)
+        crops = [self.crop(photo, d.landmarks) for d in dets]
         embs = self.embedder.embed(crops, flip=flip) if embed and crops else [None] * len(crops)
         return [Face(d, c, e) for d, c, e in zip(dets, crops, embs)]
 
@@ -248,11 +247,12 @@ class FaceRecognizer:
             return np.zeros((0, self.embedder.embedding_size), dtype=np.float32)
         return np.stack([f.embedding for f in faces])
 
-    def _one_face(self, image: ImageInput, select: Select, fallback_center: bool) -> tuple[Detection, np.ndarray]:
+    def _one_face(self, image: "ImageInput | Photo", select: Select,
+                  fallback_center: bool) -> tuple[Detection, np.ndarray]:
         """The chosen detection of ``image`` and its aligned crop (not embedded)."""
-        rgb = load_image(image)
-        dets = self.detector.detect(rgb)
-        h, w = rgb.shape[:2]
+        photo = open_photo(image)
+        dets = self.detector.detect(photo)
+        w, h = photo.size
         tpl = self.embedder.preprocessing.template
         chosen = choose_face(dets, select, w, h)
         if chosen is not None:
@@ -262,7 +262,7 @@ class FaceRecognizer:
             det = Detection(box=np.array([0, 0, w, h], np.float32), score=0.0, landmarks=lm)
         else:
             raise NoFaceError("no face found in the image")
-        return det, self.crop(rgb, det.landmarks)
+        return det, self.crop(photo, det.landmarks)
 
     def face(self, image: ImageInput, select: Select = "largest", fallback_center: bool = False,
              flip: bool = False) -> Face:

@@ -40,7 +40,7 @@ from facerec.atomic import atomic_path, atomic_write, atomic_write_text
 from facerec.checksum import file_sha256
 from facerec.clustering import METHOD_K, cluster_embeddings, match_previous
 from facerec.errors import FacerecError, ModelError
-from facerec.image import load_image
+from facerec.photo import open_photo
 from facerec.recognizer import FaceRecognizer
 from facerec.types import LANDMARK_NAMES, Detection
 
@@ -377,9 +377,9 @@ def _detect_and_embed(recognizer: FaceRecognizer, todo: Sequence[tuple[int, Path
     for i, path in todo:
         try:
             data = path.read_bytes()  # hashed and decoded from the same bytes
-            rgb = load_image(data)
-            dets = recognizer.detector.detect(rgb)
-            crops = [recognizer.crop(rgb, d.landmarks) for d in dets]
+            photo = open_photo(data)  # decoded at the size detection and alignment need
+            dets = recognizer.detector.detect(photo)
+            crops = [recognizer.crop(photo, d.landmarks) for d in dets]
         except (FacerecError, OSError, ValueError) as exc:  # this photo, not the run: report, go on
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             report.skipped.append((str(path), f"{type(exc).__name__}: {reason}"))

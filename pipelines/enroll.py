@@ -21,7 +21,7 @@ from facerec import FacerecError, FaceRecognizer, ModelError
 from facerec.gallery import Gallery, validate_identity
 from facerec.gallery.base import FaceChoice
 from facerec.gallery.storage import current_version
-from facerec.image import load_image
+from facerec.photo import open_photo
 
 from .photos import identity_folders
 
@@ -127,8 +127,8 @@ def enroll_cluster(gallery: Gallery, name: str, cluster: str | os.PathLike | Clu
             if hashlib.sha256(data).hexdigest() != faces[0]["sha256"]:
                 report.skipped.append((photo, "the photo changed since it was clustered"))
                 continue
-            rgb = load_image(data)
-            crops += [rec.crop(rgb, c.landmarks(f)) for f in faces]
+            photo = open_photo(data)
+            crops += [rec.crop(photo, c.landmarks(f)) for f in faces]
         except (FacerecError, OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             report.skipped.append((photo, f"{type(exc).__name__}: {reason}"))

@@ -27,11 +27,11 @@ from tqdm import tqdm
 
 from facerec.alignment import TEMPLATES, align_face, center_crop_landmarks
 from facerec.atomic import atomic_path, atomic_write_text
+from facerec.bounded import create_detector, crop_face
 from facerec.detection import Detector, MTCNNConfig, MTCNNDetector, choose_face
 from facerec.errors import FacerecError
-from facerec.image import load_image
 from facerec.onnx_runtime import THREADS_ENV
-from facerec.recognizer import create_detector
+from facerec.photo import open_photo
 
 from .photos import list_files
 
@@ -54,7 +54,9 @@ class PrepareOptions:
     template: str = "arcface_112"
     image_format: str = "png"
     fallback_center: bool = False
-    detector: MTCNNConfig = field(default_factory=MTCNNConfig)
+    detector: MTCNNConfig = field(default_factory=MTCNNConfig)  # mtcnn's settings
+    detector_name: str | None = None   # a named detector (None: the default)
+    detect_side: int | None = None     # the bound on the detector's copy (None: the detector's)
 
     def __post_init__(self) -> None:
         if self.template not in TEMPLATES:
@@ -82,12 +84,12 @@ def process_image(src: Path, dst: Path, rel: str, opts: PrepareOptions, detector
     """Detect, align and save one image; returns its report record."""
     rec: dict[str, Any] = {"path": rel}
     try:
-        rgb = load_image(src / rel)
+        photo = open_photo(src / rel)
+        dets = detector.detect(photo)  # decodes the photo (at reduced size where it can)
     except FacerecError as exc:
         return {**rec, "status": UNREADABLE, "error": str(exc)}
     try:
-        dets = detector.detect(rgb)
-        h, w = rgb.shape[:2]
+        w, h = photo.size
         if not dets:
             if not opts.fallback_center:
                 return {**rec, "status": NO_FACE}
@@ -99,7 +101,7 @@ def process_image(src: Path, dst: Path, rel: str, opts: PrepareOptions, detector
             rec["score"] = round(float(best.score), 4)
             if len(dets) > 1:
                 rec["faces"] = len(dets)
-        crop = align_face(rgb, landmarks, opts.template)
+        crop = crop_face(photo, landmarks, opts.template, align_face)
         save_crop_atomic(crop, output_path(dst, rel, opts.image_format), opts.image_format)
         return {**rec, "status": status}
     except (FacerecError, OSError, ValueError) as exc:  # alignment or write failure: report, go on
@@ -113,14 +115,17 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(src: str, dst: str, opts: PrepareOptions, single_thread: bool = True) -> None:
     # MTCNN on onnxruntime when the shipped networks are there (a worker then never imports
     # torch: seconds less per process), else facenet-pytorch; the same detections either way.
-    detector = create_detector(opts.detector, "auto")
+    detector = create_detector(opts.detector_name, opts.detector, "auto", detect_side=opts.detect_side)
     if single_thread:  # one thread per process: N workers use N cores, no oversubscription
-        if isinstance(detector, MTCNNDetector):
+        if isinstance(detector.inner, MTCNNDetector):
             import torch
 
             torch.set_num_threads(1)
         else:
             os.environ[THREADS_ENV] = "1"  # read when the worker's sessions open
+        import cv2
+
+        cv2.setNumThreads(1)  # YuNet runs on OpenCV's DNN threads
     _WORKER.update(src=Path(src), dst=Path(dst), opts=opts, detector=detector)
 
 

@@ -15,6 +15,9 @@ from pipelines.paths import data_dir as default_data_dir
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "FACEREC_ORT_THREADS"):
         os.environ.setdefault(_var, "1")
+    import cv2  # YuNet runs on OpenCV's own thread pool
+
+    cv2.setNumThreads(1)
 
 
 def _data_dir() -> Path | None:

@@ -7,9 +7,11 @@ import os
 import sys
 from typing import Any
 
+from facerec.bounded import create_detector
 from facerec.detection import Detector, MTCNNConfig
 from facerec.models import DEFAULT_MODEL
-from facerec.recognizer import RUNTIMES, FaceRecognizer, create_detector
+from facerec.models.detectors import DETECTOR_ENV, DETECTORS, default_detector_name
+from facerec.recognizer import RUNTIMES, FaceRecognizer
 
 RUNTIME_HELP = ("onnx: onnxruntime, no torch import (fast start); torch: PyTorch + facenet-pytorch; "
                 "auto (default): onnx for named models and .onnx files on the CPU, torch for --weights .pt "
@@ -38,15 +40,25 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_detector_args(p: argparse.ArgumentParser, runtime: bool = True) -> None:
-    """The MTCNN knobs, and ``--runtime`` unless the command always runs torch."""
-    g = p.add_argument_group("detector (MTCNN)")
+    """``--detector``, ``--detect-size``, the MTCNN knobs, and ``--runtime`` unless the command
+    always runs torch."""
+    g = p.add_argument_group("detector")
+    g.add_argument("--detector", metavar="NAME", choices=sorted(DETECTORS),
+                   help=f"named detector: {', '.join(DETECTORS)} (see 'facerec models'; default: ${DETECTOR_ENV} or "
+                        f"{default_detector_name()})")
+    g.add_argument("--detect-size", type=int, metavar="PX",
+                   help="longest side of the copy the detector sees; larger finds smaller faces in big photos at "
+                        "more cost, 0 = full resolution (default: the detector's, e.g. "
+                        + ", ".join(f"{d.name} {d.detect_side}" for d in DETECTORS.values()) + ")")
     if runtime:
         g.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     d = MTCNNConfig()
-    g.add_argument("--min-face-size", type=int, default=d.min_face_size, help=f"smallest face in pixels (default: {d.min_face_size})")
-    g.add_argument("--factor", type=float, default=d.factor, help=f"image pyramid step; smaller is faster (default: {d.factor})")
+    g.add_argument("--min-face-size", type=int, default=d.min_face_size,
+                   help=f"mtcnn: smallest face in pixels of the detector's copy (default: {d.min_face_size})")
+    g.add_argument("--factor", type=float, default=d.factor,
+                   help=f"mtcnn: image pyramid step; smaller is faster (default: {d.factor})")
     g.add_argument("--thresholds", type=float, nargs=3, default=list(d.thresholds), metavar=("P", "R", "O"),
-                   help="P-Net, R-Net and O-Net thresholds (default: %(default)s)")
+                   help="mtcnn: P-Net, R-Net and O-Net thresholds (default: %(default)s)")
 
 
 def detector_config(args: argparse.Namespace) -> MTCNNConfig:
@@ -54,8 +66,9 @@ def detector_config(args: argparse.Namespace) -> MTCNNConfig:
 
 
 def make_detector(args: argparse.Namespace) -> Detector:
-    """The detector the detector arguments describe (runtime and knobs)."""
-    return create_detector(detector_config(args), args.runtime, getattr(args, "device", "cpu"))
+    """The detector the detector arguments describe (name, bound, runtime and knobs)."""
+    return create_detector(args.detector, detector_config(args), getattr(args, "runtime", "auto"),
+                           getattr(args, "device", "cpu"), args.detect_size)
 
 
 def load_recognizer(args: argparse.Namespace, gallery: str | os.PathLike | None = None) -> FaceRecognizer:
@@ -69,7 +82,8 @@ def load_recognizer(args: argparse.Namespace, gallery: str | os.PathLike | None 
         )
 
         model = gallery_model(gallery)
-    return FaceRecognizer.load(args.weights, model=model, detector_config=detector_config(args), device=args.device,
+    return FaceRecognizer.load(args.weights, model=model, detector=args.detector, detector_config=detector_config(args),
+                               detect_side=args.detect_size, device=args.device,
                                runtime=args.runtime, precision=args.precision,
                                frontalize=getattr(args, "frontalize", False))
 

@@ -34,7 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     opts = PrepareOptions(template=args.template, image_format=args.image_format,
-                          fallback_center=args.fallback_center, detector=detector_config(args))
+                          fallback_center=args.fallback_center, detector=detector_config(args),
+                          detector_name=args.detector, detect_side=args.detect_size)
     report = prepare(args.src, args.dst, opts, workers=args.workers, progress=not args.no_progress)
     print(summary_line(report))
     return 0

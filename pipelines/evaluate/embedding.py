@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from facerec import FaceRecognizer, load_image
+from facerec import FaceRecognizer
+from facerec.photo import Photo, open_photo
 from facerec.recognizer import EmbedderLike
 from facerec.alignment import center_crop_landmarks
 from facerec.detection import choose_face
@@ -79,18 +80,17 @@ def open_caches(recognizer: FaceRecognizer, flip: bool, cache_dir: Path | None) 
     return det_cache, emb_cache
 
 
-def central_landmarks(recognizer: FaceRecognizer, rgb: np.ndarray, key: str, cache: ArrayCache) -> tuple[np.ndarray, bool]:
+def central_landmarks(recognizer: FaceRecognizer, photo: Photo, key: str, cache: ArrayCache) -> tuple[np.ndarray, bool]:
     """(5, 2) landmarks of the face nearest the centre, or the centre-crop fallback."""
     hit = cache.get(key)
+    w, h = photo.size
     if hit is None:
-        h, w = rgb.shape[:2]
-        det = choose_face(recognizer.detector.detect(rgb), "central", w, h)
+        det = choose_face(recognizer.detector.detect(photo), "central", w, h)
         lm = det.landmarks if det is not None else np.zeros((5, 2), np.float32)
         cache.put(key, landmarks=lm, score=det.score if det is not None else 0.0, detected=det is not None)
         hit = cache.get(key)
     if bool(hit["detected"]):
         return hit["landmarks"], True
-    h, w = rgb.shape[:2]
     return center_crop_landmarks(w, h, recognizer.embedder.preprocessing.template), False
 
 
@@ -116,9 +116,9 @@ def embed_image_files(recognizer: FaceRecognizer, paths: Sequence[str | os.PathL
             chunk = todo[start:start + batch_size]
             crops, found = [], []
             for i in chunk:
-                rgb = load_image(uniq[i])
-                lm, ok = central_landmarks(recognizer, rgb, keys[i], det_cache)
-                crops.append(recognizer.crop(rgb, lm))
+                photo = open_photo(uniq[i])
+                lm, ok = central_landmarks(recognizer, photo, keys[i], det_cache)
+                crops.append(recognizer.crop(photo, lm))
                 found.append(ok)
                 bar.update(1)
             embs = recognizer.embedder.embed(np.stack(crops), batch_size=batch_size, flip=flip)

@@ -1,0 +1,160 @@
+"""THE detection rule for every caller: image in → faces in original pixels out, at a cost
+bounded by design.
+
+A detector's cost grows with the pixels it sees (MTCNN's pyramid over a 48 MP photo: ~80 s
+and 6 GB), not with the faces. So :class:`BoundedDetector` gives the network a copy whose
+longest side is at most ``detect_side`` (decoded at reduced size where the format allows, see
+:class:`facerec.photo.Photo`, then area-resampled), and maps boxes and landmarks back to the
+original's pixels. :func:`crop_face` aligns each face from a level with at least the crop's
+resolution around it — the full image only when a face is small in a large photo.
+
+``create_detector`` builds a named detector (:mod:`facerec.models.detectors`) under this rule.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .alignment import Template, estimate_similarity, get_template
+from .detection import Detector, MTCNNConfig
+from .image import ImageInput
+from .photo import Photo, open_photo
+from .types import Detection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """What names a detector's output (cache keys, gallery records): its registry name, the
+    bound on the copy it sees (0: full resolution) and its own settings."""
+
+    name: str
+    detect_side: int
+    options: dict[str, Any]
+
+
+def _resize_area(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def _map(points: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """(…, 2) points of an image scaled by (sx, sy) → original pixels (pixel centres kept)."""
+    out = np.asarray(points, np.float32).copy()
+    out[..., 0] = (out[..., 0] + 0.5) / sx - 0.5
+    out[..., 1] = (out[..., 1] + 0.5) / sy - 0.5
+    return out
+
+
+def scale_detection(d: Detection, sx: float, sy: float) -> Detection:
+    """A detection found on a copy scaled by (sx, sy), in the original's pixels."""
+    box = _map(d.box.reshape(2, 2), sx, sy).reshape(4)
+    return Detection(box=box, score=d.score, landmarks=_map(d.landmarks, sx, sy))
+
+
+class BoundedDetector:
+    """A detector (``inner``: any :class:`~facerec.detection.Detector` on RGB arrays) run on a
+    copy of at most ``detect_side`` pixels on the longest side (0: the full image).
+
+    ``detect(image)`` takes a path, bytes, an array, a PIL image or a :class:`~facerec.photo.Photo`
+    and returns detections in the original's pixels, highest score first.
+    """
+
+    def __init__(self, inner: Detector, name: str, detect_side: int) -> None:
+        if detect_side < 0:
+            raise ValueError(f"detect_side must be >= 0 (0: full resolution), got {detect_side}")
+        self.inner = inner
+        self.name = name
+        self.detect_side = int(detect_side)
+
+    @property
+    def config(self) -> DetectorSettings:
+        cfg = getattr(self.inner, "config", None)
+        return DetectorSettings(self.name, self.detect_side,
+                                dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {})
+
+    def view(self, photo: Photo) -> tuple[np.ndarray, float, float]:
+        """The copy the network sees and its scale to the original, ``(rgb, sx, sy)``."""
+        side = self.detect_side or max(photo.size)
+        rgb, _ = photo.at_scale(photo.scale_for_side(side))
+        h, w = rgb.shape[:2]
+        if max(h, w) > side:
+            f = side / max(h, w)
+            w, h = max(1, round(w * f)), max(1, round(h * f))
+            rgb = _resize_area(rgb, w, h)
+        return rgb, w / photo.width, h / photo.height
+
+    def detect(self, image: "ImageInput | Photo") -> list[Detection]:
+        """All faces of ``image`` in its own pixels, highest score first."""
+        photo = open_photo(image)
+        rgb, sx, sy = self.view(photo)
+        dets = self.inner.detect(rgb)
+        if sx == 1.0 and sy == 1.0:
+            return dets
+        return [scale_detection(d, sx, sy) for d in dets]
+
+    def detect_many(self, images: Sequence["ImageInput | Photo"]) -> list[list[Detection]]:
+        """:meth:`detect` for each image."""
+        return [self.detect(im) for im in images]
+
+
+def crop_face(photo: Photo, landmarks: np.ndarray, template: str | Template,
+              align: Callable[[np.ndarray, np.ndarray, Template], np.ndarray]) -> np.ndarray:
+    """``align(rgb, landmarks, template)`` on the coarsest level of ``photo`` that still has the
+    crop's resolution around this face (landmarks in the original's pixels): a 48 MP photo is
+    decoded in full only for faces smaller than the crop at the reduced levels."""
+    tpl = get_template(template) if isinstance(template, str) else template
+    m = estimate_similarity(np.asarray(landmarks, np.float32), tpl.points)
+    warp_scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # crop pixels per original pixel
+    rgb, s = photo.at_scale(warp_scale)
+    if s == 1.0:
+        return align(rgb, landmarks, tpl)
+    sy = rgb.shape[0] / photo.height
+    sx = rgb.shape[1] / photo.width
+    lm = (np.asarray(landmarks, np.float32) + 0.5) * np.array([sx, sy], np.float32) - 0.5
+    return align(rgb, lm, tpl)
+
+
+def create_detector(name: str | None = None, config: Any = None, runtime: str = "auto", device: str = "cpu",
+                    detect_side: int | None = None) -> BoundedDetector:
+    """The named detector (default ``$FACEREC_DETECTOR``, else the registry's default) under the
+    bounded-cost rule. ``config``: the detector's own settings (:class:`MTCNNConfig` for mtcnn,
+    :class:`facerec.yunet.YuNetConfig` for yunet); ``runtime``/``device``: mtcnn runs on
+    onnxruntime (``"auto"`` on the CPU) or torch; yunet on OpenCV + onnxruntime only.
+    ``detect_side``: the bound (default: the detector's, from the registry; 0: full resolution)."""
+    from .errors import ModelError
+    from .models.detectors import get_detector
+
+    spec = get_detector(name)
+    if runtime not in ("auto", "onnx", "torch"):
+        raise ValueError(f"runtime must be one of auto, onnx, torch; got {runtime!r}")
+    side = spec.detect_side if detect_side is None else int(detect_side)
+    inner: Detector
+    if spec.name == "yunet":
+        from .yunet import YuNetConfig, YuNetDetector
+
+        if config is not None and not isinstance(config, YuNetConfig):
+            config = None  # MTCNN's knobs (the CLI's defaults) do not apply to YuNet
+        if runtime == "torch" or str(device) != "cpu":
+            log.info("yunet runs on OpenCV + onnxruntime on the CPU (runtime %s, device %s ignored)", runtime, device)
+        inner = YuNetDetector(config)
+    else:
+        from .detection import MTCNNDetector
+        from .mtcnn_onnx import NETS, OnnxMTCNNDetector, mtcnn_onnx_path
+
+        if config is not None and not isinstance(config, MTCNNConfig):
+            raise ModelError(f"mtcnn takes an MTCNNConfig, got {type(config).__name__}")
+        have_onnx = all(mtcnn_onnx_path(n).is_file() for n in NETS)
+        if runtime == "onnx" or (runtime == "auto" and str(device) == "cpu" and have_onnx):
+            if not have_onnx:
+                raise ModelError("the ONNX MTCNN networks are missing from facerec/weights: run facerec export --default")
+            inner = OnnxMTCNNDetector(config)
+        else:
+            inner = MTCNNDetector(config, device=device)
+    return BoundedDetector(inner, spec.name, side)

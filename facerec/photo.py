@@ -1,0 +1,140 @@
+"""A photo decoded at the resolution each step needs: :class:`Photo`.
+
+Detection needs a copy whose longest side is bounded (a few hundred to a few thousand pixels);
+alignment needs about the crop's resolution around each face. A 48 MP JPEG decoded in full is
+144 MB of RGB (and ~0.3 s); libjpeg can decode it at 1/2, 1/4 or 1/8 of its size directly
+from the DCT coefficients (PIL's :meth:`~PIL.Image.Image.draft`), several times faster and
+with the memory of the smaller image. :class:`Photo` opens a file or bytes once (size read from
+the header, checked against the pixel limit before any pixel is decoded) and decodes a *level*
+(a DCT scale) only when asked, keeping what it decoded for the next request.
+
+Arrays and PIL images are already decoded: their only level is the image itself.
+Sizes and coordinates are those of the original after EXIF orientation.
+"""
+from __future__ import annotations
+
+import io
+import os
+import threading
+import warnings
+from typing import Union
+
+import numpy as np
+from PIL import Image
+
+from .errors import ImageError, ImageTooLarge
+from .image import MAX_PIXELS, ImageInput, _array_to_rgb, _check_size, _open_pil, _pil_to_rgb
+
+#: The DCT scales libjpeg decodes at directly (PIL's ``draft`` picks among them).
+DCT_SCALES = (1.0, 0.5, 0.25, 0.125)
+#: EXIF orientations that swap width and height (90° and 270° rotations, transposes).
+_SWAPPING = {5, 6, 7, 8}
+
+
+class Photo:
+    """An image that decodes at the resolution asked for.
+
+    ``width``/``height``: the original's size after EXIF orientation. :meth:`at_scale` gives an
+    RGB ``(h, w, 3) uint8`` array at least ``scale`` times the original's size (a DCT level of a
+    JPEG, else the full image) and the exact scale it has; :meth:`full` the whole image.
+    Thread-safe: a level is decoded once even when several threads ask for it.
+    """
+
+    def __init__(self, source: Union[str, os.PathLike, bytes, None], width: int, height: int, what: str,
+                 is_jpeg: bool = False, decoded: np.ndarray | None = None) -> None:
+        self._source = source
+        self.width = int(width)
+        self.height = int(height)
+        self.what = what
+        self._is_jpeg = is_jpeg
+        self._levels: dict[float, np.ndarray] = {} if decoded is None else {1.0: decoded}
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the original (oriented)."""
+        return self.width, self.height
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    def scale_for_side(self, side: int) -> float:
+        """The smallest scale at which the longest side is still ≥ ``side`` (1.0 at most)."""
+        return min(1.0, side / max(self.width, self.height))
+
+    def at_scale(self, scale: float) -> tuple[np.ndarray, float]:
+        """``(rgb, s)``: the image decoded at a level ``s ≥ scale`` (the coarsest such DCT level
+        for JPEG files, 1.0 otherwise); pixel ``(x, y)`` of the original is ``(x·s, y·s)`` there."""
+        level = 1.0
+        if self._is_jpeg:
+            level = min((s for s in DCT_SCALES if s >= min(1.0, scale) - 1e-9), default=1.0)
+        with self._lock:
+            # A finer level already decoded serves too (no second decode of the same photo).
+            have = [s for s in self._levels if s >= level]
+            if have:
+                s = min(have)
+                return self._levels[s], self._actual_scale(self._levels[s])
+            rgb = self._decode(level)
+            self._levels[level] = rgb
+        return rgb, self._actual_scale(rgb)
+
+    def full(self) -> np.ndarray:
+        """The whole image at its original size."""
+        return self.at_scale(1.0)[0]
+
+    def _actual_scale(self, rgb: np.ndarray) -> float:
+        # libjpeg rounds a scaled side up (ceil(w/8)); measure the scale on the longest side.
+        return max(rgb.shape[1], rgb.shape[0]) / max(self.width, self.height)
+
+    def _decode(self, level: float) -> np.ndarray:
+        assert self._source is not None
+        src = io.BytesIO(self._source) if isinstance(self._source, (bytes, bytearray)) else os.fspath(self._source)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img = Image.open(src)
+                if level < 1.0:
+                    # draft() picks the largest DCT reduction keeping the size >= the one asked for.
+                    w, h = img.size
+                    img.draft("RGB", (max(1, int(np.ceil(w * level))), max(1, int(np.ceil(h * level)))))
+                img.load()
+            return _pil_to_rgb(img)
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLarge(f"{self.what}: image too large ({exc})") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(f"{self.what}: cannot decode image ({exc})") from None
+
+
+def open_photo(image: "ImageInput | Photo", *, max_pixels: int = MAX_PIXELS, formats: list[str] | tuple[str, ...] | None = None,
+               what: str | None = None) -> Photo:
+    """A :class:`Photo` of ``image`` (a path, bytes, a PIL image, an RGB array, or a Photo).
+
+    Files and bytes are opened and their size checked from the header (``max_pixels``,
+    ``formats`` and ``what`` as in :func:`facerec.image.load_image`); no pixel is decoded yet.
+    Raises :class:`~facerec.errors.ImageError` for unreadable input.
+    """
+    if isinstance(image, Photo):
+        return image
+    max_pixels = min(max_pixels, MAX_PIXELS)
+    if isinstance(image, np.ndarray):
+        rgb = _array_to_rgb(image, max_pixels)
+        return Photo(None, rgb.shape[1], rgb.shape[0], what or "image array", decoded=rgb)
+    if isinstance(image, Image.Image):
+        _check_size(image.width, image.height, what or "PIL image", max_pixels)
+        rgb = _pil_to_rgb(image)
+        return Photo(None, rgb.shape[1], rgb.shape[0], what or "PIL image", decoded=rgb)
+    if isinstance(image, (str, os.PathLike, bytes, bytearray)):
+        name = str(what or ("image bytes" if isinstance(image, (bytes, bytearray)) else os.fspath(image)))
+        img = _open_pil(image, name, max_pixels, formats, load=False)
+        w, h = img.size
+        try:
+            orientation = int(img.getexif().get(0x0112, 1))  # EXIF Orientation
+        except Exception:  # a broken EXIF block: PIL's exif_transpose ignores it too
+            orientation = 1
+        if orientation in _SWAPPING:
+            w, h = h, w
+        is_jpeg = img.format in ("JPEG", "MPO")
+        img.close()
+        return Photo(bytes(image) if isinstance(image, bytearray) else image, w, h, name, is_jpeg=is_jpeg)
+    raise ImageError(f"unsupported image input of type {type(image).__name__}")
