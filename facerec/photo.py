@@ -59,6 +59,12 @@ class Photo:
     def pixels(self) -> int:
         return self.width * self.height
 
+    @property
+    def decoded_levels(self) -> tuple[float, ...]:
+        """The levels decoded so far (1.0: the full image), coarsest first."""
+        with self._lock:
+            return tuple(sorted(self._levels))
+
     def scale_for_side(self, side: int) -> float:
         """The smallest scale at which the longest side is still ≥ ``side`` (1.0 at most)."""
         return min(1.0, side / max(self.width, self.height))

@@ -142,7 +142,8 @@ class GalleryBase(ABC):
 
     def __init__(self, recognizer: "FaceRecognizer | None" = None, *, dim: int | None = None,
                  model_id: str | None = None, aggregation: Aggregation = "max",
-                 threshold: float | None = None, model_name: str | None = None) -> None:
+                 threshold: float | None = None, model_name: str | None = None,
+                 detector_name: str | None = None) -> None:
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
         if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 1):
@@ -151,6 +152,7 @@ class GalleryBase(ABC):
         self._dim: int | None = None if dim is None else int(dim)
         self._model_id: str | None = model_id
         self._model_name: str | None = model_name
+        self._detector_name: str | None = detector_name
         self.threshold = threshold  # validated by the setter
         self._recognizer: FaceRecognizer | None = None
         if recognizer is not None:
@@ -177,6 +179,13 @@ class GalleryBase(ABC):
 
         spec = model_by_fingerprint(self._model_id)
         return spec.name if spec is not None else None
+
+    @property
+    def detector_name(self) -> str | None:
+        """The named detector whose faces this gallery holds (recorded when the first recognizer
+        is attached; None: not recorded). Another detector may search it: on LFW, SFace scores
+        move by a few hundredths between yunet and mtcnn crops (benchmarks/RESULTS.md)."""
+        return self._detector_name
 
     def _describe_model(self) -> str:
         name = self.model_name
@@ -211,6 +220,11 @@ class GalleryBase(ABC):
         """Use ``recognizer`` for image inputs; :class:`ModelError` if its model is not the one
         that made this gallery's embeddings."""
         self.check_model(recognizer.model_id, recognizer.embedder.embedding_size, what="the recognizer's model")
+        detector = getattr(recognizer.detector, "name", None)
+        if self._detector_name is None:
+            self._detector_name = detector
+        elif detector is not None and detector != self._detector_name:
+            log.info("this gallery was built with detector %s; searching with %s", self._detector_name, detector)
         self._recognizer = recognizer
 
     def check_model(self, model_id: str | None, dim: int | None, what: str = "the embeddings") -> None:

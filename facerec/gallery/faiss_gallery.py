@@ -109,7 +109,8 @@ class Gallery(GalleryBase):
     def __init__(self, recognizer: "FaceRecognizer | None" = None, *, dim: int | None = None,
                  model_id: str | None = None, aggregation: Aggregation = "max", threshold: float | None = None,
                  index: str = DEFAULT_INDEX, nprobe: int = DEFAULT_NPROBE, ef_search: int = DEFAULT_EF_SEARCH,
-                 train_size: int | None = None, model_name: str | None = None) -> None:
+                 train_size: int | None = None, model_name: str | None = None,
+                 detector_name: str | None = None) -> None:
         if not isinstance(index, str) or not index.strip() or "IDMap" in index:
             raise ValueError(f"index must be a FAISS factory string without IDMap, got {index!r}")
         self._factory = index.strip()
@@ -124,7 +125,7 @@ class Gallery(GalleryBase):
         self._max_count: int | None = 0
         self._needs_training = False
         super().__init__(recognizer, dim=dim, model_id=model_id, aggregation=aggregation, threshold=threshold,
-                         model_name=model_name)
+                         model_name=model_name, detector_name=detector_name)
         if self._dim is not None:
             self._probe_factory(self._dim)
 
@@ -367,7 +368,7 @@ class Gallery(GalleryBase):
             files[p.name] = {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
         meta = {
             "format": FORMAT, "version": FORMAT_VERSION, "model_id": self._model_id, "model_name": self.model_name,
-            "dim": self._dim,
+            "detector": self._detector_name, "dim": self._dim,
             "aggregation": self._aggregation, "threshold": self._threshold, "index": self._factory,
             "index_trained": self._trained_as_configured, "nprobe": self._nprobe, "ef_search": self._ef_search,
             "train_size": self._train_size_opt, "next_template_id": 0 if self._store is None else self._store.next_id,
@@ -424,7 +425,7 @@ class Gallery(GalleryBase):
             if not p.is_file() or p.stat().st_size != info["bytes"] or file_sha256(p) != info["sha256"]:
                 raise GalleryError(f"{p}: missing or corrupt (size/sha256 differ from {_META})")
         g = cls(None, dim=meta["dim"], model_id=meta["model_id"], model_name=meta.get("model_name"),
-                aggregation=meta["aggregation"],
+                detector_name=meta.get("detector"), aggregation=meta["aggregation"],
                 threshold=meta["threshold"] if threshold is None else threshold, index=meta["index"],
                 nprobe=meta["nprobe"], ef_search=meta["ef_search"], train_size=meta["train_size"])
         idents = meta["identities"]
@@ -515,3 +516,13 @@ def _find_hnsw(index: faiss.Index) -> Any:
 
 
 __all__ = ["Gallery", "GalleryError", "ModelError"]
+
+
+def gallery_detector(directory: str | os.PathLike) -> str | None:
+    """The named detector recorded by the gallery saved in ``directory`` (None: nothing saved
+    yet, or a gallery saved before detectors were recorded)."""
+    try:
+        folder = current_version(directory)
+    except FileNotFoundError as exc:
+        raise GalleryError(str(exc)) from None
+    return None if folder is None else _read_meta(folder).get("detector")

@@ -75,14 +75,15 @@ def load_recognizer(args: argparse.Namespace, gallery: str | os.PathLike | None 
     """The recognizer the model arguments describe. With ``gallery`` (a gallery folder) and no
     ``--model``/``--weights``, the model that built that gallery (recorded in it), so galleries
     keep working when the default model changes."""
-    model = args.model
-    if gallery is not None and not model and not args.weights:
-        from facerec.gallery import (
-            gallery_model,  # imports faiss: only for commands with a gallery
-        )
+    model, detector = args.model, args.detector
+    if gallery is not None and not (model and detector):
+        # imports faiss: only for commands with a gallery
+        from facerec.gallery.faiss_gallery import gallery_detector, gallery_model
 
-        model = gallery_model(gallery)
-    return FaceRecognizer.load(args.weights, model=model, detector=args.detector, detector_config=detector_config(args),
+        if not model and not args.weights:
+            model = gallery_model(gallery)
+        detector = detector or gallery_detector(gallery)
+    return FaceRecognizer.load(args.weights, model=model, detector=detector, detector_config=detector_config(args),
                                detect_side=args.detect_size, device=args.device,
                                runtime=args.runtime, precision=args.precision,
                                frontalize=getattr(args, "frontalize", False))

@@ -6,15 +6,17 @@ import argparse
 import logging
 
 from facerec.models import MODELS
+from facerec.models.detectors import DETECTORS
 
 from .args import emit_json
 
 log = logging.getLogger(__name__)
 
 
-def models_table() -> list[dict[str, object]]:
-    """One row per named model (``facerec models --json``)."""
-    return [spec.summary() for spec in MODELS.values()]
+def models_table() -> dict[str, list[dict[str, object]]]:
+    """One row per named model and per named detector (``facerec models --json``)."""
+    return {"models": [spec.summary() for spec in MODELS.values()],
+            "detectors": [spec.summary() for spec in DETECTORS.values()]}
 
 
 def _pct(value: object) -> str:
@@ -22,11 +24,12 @@ def _pct(value: object) -> str:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list the named models, or fetch one",
+    p = sub.add_parser("models", help="list the named models and detectors, or fetch a model",
                        description="The models facerec knows by name: what they are, their licence, embedding size, "
                                    "accuracy measured here, calibrated thresholds, source, and whether they are "
-                                   "installed. Choose one with --model NAME (or $FACEREC_MODEL).")
-    p.add_argument("--json", action="store_true", help="print JSON: a list of models")
+                                   "installed; then the named detectors. Choose with --model NAME (or $FACEREC_MODEL) "
+                                   "and --detector NAME (or $FACEREC_DETECTOR).")
+    p.add_argument("--json", action="store_true", help='print JSON: {"models": [...], "detectors": [...]}')
     p.set_defaults(func=run_list)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     f = actions.add_parser("fetch", help="download, check (sha256) and convert a named model",
@@ -39,10 +42,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    rows = models_table()
+    table = models_table()
     if args.json:
-        emit_json(rows)
+        emit_json(table)
         return 0
+    rows = table["models"]
     print(f"{'name':<16} {'default':<7} {'installed':<9} {'dim':>4} {'LFW':>8} {'thr':>6} {'search':>6}  licence")
     for r in rows:
         figs = r["figures"]
@@ -54,6 +58,14 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"\n{r['name']}: {r['title']}\n  source: {r['source']}\n  card: {r['card']}")
         if not r["installed"]:
             print(f"  not installed: facerec models fetch {r['name']}")
+    print(f"\n{'detector':<16} {'default':<7} {'side':>5} {'LFW':>8} {'ms/img':>7}  licence")
+    for d in table["detectors"]:
+        figs = d["figures"]
+        assert isinstance(figs, dict)
+        ms = figs.get("lfw_ms_per_image")
+        print(f"{d['name']:<16} {'yes' if d['default'] else '':<7} {d['detect_side']:>5} "
+              f"{_pct(figs.get('lfw_accuracy')):>8} {ms if ms is not None else '-':>7}  {d['licence']}")
+        print(f"  {d['title']}\n  card: {d['card']}")
     return 0
 
 

@@ -1,8 +1,9 @@
 """``facerec serve``: the HTTP service, a second front end beside :mod:`pipelines.cli`.
 
 :func:`create_app` builds the FastAPI app (:mod:`.app`; routes in :mod:`.routes`, their
-shared state and key check in :mod:`.deps`); :mod:`.auth` handles API keys, :mod:`.limits`
-upload limits and content sniffing, :mod:`.prometheus` Prometheus metrics, :mod:`.workers` the
+shared state and access check in :mod:`.deps`); :mod:`.auth` handles API keys and the rule of
+which routes need one, :mod:`.limits` upload limits and content sniffing, :mod:`.quota` the
+per-client request rate and pixels in flight, :mod:`.prometheus` Prometheus metrics, :mod:`.workers` the
 inference thread pool, :mod:`.galleries` the named, locked, durably saved galleries and
 :mod:`.server` running it from Python. The page at ``/`` lives in ``static/``.
 """

@@ -14,23 +14,28 @@ page and the docs.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.routing import APIRoute
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 
 from facerec import FaceRecognizer, __version__
 
+from .auth import key_required
 from .config import ServeConfig
-from .deps import ServiceState
+from .deps import ServiceState, route_access
 from .errors import install_handlers
 from .galleries import GalleryStore
 from .limits import BodyLimitMiddleware
 from .prometheus import Metrics, MetricsMiddleware
+from .quota import PixelBudget, RateLimiter
 from .routes import faces, galleries, operations
 from .workers import InferencePool, configure_torch_threads
 
@@ -44,16 +49,26 @@ Face detection, verification and identity search over named galleries.
 * Uploads are multipart files, identified by content (JPEG, PNG, WebP, BMP, GIF, TIFF, PNM),
   never by name or Content-Type. Limits: request body `max_upload_bytes` and image
   `max_pixels` (see `GET /healthz`); over them: 413 `payload_too_large`.
-* Writes (enroll, remove) need an API key: `X-API-Key: KEY` or `Authorization: Bearer KEY`.
+* API key: `X-API-Key: KEY` or `Authorization: Bearer KEY`. Writes (enroll, remove) always
+  need one; reads (detect, verify, search, listings) need one when the service listens beyond
+  its machine, unless it was started with `--open-reads`. Each route's security says which
+  applies to this server (an empty alternative: the key is optional); missing or invalid:
+  401 `unauthorized`.
+* Limits per client (API key, else IP address): requests per period and pixels of images in
+  flight, and pixels in flight for the whole service (see `GET /healthz`). Over them: 429
+  `too_many_requests` with `Retry-After` (seconds); a request whose images alone exceed the
+  pixels-in-flight limit: 413 `payload_too_large`.
 * Errors: `{"error": {"code": "...", "message": "..."}}` with codes `image_invalid`,
   `no_face`, `multiple_faces`, `model_error`, `not_found`, `unauthorized`,
-  `payload_too_large`, `validation_error`.
+  `payload_too_large`, `validation_error`, `too_many_requests`.
 """
 
 
-def create_app(config: ServeConfig, recognizer: FaceRecognizer) -> FastAPI:
+def create_app(config: ServeConfig, recognizer: FaceRecognizer, *,
+               clock: Callable[[], float] = time.monotonic) -> FastAPI:
     """The app; galleries under ``config.gallery_dir`` are loaded now (a gallery that cannot
-    be loaded with this recognizer raises here, before anything is served)."""
+    be loaded with this recognizer raises here, before anything is served). ``clock``: the
+    rate limiter's time source (seconds; tests inject one)."""
     store = GalleryStore(config.gallery_dir, recognizer)
     metrics = Metrics(store.sizes)
     pool = InferencePool(config.workers, metrics.in_flight)
@@ -71,7 +86,9 @@ def create_app(config: ServeConfig, recognizer: FaceRecognizer) -> FastAPI:
     swagger_assets = _swagger_ui_assets()
     app = FastAPI(title="facerec", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   redoc_url=None, docs_url=None if swagger_assets else "/docs")
-    app.state.service = ServiceState(config, recognizer, store, metrics, pool)
+    pixels = PixelBudget(config.max_pixels_in_flight, config.max_pixels_in_flight_total)
+    rates = RateLimiter(config.rate, clock) if config.rate is not None else None
+    app.state.service = ServiceState(config, recognizer, store, metrics, pool, pixels, rates)
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_upload_bytes)
     routers = [faces.router, galleries.router, operations.router]
@@ -82,6 +99,7 @@ def create_app(config: ServeConfig, recognizer: FaceRecognizer) -> FastAPI:
     # routers; their own routes (no prefix) match the same paths.
     api_routes = [route for router in routers for route in router.routes]
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=lambda: [*api_routes, *app.router.routes])
+    _document_access(app, config, api_routes)
 
     # -- the page ----------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
@@ -101,6 +119,35 @@ def create_app(config: ServeConfig, recognizer: FaceRecognizer) -> FastAPI:
 
         app.mount("/docs-assets", StaticFiles(directory=swagger_assets), name="docs-assets")
     return app
+
+
+def _document_access(app: FastAPI, config: ServeConfig, routes: list[BaseRoute]) -> None:
+    """Each route's OpenAPI ``security`` says what this server asks (:func:`.auth.key_required`):
+    FastAPI lists the key schemes on every route that reads them; where the key is optional
+    here, an empty requirement is added, and with auth off none is listed. ``routes``: the
+    routers' own routes (the app holds included routers, not their routes)."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = default_openapi()  # FastAPI's, cached by FastAPI: the edits below are idempotent
+        for route in routes:
+            write = route_access(route.dependant.dependencies) if isinstance(route, APIRoute) else None
+            if write is None or not route.include_in_schema:
+                continue
+            for method in route.methods:
+                operation = schema["paths"].get(route.path_format, {}).get(method.lower())
+                if operation is None:
+                    continue
+                schemes = [s for s in operation.get("security", []) if s]
+                if not config.auth or not schemes:
+                    operation.pop("security", None)
+                elif key_required(config, write):
+                    operation["security"] = schemes
+                else:
+                    operation["security"] = [{}, *schemes]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _swagger_ui_assets() -> Path | None:

@@ -1,4 +1,5 @@
-"""API keys: stored only as sha256 digests, checked in constant time.
+"""API keys: stored only as sha256 digests, checked in constant time; and the one rule of
+which routes need one (:func:`key_required`).
 
 Keys file format: one lowercase sha256 hex digest per line (64 characters); blank lines
 and ``#`` comments are ignored. ``facerec serve --hash-key KEY`` prints the line for a key,
@@ -13,6 +14,12 @@ import hmac
 import os
 import re
 import secrets
+from typing import TYPE_CHECKING
+
+from .config import is_loopback
+
+if TYPE_CHECKING:
+    from .config import ServeConfig
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -46,12 +53,36 @@ def load_key_hashes(path: str | os.PathLike) -> frozenset[str]:
     return frozenset(hashes)
 
 
+def key_required(config: "ServeConfig", write: bool) -> bool:
+    """THE access rule: whether a ``/v1`` route needs a valid API key under ``config``.
+
+    * ``--no-auth``: no route does.
+    * Writes (enroll, remove): always.
+    * Reads (detect, verify, search, the galleries and identity listings): only when the
+      service listens beyond this machine (a host that is not loopback), unless
+      ``--open-reads`` opens them on purpose. On loopback (the local demo) reads stay open.
+
+    ``/healthz``, ``/metrics``, ``/docs`` and the page need no key anywhere: they show the
+    model, limits and gallery names and sizes, never who is enrolled.
+    """
+    if not config.auth:
+        return False
+    if write:
+        return True
+    return not (config.open_reads or is_loopback(config.host))
+
+
+def key_digest(key: str) -> str:
+    """sha256 hex digest of a presented key (what the keys file holds)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
 def key_matches(key: str | None, hashes: frozenset[str]) -> bool:
     """Whether ``key`` hashes to one of ``hashes``; every digest is compared (with
     :func:`hmac.compare_digest`), so the time taken says nothing about which one matched."""
     if not key:
         return False
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    digest = key_digest(key)
     found = False
     for h in hashes:
         found |= hmac.compare_digest(digest, h)

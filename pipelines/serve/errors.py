@@ -19,6 +19,8 @@ from pydantic import BaseModel
 from facerec.errors import (AlignmentError, FacerecError, ImageError, ImageTooLarge, ModelError,
                             MultipleFacesError, NoFaceError)
 
+from .quota import QuotaExceeded
+
 log = logging.getLogger(__name__)
 
 #: facerec exception type → (HTTP status, code); the most specific type first.
@@ -52,21 +54,42 @@ class ErrorBody(BaseModel):
 #: What each status means, for the OpenAPI document (codes in brackets).
 STATUS_DESCRIPTIONS = {
     400: "the upload is not a readable image of an accepted format (image_invalid)",
-    401: "missing or invalid API key, or the server has none (unauthorized)",
+    401: "missing or invalid API key where this route needs one (writes always; every /v1 route when the "
+         "service listens beyond this machine without --open-reads), or the server has none (unauthorized)",
     404: "no such gallery or identity (not_found)",
     409: "the model cannot do this: no calibrated threshold, or a gallery of another model (model_error)",
-    413: "request body over max_upload_bytes, or an image over max_pixels (payload_too_large)",
+    413: "request body over max_upload_bytes, an image over max_pixels, or images totalling more than "
+         "max_pixels_in_flight (payload_too_large)",
     422: "invalid parameters (validation_error), or no / several faces where one is needed "
          "(no_face, multiple_faces)",
+    429: "over this client's request rate, or its or the service's pixels in flight; retry after "
+         "Retry-After seconds (too_many_requests)",
     500: "server-side fault, logged (internal_error, gallery_error)",
+}
+
+#: Headers documented per status: every 429 says when to retry (clients may rely on it).
+STATUS_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "'Bearer' when a key is missing or invalid",
+                               "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "seconds to wait before retrying (an integer, at least 1)",
+                          "required": True, "schema": {"type": "integer", "minimum": 1}}},
 }
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for a route answering ``statuses`` (plus 500, which any route
     may answer) with :class:`ErrorBody`."""
-    return {status: {"model": ErrorBody, "description": STATUS_DESCRIPTIONS[status]}
+    return {status: {"model": ErrorBody, "description": STATUS_DESCRIPTIONS[status],
+                     **({"headers": STATUS_HEADERS[status]} if status in STATUS_HEADERS else {})}
             for status in sorted({*statuses, 500})}
+
+
+def quota_error(exc: QuotaExceeded) -> ApiError:
+    """A refused limit: 429 ``too_many_requests`` with ``Retry-After``, or 413
+    ``payload_too_large`` when waiting cannot help (the request alone is over the limit)."""
+    if exc.retry_after is None:
+        return ApiError(413, "payload_too_large", exc.message)
+    return ApiError(429, "too_many_requests", exc.message, {"Retry-After": str(max(1, int(exc.retry_after)))})
 
 
 class ApiError(StarletteHTTPException):

@@ -6,17 +6,17 @@
   buffered (the excess is read and discarded, up to :data:`DRAIN_LIMIT`, so the client
   gets the answer instead of a reset connection).
 * :func:`decode_upload` identifies an upload by its content (PIL reads the magic bytes; the
-  file name and Content-Type are ignored), accepts only common photo formats, and decodes
-  it once through :func:`facerec.image.load_image` (THE image loader), which checks the
-  pixel count from the header before decoding.
+  file name and Content-Type are ignored), accepts only common photo formats, checks the
+  pixel count from the header, and decodes it at the size the detector needs
+  (:class:`facerec.photo.Photo`: a 48 MP JPEG is decoded at 1/4 or 1/8 of its size, never in
+  full unless a face needs it), so an upload's memory is bounded by the detector's copy.
 """
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facerec.image import load_image
+from facerec.photo import Photo, open_photo
 
 from .errors import ApiError, error_response
 
@@ -92,12 +92,16 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-def decode_upload(data: bytes, max_pixels: int, what: str = "upload") -> np.ndarray:
-    """An uploaded file → ``(H, W, 3) uint8`` RGB, decoded once by :func:`facerec.image.load_image`:
-    identified by content (:data:`ALLOWED_FORMATS` only), its pixel count checked once, from
-    the header, against ``max_pixels``.
+def decode_upload(data: bytes, max_pixels: int, what: str = "upload", detect_side: int = 0) -> Photo:
+    """An uploaded file → a :class:`~facerec.photo.Photo` (the one image rule,
+    :func:`facerec.photo.open_photo`), identified by content (:data:`ALLOWED_FORMATS` only),
+    its pixel count checked once, from the header, against ``max_pixels``, and decoded now at
+    the level a detector bounded to ``detect_side`` pixels sees (0: in full), so a corrupt
+    file is refused here, before any model runs.
 
     Raises :class:`facerec.errors.ImageError` for an empty, unknown, disallowed or corrupt file and its
     subclass :class:`facerec.errors.ImageTooLarge` (answered 413 ``payload_too_large``) over ``max_pixels``.
     """
-    return load_image(data, max_pixels=max_pixels, formats=_allowed(), what=what)
+    photo = open_photo(data, max_pixels=max_pixels, formats=_allowed(), what=what)
+    photo.at_scale(photo.scale_for_side(detect_side) if detect_side else 1.0)
+    return photo

@@ -135,7 +135,12 @@ def test_fetch_refuses_a_file_with_the_wrong_checksum(monkeypatch, tmp_path):
 
 def test_models_command_lists_every_model(capsys):
     assert main(["models", "--json"]) == 0
-    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    doc = json.loads(capsys.readouterr().out)
+    rows = {r["name"]: r for r in doc["models"]}
+    detectors = {r["name"]: r for r in doc["detectors"]}
+    assert set(detectors) == set(DETECTORS) == {"mtcnn", "yunet"}
+    assert [n for n, r in detectors.items() if r["default"]] == [DEFAULT_DETECTOR]
+    assert detectors["yunet"]["licence"].startswith("MIT") and detectors["yunet"]["detect_side"] > 0
     assert set(rows) == set(MODELS)
     assert rows["sface"]["default"] is True and rows["facerec-mbf-v2"]["default"] is False
     assert rows["sface"]["licence"] == "Apache-2.0" and rows["sface"]["dim"] == 128
@@ -143,6 +148,7 @@ def test_models_command_lists_every_model(capsys):
     assert main(["models"]) == 0
     table = capsys.readouterr().out
     assert "sface" in table and "Apache-2.0" in table and "facerec-mbf-v2" in table
+    assert "yunet" in table and "mtcnn" in table
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from ...detect import detect_faces
 from ...verify import verify_pair
-from ..deps import State, read_upload
+from ..deps import ReadCaller, State, read_upload
 from ..errors import error_responses
 
 router = APIRouter(tags=["faces"])
@@ -25,19 +25,22 @@ def png_base64(crop: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-@router.post("/v1/detect", summary="Detect faces: boxes, scores, 5 landmarks", responses=error_responses(400, 413, 422))
-async def detect(state: State, image: Annotated[UploadFile, File(description="the photo")]) -> dict[str, Any]:
+@router.post("/v1/detect", summary="Detect faces: boxes, scores, 5 landmarks",
+             responses=error_responses(400, 401, 413, 422, 429))
+async def detect(state: State, caller: ReadCaller,
+                 image: Annotated[UploadFile, File(description="the photo")]) -> dict[str, Any]:
     name, data = await read_upload(image, "image")
 
     def work() -> dict[str, Any]:
         dets = detect_faces(state.decode(data, name), state.recognizer.detector)  # type: ignore[arg-type]
         return {"image": name, "faces": [d.to_dict() for d in dets]}
 
-    return await state.pool.run(work)
+    return await state.run_on_images(caller, [data], work)
 
 
-@router.post("/v1/verify", summary="Are two photos the same person?", responses=error_responses(400, 409, 413, 422))
-async def verify(state: State,
+@router.post("/v1/verify", summary="Are two photos the same person?",
+             responses=error_responses(400, 401, 409, 413, 422, 429))
+async def verify(state: State, caller: ReadCaller,
                  image_a: Annotated[UploadFile, File(description="first photo (its largest face is used)")],
                  image_b: Annotated[UploadFile, File(description="second photo (its largest face is used)")],
                  threshold: Annotated[float | None, Query(ge=-1.0, le=1.0, description="decision threshold "
@@ -55,4 +58,4 @@ async def verify(state: State,
             out["crops"] = {"a": png_base64(face_a.crop), "b": png_base64(face_b.crop)}
         return out
 
-    return await state.pool.run(work)
+    return await state.run_on_images(caller, [data_a, data_b], work)

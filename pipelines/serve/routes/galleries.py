@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from facerec.gallery import Gallery
 
 from ...enroll import EnrollReport, parse_face
-from ..deps import GalleryName, IdentityName, State, read_upload, require_key, user_errors
+from ..deps import GalleryName, IdentityName, ReadCaller, State, WriteCaller, read_upload, user_errors
 from ..errors import ApiError, error_responses
 
 router = APIRouter(tags=["galleries"])
@@ -24,15 +24,15 @@ router = APIRouter(tags=["galleries"])
 MAX_ENROLL_FILES = 32
 
 
-@router.get("/v1/galleries", summary="The galleries and their sizes", responses=error_responses())
-async def galleries(state: State) -> dict[str, Any]:
+@router.get("/v1/galleries", summary="The galleries and their sizes", responses=error_responses(401, 429))
+async def galleries(state: State, caller: ReadCaller) -> dict[str, Any]:
     sizes = await run_in_threadpool(state.store.sizes)
     return {"galleries": [{"name": n, "identities": i, "templates": t, "model": m, "model_id": fp}
                           for n, (i, t, m, fp) in sizes.items()]}
 
 
-@router.get("/v1/galleries/{name}/identities", summary="Identities of a gallery", responses=error_responses(404, 422))
-async def identities(state: State, name: GalleryName) -> dict[str, Any]:
+@router.get("/v1/galleries/{name}/identities", summary="Identities of a gallery", responses=error_responses(401, 404, 422, 429))
+async def identities(state: State, caller: ReadCaller, name: GalleryName) -> dict[str, Any]:
     def work(g: Gallery) -> dict[str, Any]:
         # The shape of 'facerec gallery list --json', with the gallery's name for its folder.
         return {"gallery": name, "model": g.model_name, "model_id": g.model_id, "dim": g.dim, "index": g.index_type,
@@ -43,8 +43,8 @@ async def identities(state: State, name: GalleryName) -> dict[str, Any]:
 
 
 @router.post("/v1/galleries/{name}/identities/{identity:path}", summary="Enroll photos of a person (needs an API key)",
-             dependencies=[Depends(require_key)], responses=error_responses(400, 401, 409, 413, 422))
-async def enroll(state: State, name: GalleryName, identity: IdentityName,
+             responses=error_responses(400, 401, 409, 413, 422, 429))
+async def enroll(state: State, caller: WriteCaller, name: GalleryName, identity: IdentityName,
                  images: Annotated[list[UploadFile], File(description="photos of the person, one face each "
                                                                       "(or pick one with face=); at least one",
                                                           min_length=1, max_length=MAX_ENROLL_FILES)],
@@ -68,13 +68,13 @@ async def enroll(state: State, name: GalleryName, identity: IdentityName,
 
         return state.store.write(name, change, create=True)
 
-    return await state.pool.run(work)
+    return await state.run_on_images(caller, [data for _, data in uploads], work)
 
 
 @router.delete("/v1/galleries/{name}/identities/{identity:path}",
                summary="Remove a person and all their photos (needs an API key)",
-               dependencies=[Depends(require_key)], responses=error_responses(401, 404, 422))
-async def remove(state: State, name: GalleryName, identity: IdentityName) -> dict[str, Any]:
+               responses=error_responses(401, 404, 422, 429))
+async def remove(state: State, caller: WriteCaller, name: GalleryName, identity: IdentityName) -> dict[str, Any]:
     def change(g: Gallery) -> dict[str, Any]:
         n = user_errors(lambda: g.info(identity).num_templates)
         g.remove(identity)
@@ -83,8 +83,9 @@ async def remove(state: State, name: GalleryName, identity: IdentityName) -> dic
     return await run_in_threadpool(state.store.write, name, change)
 
 
-@router.post("/v1/galleries/{name}/search", summary="Who is in this photo?", responses=error_responses(400, 404, 409, 413, 422))
-async def search(state: State, name: GalleryName,
+@router.post("/v1/galleries/{name}/search", summary="Who is in this photo?",
+             responses=error_responses(400, 401, 404, 409, 413, 422, 429))
+async def search(state: State, caller: ReadCaller, name: GalleryName,
                  image: Annotated[UploadFile, File(description="the photo; every face is searched")],
                  k: Annotated[int, Query(ge=1, le=100, description="candidates per face")] = 5,
                  threshold: Annotated[float | None, Query(ge=-1.0, le=1.0, description="open-set threshold "
@@ -98,7 +99,7 @@ async def search(state: State, name: GalleryName,
         # The shape of 'facerec search --json'.
         return {"image": fname, "faces": [r.to_dict() for r in results]}
 
-    return await state.pool.run(work)
+    return await state.run_on_images(caller, [data], work)
 
 
 def parse_metadata(text: str | None) -> dict[str, Any] | None:

@@ -4,11 +4,12 @@
 const $ = (id) => document.getElementById(id);
 
 // POST/GET/DELETE to the API; resolves to the JSON body, or throws an Error carrying the
-// API's {"error": {"code", "message"}}.
-async function api(method, path, body, withKey) {
+// API's {"error": {"code", "message"}}. The key, when one is typed, goes with every request:
+// writes always need it, and reads too on a service that listens beyond its machine.
+async function api(method, path, body) {
   const headers = {};
   const key = $("api-key").value.trim();
-  if (withKey && key) headers["X-API-Key"] = key;
+  if (key) headers["X-API-Key"] = key;
   const resp = await fetch(path, { method, body, headers });
   let data = null;
   try { data = await resp.json(); } catch (e) { /* not JSON */ }
@@ -53,7 +54,8 @@ async function loadHealth() {
     $("health").textContent = "model " + (h.model ? h.model + " (" + h.model_id + ")" : h.model_id) +
       " · threshold " + thr + " · " +
       h.galleries.length + " galler" + (h.galleries.length === 1 ? "y" : "ies") +
-      (h.auth ? "" : " · auth off");
+      (h.auth ? (h.reads_need_key ? " · every request needs an API key" : "") : " · auth off");
+    $("api-key").placeholder = h.reads_need_key ? "needed for every request" : "needed to enroll / remove";
     if (h.galleries.length && !h.galleries.includes($("gallery-name").value)) $("gallery-name").value = h.galleries[0];
   } catch (e) {
     $("health").textContent = "service unreachable: " + e.message;
@@ -116,7 +118,7 @@ async function runEnroll() {
   const form = new FormData();
   for (const f of files) form.append("images", f);
   try {
-    const r = await api("POST", galleryPath("/identities/" + encodeURIComponent(name)), form, true);
+    const r = await api("POST", galleryPath("/identities/" + encodeURIComponent(name)), form);
     out.textContent = "enrolled " + name + ": " + r.templates + " photo(s); the gallery holds " + r.identities + " people";
     out.dataset.state = "done";
     listPeople();
