@@ -23,7 +23,7 @@ from .galleries import GALLERY_NAME, GalleryStore
 from .limits import decode_upload
 from .prometheus import Metrics
 from .quota import PixelBudget, QuotaExceeded, RateLimiter, request_pixels
-from .workers import InferencePool
+from .workers import SMALL_REQUEST_PIXELS, InferencePool
 
 T = TypeVar("T")
 
@@ -50,12 +50,13 @@ class ServiceState:
         """Run ``work`` (which decodes ``uploads``) in the inference pool, with the uploads'
         pixels (read from their headers, before any decoding) held against the caller's and
         the service's pixels in flight until it ends, successful or not."""
+        pixels = request_pixels(uploads, self.config.max_pixels)
         try:
-            hold = self.pixels.admit(caller.client, request_pixels(uploads, self.config.max_pixels))
+            hold = self.pixels.admit(caller.client, pixels)
         except QuotaExceeded as exc:
             raise quota_error(exc) from None
         try:
-            return await self.pool.run(hold.guard(work))
+            return await self.pool.run(hold.guard(work), small=pixels <= SMALL_REQUEST_PIXELS)
         finally:
             hold.abandon()  # gives back only if the work never started (request cancelled)
 

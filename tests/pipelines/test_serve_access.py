@@ -450,3 +450,39 @@ def test_concurrent_maximum_size_uploads(recognizer: FaceRecognizer, tmp_path: P
             t.join(120)
         assert [results[k].status_code for k in keys[:2]] == [200, 200]
         assert state.pixels.in_flight() == 0
+
+
+def test_small_requests_do_not_queue_behind_big_uploads(recognizer: FaceRecognizer, aaron: Path, lfw_dir: Path,
+                                                        tmp_path: Path, monkeypatch) -> None:
+    """With every worker of the big lane held by a 64 MP upload, a verify of two LFW photos
+    (small: its own lane) still answers, with the score the recognizer gives directly."""
+    buf = io.BytesIO()
+    Image.new("1", (8000, 8000)).save(buf, format="PNG")
+    big = buf.getvalue()
+    config = ServeConfig(gallery_dir=tmp_path, workers=2)
+    app = create_app(config, recognizer)
+    state: ServiceState = app.state.service
+    gate = threading.Event()
+    real = ServiceState.decode
+
+    def decode(self, data: bytes, filename: str):
+        if filename == "big.png":
+            assert gate.wait(60), "gate never opened"
+            return np.zeros((64, 64, 3), np.uint8)
+        return real(self, data, filename)
+    monkeypatch.setattr(ServiceState, "decode", decode)
+    other = lfw_dir / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    with serve_in_thread(app) as url:
+        try:
+            jobs = [(f"big{i}", "/v1/detect", [("image", ("big.png", big))], "") for i in range(2)]
+            results, threads = send_in_order(url, state, jobs)
+            wait_for(lambda: state.pixels.in_flight() == 2 * 64_000_000)
+            r = requests.post(url + "/v1/verify", timeout=60,
+                              files={"image_a": ("a.jpg", aaron.read_bytes()), "image_b": ("b.jpg", other.read_bytes())})
+            assert r.status_code == 200 and not results  # answered while both big uploads still wait
+            assert r.json()["score"] == pytest.approx(recognizer.verify(aaron, other).score, abs=1e-5)
+        finally:
+            gate.set()
+        for t in threads:
+            t.join(120)
+    assert [results[f"big{i}"].status_code for i in range(2)] == [200, 200]
