@@ -1,7 +1,8 @@
 """Detection on what users bring: real group photos at their own size and as 12 MP and 48 MP
 phone-size JPEGs — faces found, cost of a cold ``facerec detect``, alignment from reduced decodes.
 
-    python -m benchmarks.phone_photos faces [--configs mtcnn:0 mtcnn:1280 yunet:1280 yunet:1920 ...]
+    python -m benchmarks.phone_photos faces [--configs mtcnn:auto yunet:auto yunet:1280 yunet:2560 ...]
+    python -m benchmarks.phone_photos small
     python -m benchmarks.phone_photos cost  [--photo NAME] [--baseline]
     python -m benchmarks.phone_photos align
     python -m benchmarks.phone_photos throughput [--n 40]
@@ -13,10 +14,13 @@ point ``$FACEREC_PHOTOS_DIR`` (or ``--photos``) at it (steps: the JSON's ``fetch
 92) under ``--work`` (default ``<cache root>/phone_photos``), never in the repository.
 
 ``faces``: the reference is MTCNN at full resolution on each photo as published (20-px minimum
-face). Each configuration ``DETECTOR:SIDE`` (SIDE 0 = full resolution) runs on the photo at
+face). Each configuration ``DETECTOR:SIDE`` (SIDE: a fixed bound, 0 = full resolution, ``auto`` =
+the detector's rule) runs on the photo at
 each size; its boxes, mapped to the published photo's pixels, are matched to the reference's
 (IoU ≥ 0.4). Reported: reference faces found (all, and those ≥ 40 px on their short side at
 that size), detections with no reference face, and time per photo (warm, in this process).
+``small``: recall against a face's size in the copy the detector sees (the published photos
+at bounds 320–1280 px), i.e. the smallest face a bound finds in a photo of any size.
 ``cost``: a cold ``facerec detect PHOTO --json`` in a fresh process per size and detector,
 wall time and peak RSS of the child (``--baseline``: MTCNN at full resolution too, 12 MP only;
 48 MP takes ~80 s and 6 GB).
@@ -123,7 +127,7 @@ def run_faces(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
     rows = []
     for cfg in args.configs:
         name, side = cfg.split(":")
-        det = create_detector(name, detect_side=int(side))
+        det = create_detector(name, detect_side=None if side == "auto" else int(side))
         for size in args.sizes:
             tot = big = hit_all = hit_big = extra = 0
             times = []
@@ -153,6 +157,37 @@ def run_faces(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
     return {"reference": "mtcnn full resolution on the published photos", "rows": rows}
 
 
+def run_small(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
+    """Recall against the face's size in the copy the detector sees: each published photo at
+    several bounds, every reference face (MTCNN at full resolution) binned by its short side
+    times the copy's scale. Gives the smallest face a bound finds in any photo size."""
+    from facerec.bounded import create_detector
+
+    ref_det = create_detector("mtcnn", detect_side=0)
+    bins = [0, 8, 10, 12, 14, 16, 20, 24, 32, 10_000]
+    out = {}
+    for name in args.small_detectors:
+        seen = np.zeros(len(bins) - 1, int)
+        hit = np.zeros(len(bins) - 1, int)
+        for p in files:
+            ref = boxes_of(ref_det.detect(p), 1.0)
+            long_side = max(Image.open(p).size)
+            short = np.minimum(ref[:, 2] - ref[:, 0], ref[:, 3] - ref[:, 1])
+            for side in (320, 480, 640, 960, 1280):
+                if side >= long_side:
+                    continue
+                found, _ = match(ref, boxes_of(create_detector(name, detect_side=side).detect(p), 1.0))
+                k = np.digitize(short * side / long_side, bins) - 1
+                np.add.at(seen, k, 1)
+                np.add.at(hit, k, found.astype(int))
+        rows = [{"face_px_in_copy": f"{bins[i]}-{bins[i + 1] if bins[i + 1] < 10_000 else ''}", "faces": int(seen[i]),
+                 "found": int(hit[i]), "recall": round(hit[i] / seen[i], 3) if seen[i] else None}
+                for i in range(len(bins) - 1)]
+        out[name] = rows
+        print(name + ": " + "  ".join(f"{r['face_px_in_copy']} px {r['found']}/{r['faces']}" for r in rows), flush=True)
+    return {"reference": "mtcnn full resolution on the published photos", "rows": out}
+
+
 def peak_rss_mb(cmd: list[str]) -> tuple[float, float, str]:
     """Run ``cmd`` under ``/usr/bin/time -v``: (wall s, peak RSS MB, stdout)."""
     t = time.perf_counter()
@@ -165,8 +200,8 @@ def peak_rss_mb(cmd: list[str]) -> tuple[float, float, str]:
 def run_cost(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
     photo = next(p for p in files if p.name == args.photo)
     rows = []
-    configs: list[tuple[str, list[str]]] = [("yunet (default bound)", ["--detector", "yunet"]),
-                                            ("mtcnn (default bound)", ["--detector", "mtcnn"])]
+    configs: list[tuple[str, list[str]]] = [("yunet (default rule)", ["--detector", "yunet"]),
+                                            ("mtcnn (default rule)", ["--detector", "mtcnn"])]
     for size in ("native", "12mp", "48mp"):
         src = sized(photo, size, args.work)
         w, h = Image.open(src).size
@@ -256,10 +291,11 @@ def run_throughput(args: argparse.Namespace, files: list[Path]) -> dict[str, Any
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("part", choices=("faces", "cost", "align", "throughput"))
+    ap.add_argument("part", choices=("faces", "small", "cost", "align", "throughput"))
     ap.add_argument("--photos", type=Path, default=os.environ.get(PHOTOS_ENV), help=f"photo folder (${PHOTOS_ENV})")
     ap.add_argument("--work", type=Path, default=cache_dir("phone_photos"), help="where the phone-size copies go")
-    ap.add_argument("--configs", nargs="+", default=["mtcnn:1280", "yunet:1280", "yunet:1920", "yunet:2560"])
+    ap.add_argument("--configs", nargs="+", default=["mtcnn:auto", "yunet:auto", "yunet:1280", "yunet:2560"])
+    ap.add_argument("--small-detectors", nargs="+", default=["yunet", "mtcnn"])
     ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     ap.add_argument("--photo", default="faceaisharp_group_10mpx.jpg", help="the photo 'cost' measures")
     ap.add_argument("--reps", type=int, default=3)
@@ -271,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.photos:
         raise SystemExit(f"no photo folder: set ${PHOTOS_ENV} or --photos (see {MANIFEST.name})")
     files = photo_files(Path(args.photos))
-    run = {"faces": run_faces, "cost": run_cost, "align": run_align, "throughput": run_throughput}[args.part]
+    run = {"faces": run_faces, "small": run_small, "cost": run_cost, "align": run_align, "throughput": run_throughput}[args.part]
     doc = {"part": args.part, "cpu": cpu_name(), "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
            "command": "python -m benchmarks.phone_photos " + " ".join(sys.argv[1:] if argv is None else argv),
            **run(args, files)}

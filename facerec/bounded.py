@@ -2,10 +2,13 @@
 bounded by design.
 
 A detector's cost grows with the pixels it sees (MTCNN's pyramid over a 48 MP photo: ~80 s
-and 6 GB), not with the faces. So :class:`BoundedDetector` gives the network a copy whose
-longest side is at most ``detect_side`` (decoded at reduced size where the format allows, see
-:class:`facerec.photo.Photo`, then area-resampled), and maps boxes and landmarks back to the
-original's pixels. :func:`crop_face` aligns each face from a level with at least the crop's
+and 6 GB), not with the faces. So :class:`BoundedDetector` gives the network a copy of bounded
+size (decoded at reduced size where the format allows, see :class:`facerec.photo.Photo`, then
+area-resampled), and maps boxes and landmarks back to the original's pixels. The copy's longest
+side is the detector's ``detect_side`` (1280 px), grown for big photos until a face of
+:data:`MIN_FACE` original pixels is as large in the copy as the smallest face the detector finds
+reliably, but never beyond its ``max_detect_side`` (the cost bound). A fixed side
+(``--detect-size``) replaces the rule; 0 is the full image. :func:`crop_face` aligns each face from a level with at least the crop's
 resolution around it — the full image only when a face is small in a large photo.
 
 ``create_detector`` builds a named detector (:mod:`facerec.models.detectors`) under this rule.
@@ -27,14 +30,22 @@ from .types import Detection
 
 log = logging.getLogger(__name__)
 
+#: Faces of at least this many pixels (short side, in the original) are to be found in any
+#: photo, within the detector's cost bound.
+MIN_FACE = 40
+
 
 @dataclass(frozen=True)
 class DetectorSettings:
     """What names a detector's output (cache keys, gallery records): its registry name, the
-    bound on the copy it sees (0: full resolution) and its own settings."""
+    copy's size rule (fixed ``detect_side``, 0 = full resolution; or None and the rule's
+    ``base_side``/``max_side``/``smallest_face``) and its own settings."""
 
     name: str
-    detect_side: int
+    detect_side: int | None
+    base_side: int
+    max_side: int
+    smallest_face: int
     options: dict[str, Any]
 
 
@@ -60,28 +71,47 @@ def scale_detection(d: Detection, sx: float, sy: float) -> Detection:
 
 class BoundedDetector:
     """A detector (``inner``: any :class:`~facerec.detection.Detector` on RGB arrays) run on a
-    copy of at most ``detect_side`` pixels on the longest side (0: the full image).
+    bounded copy: longest side ``detect_side`` when given (0: the full image), else
+    :meth:`side_for`'s rule.
 
     ``detect(image)`` takes a path, bytes, an array, a PIL image or a :class:`~facerec.photo.Photo`
     and returns detections in the original's pixels, highest score first.
     """
 
-    def __init__(self, inner: Detector, name: str, detect_side: int) -> None:
-        if detect_side < 0:
+    def __init__(self, inner: Detector, name: str, detect_side: int | None = None, *, base_side: int = 1280,
+                 max_side: int = 1280, smallest_face: int = 20) -> None:
+        if detect_side is not None and detect_side < 0:
             raise ValueError(f"detect_side must be >= 0 (0: full resolution), got {detect_side}")
+        if not 0 < base_side <= max_side:
+            raise ValueError(f"need 0 < base_side <= max_side, got {base_side}, {max_side}")
         self.inner = inner
         self.name = name
-        self.detect_side = int(detect_side)
+        self.detect_side = None if detect_side is None else int(detect_side)
+        self.base_side, self.max_side, self.smallest_face = int(base_side), int(max_side), int(smallest_face)
 
     @property
     def config(self) -> DetectorSettings:
         cfg = getattr(self.inner, "config", None)
-        return DetectorSettings(self.name, self.detect_side,
+        return DetectorSettings(self.name, self.detect_side, self.base_side, self.max_side, self.smallest_face,
                                 dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {})
+
+    def side_for(self, long_side: int) -> int:
+        """The longest side of the copy this detector sees for a photo whose longest side is
+        ``long_side``: never more than the photo's own."""
+        if self.detect_side is not None:
+            return long_side if self.detect_side == 0 else min(long_side, self.detect_side)
+        # A MIN_FACE-pixel face of the original must be `smallest_face` pixels in the copy.
+        need = -(-long_side * self.smallest_face // MIN_FACE)  # ceil
+        return min(long_side, max(self.base_side, min(need, self.max_side)))
+
+    @property
+    def max_copy_side(self) -> int:
+        """The largest copy this detector ever sees (0: unbounded, the full image)."""
+        return self.max_side if self.detect_side is None else self.detect_side
 
     def view(self, photo: Photo) -> tuple[np.ndarray, float, float]:
         """The copy the network sees and its scale to the original, ``(rgb, sx, sy)``."""
-        side = self.detect_side or max(photo.size)
+        side = self.side_for(max(photo.size))
         rgb, _ = photo.at_scale(photo.scale_for_side(side))
         h, w = rgb.shape[:2]
         if max(h, w) > side:
@@ -127,14 +157,13 @@ def create_detector(name: str | None = None, config: Any = None, runtime: str = 
     bounded-cost rule. ``config``: the detector's own settings (:class:`MTCNNConfig` for mtcnn,
     :class:`facerec.yunet.YuNetConfig` for yunet); ``runtime``/``device``: mtcnn runs on
     onnxruntime (``"auto"`` on the CPU) or torch; yunet on OpenCV + onnxruntime only.
-    ``detect_side``: the bound (default: the detector's, from the registry; 0: full resolution)."""
+    ``detect_side``: a fixed bound (0: full resolution); default: the detector's rule (registry)."""
     from .errors import ModelError
     from .models.detectors import get_detector
 
     spec = get_detector(name)
     if runtime not in ("auto", "onnx", "torch"):
         raise ValueError(f"runtime must be one of auto, onnx, torch; got {runtime!r}")
-    side = spec.detect_side if detect_side is None else int(detect_side)
     inner: Detector
     if spec.name == "yunet":
         from .yunet import YuNetConfig, YuNetDetector
@@ -157,4 +186,5 @@ def create_detector(name: str | None = None, config: Any = None, runtime: str = 
             inner = OnnxMTCNNDetector(config)
         else:
             inner = MTCNNDetector(config, device=device)
-    return BoundedDetector(inner, spec.name, side)
+    return BoundedDetector(inner, spec.name, detect_side, base_side=spec.detect_side, max_side=spec.max_detect_side,
+                           smallest_face=spec.smallest_face)

@@ -26,8 +26,11 @@ DEFAULT_DETECTOR = "yunet"
 @dataclass(frozen=True)
 class DetectorSpec:
     """A named detector. ``files``: file name (in the package's weights folder) → sha256.
-    ``detect_side``: the longest side of the copy it detects on by default (the bounded-cost
-    rule, :mod:`facerec.bounded`); ``runtimes``: where it runs."""
+    The bounded-cost rule (:mod:`facerec.bounded`) gives it a copy whose longest side is
+    ``detect_side``, grown for big photos until a face of :data:`facerec.bounded.MIN_FACE`
+    original pixels is ``smallest_face`` pixels in the copy (the size it finds reliably,
+    measured: ``benchmarks/phone_photos.py small``), never beyond ``max_detect_side``.
+    ``runtimes``: where it runs."""
 
     name: str
     title: str
@@ -36,6 +39,8 @@ class DetectorSpec:
     trained_on: str
     files: Mapping[str, str]
     detect_side: int
+    max_detect_side: int
+    smallest_face: int
     card: str                                   # relative to the facerec package
     runtimes: tuple[str, ...] = ("onnx",)
     figures: Mapping[str, Any] = field(default_factory=dict)
@@ -60,7 +65,8 @@ class DetectorSpec:
         """One row of ``facerec models --json``'s detectors."""
         return {"name": self.name, "default": self.name == default_detector_name(), "title": self.title,
                 "licence": self.licence, "source": self.source, "trained_on": self.trained_on,
-                "detect_side": self.detect_side, "runtimes": list(self.runtimes), "files": dict(self.files),
+                "detect_side": self.detect_side, "max_detect_side": self.max_detect_side,
+                "smallest_face": self.smallest_face, "runtimes": list(self.runtimes), "files": dict(self.files),
                 "figures": dict(self.figures), "card": str(Path("facerec") / self.card)}
 
 
@@ -74,6 +80,8 @@ MTCNN = DetectorSpec(
            "mtcnn_rnet.onnx": "b76f66ed82ac2bc937b29ec1a589136d12f688d54bc007277f0dfdd761727783",
            "mtcnn_onet.onnx": "e5bd57b40f19d6d6db54307e4dc6773bf43ab16168b7b8645a375374cf46b485"},
     detect_side=1280,
+    max_detect_side=1280,  # its pyramid's cost grows with pixels: 2560 px would be ~4x slower
+    smallest_face=20,      # its min_face_size (recall 23/25 at 14-16 px, 54/56 at 16-20 px)
     card="models/cards/mtcnn.md",
     runtimes=("onnx", "torch"),
 )
@@ -88,6 +96,8 @@ YUNET = DetectorSpec(
     files={"yunet_2023mar.onnx": "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
            "mtcnn_onet.onnx": "e5bd57b40f19d6d6db54307e4dc6773bf43ab16168b7b8645a375374cf46b485"},
     detect_side=1280,
+    max_detect_side=2560,
+    smallest_face=12,      # recall 37/39 at 12-14 px in the copy, 8/10 at 10-12, 28/53 at 8-10
     card="models/cards/yunet.md",
 )
 

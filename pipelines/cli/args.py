@@ -47,9 +47,10 @@ def add_detector_args(p: argparse.ArgumentParser, runtime: bool = True) -> None:
                    help=f"named detector: {', '.join(DETECTORS)} (see 'facerec models'; default: ${DETECTOR_ENV} or "
                         f"{default_detector_name()})")
     g.add_argument("--detect-size", type=int, metavar="PX",
-                   help="longest side of the copy the detector sees; larger finds smaller faces in big photos at "
-                        "more cost, 0 = full resolution (default: the detector's, e.g. "
-                        + ", ".join(f"{d.name} {d.detect_side}" for d in DETECTORS.values()) + ")")
+                   help="longest side of the copy the detector sees, fixed; larger finds smaller faces in big photos "
+                        "at more cost, 0 = full resolution (default: the detector's rule: "
+                        + "; ".join(f"{d.name} {d.detect_side} px, up to {d.max_detect_side} px for big photos"
+                                    for d in DETECTORS.values()) + ")")
     if runtime:
         g.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     d = MTCNNConfig()

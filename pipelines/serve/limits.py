@@ -93,6 +93,7 @@ class BodyLimitMiddleware:
 
 
 def decode_upload(data: bytes, max_pixels: int, what: str = "upload", detect_side: int = 0) -> Photo:
+    # ``detect_side``: the largest copy the service's detector sees (its level is decoded now).
     """An uploaded file → a :class:`~facerec.photo.Photo` (the one image rule,
     :func:`facerec.photo.open_photo`), identified by content (:data:`ALLOWED_FORMATS` only),
     its pixel count checked once, from the header, against ``max_pixels``, and decoded now at
@@ -103,5 +104,5 @@ def decode_upload(data: bytes, max_pixels: int, what: str = "upload", detect_sid
     subclass :class:`facerec.errors.ImageTooLarge` (answered 413 ``payload_too_large``) over ``max_pixels``.
     """
     photo = open_photo(data, max_pixels=max_pixels, formats=_allowed(), what=what)
-    photo.at_scale(photo.scale_for_side(detect_side) if detect_side else 1.0)
+    photo.at_scale(photo.scale_for_side(min(detect_side, max(photo.size))) if detect_side else 1.0)
     return photo

@@ -101,9 +101,21 @@ def test_detect_side_zero_is_full_resolution_and_default_comes_from_the_registry
     full = det.detect(small)
     direct = det.inner.detect(load_image(small))  # the network on the image itself
     assert [d.box.tolist() for d in full] == [d.box.tolist() for d in direct]
-    assert create_detector("mtcnn").detect_side == DETECTORS["mtcnn"].detect_side
     with pytest.raises(ValueError):
         BoundedDetector(det.inner, "yunet", -1)
+
+
+def test_the_copy_grows_for_big_photos_within_the_cost_bound():
+    yunet, mtcnn = create_detector("yunet"), create_detector("mtcnn")
+    spec = DETECTORS["yunet"]
+    assert yunet.side_for(1000) == 1000  # a small photo is seen whole
+    assert yunet.side_for(4032) == spec.detect_side  # 12 MP: a 40-px face is >= 12 px at 1280
+    # 48 MP (8000 px): a 40-px face must be `smallest_face` px in the copy: 8000 * 12 / 40.
+    assert yunet.side_for(8000) == 8000 * spec.smallest_face // 40 == 2400
+    assert yunet.side_for(20000) == spec.max_detect_side  # the cost bound wins
+    assert mtcnn.side_for(8000) == DETECTORS["mtcnn"].max_detect_side == 1280
+    assert create_detector("yunet", detect_side=640).side_for(8000) == 640  # a fixed bound
+    assert create_detector("yunet", detect_side=0).side_for(8000) == 8000
 
 
 def test_crop_from_a_reduced_level_embeds_like_the_full_decode(group, installed_model):
