@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facerec.cache import cache_dir
+from facerec.cache import cache_dir, models_dir
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = Path(__file__).with_name("phone_photos.json")
@@ -279,9 +279,12 @@ def run_throughput(args: argparse.Namespace, files: list[Path]) -> dict[str, Any
                 data = s.read_bytes() + i.to_bytes(4, "little")
                 (folder / f"{i:04d}_{s.name}").write_bytes(data)
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "pipelines.cli", "cluster", str(folder), "--out", str(Path(tmp) / "out"),
-                            "--json", *extra], cwd=REPO, check=True, capture_output=True,
-                           env={**os.environ, "FACEREC_CACHE_DIR": str(Path(tmp) / "cache")})
+            done = subprocess.run([sys.executable, "-m", "pipelines.cli", "cluster", str(folder), "--out",
+                                   str(Path(tmp) / "out"), "--json", *extra], cwd=REPO, capture_output=True, text=True,
+                                  env={**os.environ, "FACEREC_CACHE_DIR": str(Path(tmp) / "cache"),
+                                       "FACEREC_MODELS_DIR": str(models_dir())})
+            if done.returncode != 0:
+                raise SystemExit(f"facerec cluster failed: {done.stderr.strip()[-500:]}")
             wall = time.perf_counter() - t
             shutil.rmtree(folder)
         rows.append({"config": label, "photos": n, "wall_s": round(wall, 1), "photos_per_s": round(n / wall, 2)})

@@ -101,9 +101,11 @@ class Photo:
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 img = Image.open(src)
                 if level < 1.0:
-                    # draft() picks the largest DCT reduction keeping the size >= the one asked for.
+                    # draft() picks the largest DCT reduction whose size stays >= the one asked
+                    # for, and libjpeg rounds a reduced side up: ask for the floor, or an odd side
+                    # (2825 / 2 = 1412.5 -> 1413) would fall back to the next finer level.
                     w, h = img.size
-                    img.draft("RGB", (max(1, int(np.ceil(w * level))), max(1, int(np.ceil(h * level)))))
+                    img.draft("RGB", (max(1, int(w * level)), max(1, int(h * level))))
                 img.load()
             return _pil_to_rgb(img)
         except Image.DecompressionBombError as exc:

@@ -128,7 +128,7 @@ class FaceRecognizer:
                  threshold: float | None = None, frontalize: bool = False) -> None:
         self.embedder = embedder
         self.frontalize = frontalize  # embed the frontal view of each face (facerec.pose)
-        if detector is None:  # the default named detector (MTCNN on the embedder's runtime)
+        if detector is None:  # the default named detector (mtcnn would run on the embedder's runtime)
             detector = create_detector(runtime=self.runtime)
         self.detector = detector
         meta_thr = embedder.metadata.get("threshold")

@@ -9,8 +9,9 @@ from .args import add_detector_args, emit_json, make_detector
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="find faces: boxes, scores, 5 landmarks",
-                       description="Detect faces with MTCNN and print, for each, its box (x1 y1 x2 y2), "
-                                   "score and 5 landmarks (eyes, nose, mouth corners) in image pixels.")
+                       description="Detect faces (a named detector, --detector) and print, for each, its box "
+                                   "(x1 y1 x2 y2), score and 5 landmarks (eyes, nose, mouth corners) in the "
+                                   "image's pixels.")
     p.add_argument("image", help="image file (JPEG, PNG, ... any mode; EXIF rotation applied)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--annotate", metavar="OUT", help="also write a copy of the image with the faces drawn")

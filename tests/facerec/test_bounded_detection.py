@@ -55,6 +55,16 @@ def test_photo_decodes_the_level_asked_for_like_pil_draft(group):
     assert np.array_equal(photo.full(), load_image(big))
 
 
+@pytest.mark.parametrize("size", [(4248, 2825), (4001, 3001), (999, 757)])
+def test_photo_levels_of_odd_sizes(tmp_path, aaron, size):
+    path = tmp_path / "odd.jpg"
+    Image.fromarray(load_image(aaron)).resize(size).save(path, quality=90)
+    for level in (0.5, 0.25, 0.125):  # libjpeg rounds a scaled side up: ceil(side * level)
+        rgb, s = open_photo(path).at_scale(level)  # a fresh photo: no finer level decoded yet
+        assert rgb.shape[:2] == (int(np.ceil(size[1] * level)), int(np.ceil(size[0] * level)))
+        assert s == pytest.approx(level, rel=2e-3)
+
+
 def test_photo_exif_orientation_swaps_the_size(tmp_path, aaron):
     rgb = load_image(aaron)[:, :200]  # 250 high, 200 wide
     exif = Image.Exif()
