@@ -21,13 +21,14 @@ each size; its boxes, mapped to the published photo's pixels, are matched to the
 that size), detections with no reference face, and time per photo (warm, in this process).
 ``small``: recall against a face's size in the copy the detector sees (the published photos
 at bounds 320–1280 px), i.e. the smallest face a bound finds in a photo of any size.
-``cost``: a cold ``facerec detect PHOTO --json`` in a fresh process per size and detector,
-wall time and peak RSS of the child (``--baseline``: MTCNN at full resolution too, 12 MP only;
+``cost``: a cold ``facerec detect PHOTO --json`` in a fresh process per size and detector (and
+a cold ``facerec verify PHOTO LFW_PHOTO``), wall time and peak RSS of the child (``--baseline``: MTCNN at full resolution too, 12 MP only;
 48 MP takes ~80 s and 6 GB).
 ``align``: for every face of the 12 MP and 48 MP copies, the SFace embedding of the crop
 aligned from the level the bounded rule picks vs. from the full decode (cosine).
-``throughput``: ``facerec cluster`` on ``--n`` 12 MP photos (cycled) — photos per second,
-with the default detector and with MTCNN at full resolution on a few of them for the ratio.
+``throughput``: ``facerec cluster`` on ``--n`` 12 MP photos (cycled) — photos and faces per
+second — with the default detector on all photos and on those of 1–3 faces (a typical phone
+photo), and with MTCNN at full resolution (``--n-baseline`` photos) for the ratio.
 """
 from __future__ import annotations
 
@@ -200,21 +201,25 @@ def peak_rss_mb(cmd: list[str]) -> tuple[float, float, str]:
 def run_cost(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
     photo = next(p for p in files if p.name == args.photo)
     rows = []
-    configs: list[tuple[str, list[str]]] = [("yunet (default rule)", ["--detector", "yunet"]),
-                                            ("mtcnn (default rule)", ["--detector", "mtcnn"])]
+    other = Path(os.environ.get("FACEREC_DATA_DIR", REPO.parent / "shared" / "data")) / "lfw" / "Colin_Powell" / \
+        "Colin_Powell_0001.jpg"  # verify's second photo: one LFW face
+    configs: list[tuple[str, list[str]]] = [("yunet (default rule)", ["detect", "--detector", "yunet"]),
+                                            ("mtcnn (default rule)", ["detect", "--detector", "mtcnn"]),
+                                            ("verify vs an LFW photo (default)", ["verify", str(other)])]
     for size in ("native", "12mp", "48mp"):
         src = sized(photo, size, args.work)
         w, h = Image.open(src).size
         todo = list(configs)
         if args.baseline and size != "48mp":
-            todo.append(("mtcnn full resolution (before)", ["--detector", "mtcnn", "--detect-size", "0"]))
+            todo.append(("mtcnn full resolution (before)", ["detect", "--detector", "mtcnn", "--detect-size", "0"]))
         for label, extra in todo:
             walls, peaks, faces = [], [], 0
             for _ in range(args.reps):
-                wall, peak, out = peak_rss_mb([sys.executable, "-m", "pipelines.cli", "detect", str(src), "--json", *extra])
+                cmd, *rest = extra
+                wall, peak, out = peak_rss_mb([sys.executable, "-m", "pipelines.cli", cmd, str(src), *rest, "--json"])
                 walls.append(wall)
                 peaks.append(peak)
-                faces = len(json.loads(out)["faces"])
+                faces = len(json.loads(out).get("faces", [])) if cmd == "detect" else 1
             rows.append({"size": size, "pixels": f"{w}x{h}", "config": label, "wall_s_median": round(statistics.median(walls), 2),
                          "wall_s_max": round(max(walls), 2), "peak_rss_mb_max": round(max(peaks)), "faces": faces})
             r = rows[-1]
@@ -266,15 +271,23 @@ def run_throughput(args: argparse.Namespace, files: list[Path]) -> dict[str, Any
     import shutil
     import tempfile
 
+    from facerec.bounded import create_detector
+
     src = [sized(p, "12mp", args.work) for p in files]
+    det = create_detector()
+    faces = {p: len(det.detect(p)) for p in src}
+    few = [p for p in src if faces[p] <= 3]  # a typical phone photo holds one to three faces
     rows = []
-    for label, extra, n in (("default (yunet, bounded)", [], args.n),
-                            ("mtcnn full resolution (before)", ["--detector", "mtcnn", "--detect-size", "0"], args.n_baseline)):
+    for label, extra, n, photos in (
+            ("default (yunet), all photos", [], args.n, src),
+            ("default (yunet), photos of 1-3 faces", [], args.n, few),
+            ("mtcnn full resolution (before), all photos", ["--detector", "mtcnn", "--detect-size", "0"],
+             args.n_baseline, src)):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "photos"
             folder.mkdir()
             for i in range(n):
-                s = src[i % len(src)]
+                s = photos[i % len(photos)]
                 # distinct bytes per copy: the cluster cache is keyed by content
                 data = s.read_bytes() + i.to_bytes(4, "little")
                 (folder / f"{i:04d}_{s.name}").write_bytes(data)
@@ -287,8 +300,11 @@ def run_throughput(args: argparse.Namespace, files: list[Path]) -> dict[str, Any
                 raise SystemExit(f"facerec cluster failed: {done.stderr.strip()[-500:]}")
             wall = time.perf_counter() - t
             shutil.rmtree(folder)
-        rows.append({"config": label, "photos": n, "wall_s": round(wall, 1), "photos_per_s": round(n / wall, 2)})
-        print(f"{label:<34} {n} photos in {wall:.1f} s: {n / wall:.2f} photos/s", flush=True)
+        nf = sum(faces[photos[i % len(photos)]] for i in range(n))
+        rows.append({"config": label, "photos": n, "faces": nf, "wall_s": round(wall, 1),
+                     "photos_per_s": round(n / wall, 2), "faces_per_s": round(nf / wall, 1)})
+        print(f"{label:<44} {n} photos ({nf} faces) in {wall:.1f} s: {n / wall:.2f} photos/s, "
+              f"{nf / wall:.1f} faces/s", flush=True)
     return {"size": "12mp", "rows": rows}
 
 

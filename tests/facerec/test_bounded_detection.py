@@ -206,3 +206,32 @@ def test_gallery_records_its_detector(group, tmp_path, installed_model):
     g.save(tmp_path / "g")
     assert gallery_detector(tmp_path / "g") == "mtcnn"
     assert Gallery.load(tmp_path / "g").detector_name == "mtcnn"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_photo_decodes_every_exif_orientation_like_pil(tmp_path, aaron, orientation):
+    """OpenCV decodes plain JPEGs (orientation applied by facerec.photo.orient): the result
+    equals PIL's exif_transpose of its own decode, at full size and at a reduced level."""
+    from PIL import ImageOps
+
+    rgb = load_image(aaron)[:, :200]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.jpg"
+    Image.fromarray(rgb).save(path, exif=exif.tobytes(), quality=95)
+    with Image.open(path) as im:
+        ref = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    photo = open_photo(path)
+    assert photo._plain_jpeg and photo.size == (ref.shape[1], ref.shape[0])
+    assert np.array_equal(photo.full(), ref)
+    with Image.open(path) as im:
+        im.draft("RGB", (im.width // 2, im.height // 2))
+        half = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    assert np.array_equal(open_photo(path).at_scale(0.5)[0], half)
+
+
+def test_photo_with_data_after_the_image_goes_through_pil(tmp_path, aaron):
+    data = aaron.read_bytes() + b"trailer"
+    photo = open_photo(data)
+    assert photo._decode_cv2(1.0) is None  # no end-of-image marker at the end: PIL decodes
+    assert np.array_equal(photo.full(), load_image(aaron))
