@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -27,6 +26,7 @@ import httpx
 
 from pipelines.paths import data_dir
 from pipelines.serve.auth import hash_key
+from pipelines.serve.config import default_workers
 from pipelines.serve.server import ServerProcess
 
 from .phone_photos import cpu_name
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--big", type=Path, required=True, help="the maximum-size upload (a 48 MP JPEG)")
     ap.add_argument("--burst", type=int, default=20)
     ap.add_argument("--keys", type=int, default=1, help="spread the burst over this many API keys")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=default_workers(), help="the server's big-request workers")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "serve_burst.json")
     args = ap.parse_args(argv)
     big = args.big.read_bytes()
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
            "verify_idle_ms_median": round(1000 * statistics.median(idle), 1),
            "verify_during_ms_median": round(1000 * statistics.median(during), 1) if during else None,
            "verify_during_ms_max": round(1000 * max(during), 1) if during else None, "verify_during_n": len(during),
-           "command": "python -m benchmarks.serve_burst " + " ".join(sys.argv[1:] if argv is None else argv)}
+           "command": "python -m benchmarks.serve_burst --big .../" + args.big.name + f" --workers {args.workers}"}
     print(json.dumps(doc, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2))

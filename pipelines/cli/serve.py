@@ -55,7 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels-in-flight-total", type=int, default=DEFAULT_MAX_PIXELS_IN_FLIGHT_TOTAL,
                    metavar="PIXELS", help="the same for all clients together (default: %(default)d)")
     p.add_argument("--workers", type=int, default=default_workers(),
-                   help="inference threads (default: one per core, at most 4: %(default)s)")
+                   help="inference threads for requests over 4 MP, besides one thread for smaller ones (default: "
+                        "one per core but one, at least 1, at most 4: %(default)s)")
     p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
                    help="largest request body in MB (2**20 bytes), all files together (default: %(default)g)")
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
