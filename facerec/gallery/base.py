@@ -220,7 +220,7 @@ class GalleryBase(ABC):
         """Use ``recognizer`` for image inputs; :class:`ModelError` if its model is not the one
         that made this gallery's embeddings."""
         self.check_model(recognizer.model_id, recognizer.embedder.embedding_size, what="the recognizer's model")
-        detector = getattr(recognizer.detector, "name", None)
+        detector = getattr(getattr(recognizer, "detector", None), "name", None)
         if self._detector_name is None:
             self._detector_name = detector
         elif detector is not None and detector != self._detector_name:

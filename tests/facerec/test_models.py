@@ -18,6 +18,7 @@ from facerec.alignment import align_face
 from facerec.checksum import file_sha256
 from facerec.image import load_image
 from facerec.models import MODELS, get_model, model_by_fingerprint
+from facerec.models.detectors import DEFAULT_DETECTOR, DETECTORS
 from facerec.models.install import convert_onnx, fetch_model
 from facerec.models.registry import Artifact
 from facerec.mtcnn_onnx import OnnxMTCNNDetector

@@ -16,7 +16,8 @@ def test_detect_json_one_face_five_landmarks(aaron, capsys, tmp_path):
     doc = json.loads(capsys.readouterr().out)
     (face,) = doc["faces"]
     assert set(face["landmarks"]) == {"left_eye", "right_eye", "nose", "mouth_left", "mouth_right"}
-    assert face["score"] > 0.95 and 60 < face["box"][0] < face["box"][2] < 190
+    # yunet's scores of clear faces lie around 0.9 (0.92 here; its threshold is 0.6), MTCNN's near 1.
+    assert face["score"] > 0.8 and 60 < face["box"][0] < face["box"][2] < 190
     assert Image.open(out_img).size == (250, 250)
 
 

@@ -26,10 +26,13 @@ from facerec.cluster_metrics import cluster_scores
 from pipelines import cli
 from pipelines.cluster import CLUSTERS_JSON, EMBEDDINGS_NPY, cluster_photos, find_photos
 
-PEOPLE = {"Al_Gore": 3, "Angela_Merkel": 3, "Ben_Affleck": 3, "Ashanti": 3, "Amelia_Vega": 3,
-          "Benazir_Bhutto": 3, "Barbara_Walters": 1}
+# The photos of each person (LFW numbers). Each shows exactly one face to both detectors: the
+# truth is the folder. (Al_Gore_0003, Ben_Affleck_0003 and Benazir_Bhutto_0004 also show a face
+# cut by the frame that yunet finds and mtcnn misses, a person with no folder.)
+PEOPLE = {"Al_Gore": (1, 2, 6), "Angela_Merkel": (1, 2, 3), "Ben_Affleck": (1, 2, 6), "Ashanti": (1, 2, 3),
+          "Amelia_Vega": (1, 2, 3), "Benazir_Bhutto": (1, 2, 3), "Barbara_Walters": (1,)}
 PAIR = ("Al_Gore", "Ashanti")  # photo 4 of each, pasted side by side into pair.jpg
-LATER = "Benazir_Bhutto"  # photos 4 and 5 arrive later: 5 faces, then the biggest cluster
+LATER = "Amelia_Vega"  # photos 4 and 5 arrive later: 5 faces, then the biggest cluster
 
 
 def run_cli(capsys, argv: list[str]) -> tuple[int, dict[str, Any], str]:
@@ -45,9 +48,9 @@ def library(tmp_path_factory, lfw_dir: Path) -> dict[str, Path]:
     the photos added for the second run."""
     root = tmp_path_factory.mktemp("library")
     photos, later = root / "photos", root / "later"
-    for person, n in PEOPLE.items():
+    for person, numbers in PEOPLE.items():
         (photos / person).mkdir(parents=True)
-        for i in range(1, n + 1):
+        for i in numbers:
             name = f"{person}_{i:04d}.jpg"
             (photos / person / name).symlink_to(lfw_dir / person / name)
     pair = Image.new("RGB", (500, 250))
@@ -166,10 +169,10 @@ def test_rerun_embeds_only_new_photos_and_keeps_ids(first_run, library, recogniz
     now = faces_of(doc)
     assert all(c == old[(f["sha256"], f["face"])] for f, c in now if (f["sha256"], f["face"]) in old)
     # The grown cluster is now the biggest and listed first, under its old id (not renumbered to 0).
-    (benazir_id,) = {c for f, c in faces_of(first_run["doc"]) if truth_of(f) == LATER}
-    assert benazir_id != 0
+    (later_id,) = {c for f, c in faces_of(first_run["doc"]) if truth_of(f) == LATER}
+    assert later_id != 0
     first = doc["clusters"][0]
-    assert first["id"] == benazir_id and first["size"] == 5
+    assert first["id"] == later_id and first["size"] == 5
     assert {truth_of(f) for f in first["faces"]} == {LATER}
     assert cluster_scores(np.array([truth_of(f) for f, _ in now]), np.array([c for _, c in now])).pairwise_f1 == 1.0
 

@@ -61,7 +61,7 @@ def test_missing_facenet_pytorch_is_one_line(aaron):
     # sys.modules[name] = None makes `import facenet_pytorch` raise ImportError, as when not installed.
     res = subprocess.run([sys.executable, "-c", "import sys; sys.modules['facenet_pytorch'] = None\n"
                           "from pipelines.cli import main; sys.exit(main(sys.argv[1:]))",
-                          "detect", str(aaron), "--runtime", "torch"], cwd=REPO, capture_output=True, text=True,
+                          "detect", str(aaron), "--detector", "mtcnn", "--runtime", "torch"], cwd=REPO, capture_output=True, text=True,
                          timeout=600)
     assert res.returncode == 2
     err = res.stderr.strip()
