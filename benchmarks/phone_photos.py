@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -48,21 +47,13 @@ from PIL import Image
 
 from facerec.cache import cache_dir, models_dir
 
+from .machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = Path(__file__).with_name("phone_photos.json")
 PHOTOS_ENV = "FACEREC_PHOTOS_DIR"
 SIZES = {"native": None, "12mp": 12_000_000, "48mp": 48_000_000}
 MIN_FACE = 40  # the rule: no face of >= 40 px in the original lost
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def photo_files(folder: Path) -> list[Path]:
@@ -327,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no photo folder: set ${PHOTOS_ENV} or --photos (see {MANIFEST.name})")
     files = photo_files(Path(args.photos))
     run = {"faces": run_faces, "small": run_small, "cost": run_cost, "align": run_align, "throughput": run_throughput}[args.part]
-    doc = {"part": args.part, "cpu": cpu_name(), "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
+    doc = {"part": args.part, "cpu": cpu_model(), "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
            "command": "python -m benchmarks.phone_photos " + " ".join(sys.argv[1:] if argv is None else argv),
            **run(args, files)}
     out = args.out or REPO / "benchmarks" / "results" / f"phone_photos_{args.part}.json"

@@ -29,7 +29,7 @@ from pipelines.serve.auth import hash_key
 from pipelines.serve.config import default_workers
 from pipelines.serve.server import ServerProcess
 
-from .phone_photos import cpu_name
+from .machine import cpu_model
 
 DATA = data_dir()
 PAIR = ("George_W_Bush/George_W_Bush_0001.jpg", "George_W_Bush/George_W_Bush_0002.jpg")
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             peak_rss = max(peak)
         finally:
             server.stop()
-    doc = {"cpu": cpu_name(), "date": time.strftime("%Y-%m-%d"), "big_photo": args.big.name,
+    doc = {"cpu": cpu_model(), "date": time.strftime("%Y-%m-%d"), "big_photo": args.big.name,
            "big_bytes": len(big), "burst": args.burst, "keys": args.keys, "workers": args.workers,
            "answers": {str(c): codes.count(c) for c in sorted(set(codes))}, "burst_seconds": round(burst_s, 2),
            "rss_idle_mb": round(rss_idle), "rss_peak_mb": round(peak_rss),

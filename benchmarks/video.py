@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -38,17 +37,9 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from .machine import cpu_model
+
 RESULTS = Path(__file__).resolve().parent / "results" / "video.json"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class _Shown(NamedTuple):
@@ -200,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
            "model": rec.model_id, "backbone": getattr(rec.embedder, "backbone_name", None), "runtime": rec.runtime,
            "threshold": gallery.threshold, "gallery_people": len(gallery), "threads": args.threads,
            "cpu_affinity": sorted(os.sched_getaffinity(0)), "cpu_count": os.cpu_count(),
-           "processor": _cpu_model(), "load_average": [load0, os.getloadavg()],
+           "processor": cpu_model(), "load_average": [load0, os.getloadavg()],
            "frames_per_clip": args.frames, "naive_frames_per_clip": args.naive_frames,
            "default_detect_every": DEFAULT_DETECT_EVERY, "detect_width": DEFAULT_DETECT_WIDTH,
            "speedup_vs_naive": speedups, "rows": rows}
