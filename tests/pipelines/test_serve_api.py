@@ -86,6 +86,7 @@ def assert_error(resp, status: int, code: str) -> dict:
 def test_health_docs_and_page(client: TestClient, recognizer: FaceRecognizer) -> None:
     h = client.get("/healthz").json()
     assert h["status"] == "ok" and h["model_id"] == recognizer.model_id and h["threshold"] == 0.5
+    assert h["detector"] == recognizer.detector.name  # type: ignore[attr-defined]
     assert h["auth"] is True and h["max_upload_bytes"] == 10 * 2**20
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]

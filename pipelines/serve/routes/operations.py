@@ -25,7 +25,7 @@ METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/healthz", summary="Liveness, model and limits", responses=error_responses(),
-            description="`threshold`: the model's default gallery threshold "
+            description="`detector`: the named detector new galleries are built with. `threshold`: the model's default gallery threshold "
                         "(`FaceRecognizer.search_threshold`; null for an uncalibrated model). "
                         "`reads_need_key`: whether detect, verify, search and the listings need an API key "
                         "here; `rate` (per client, null: none) and the pixels-in-flight limits.")
@@ -33,6 +33,7 @@ async def healthz(state: State) -> dict[str, Any]:
     config = state.config
     return {"status": "ok", "version": __version__, "model": state.recognizer.model_name,
             "model_id": state.recognizer.model_id,
+            "detector": getattr(state.recognizer.detector, "name", None),
             "threshold": state.recognizer.search_threshold,
             "galleries": state.store.names(), "workers": config.workers,
             "auth": config.auth, "reads_need_key": key_required(config, write=False),
