@@ -20,6 +20,7 @@ _LAZY = {
     "MTCNNConfig": "detection", "MTCNNDetector": "detection", "Embedder": "embedder", "load_image": "image",
     "OnnxEmbedder": "onnx_embedder", "Preprocessing": "preprocessing", "FaceRecognizer": "recognizer",
     "cosine_similarity": "similarity", "Detection": "types", "Face": "types", "VerificationResult": "types",
+    "create_detector": "bounded", "Photo": "photo", "open_photo": "photo",
 }
 
 __all__ = sorted([*_LAZY, "AlignmentError", "FacerecError", "ImageError", "ImageTooLarge", "ModelError", "MultipleFacesError",
@@ -42,10 +43,12 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .alignment import ARCFACE_112, SPHEREFACE_112x96, align_face, estimate_similarity
     from .backbones import create_backbone, list_backbones
+    from .bounded import create_detector
     from .detection import MTCNNConfig, MTCNNDetector
     from .embedder import Embedder
     from .image import load_image
     from .onnx_embedder import OnnxEmbedder
+    from .photo import Photo, open_photo
     from .preprocessing import Preprocessing
     from .recognizer import FaceRecognizer
     from .similarity import cosine_similarity
