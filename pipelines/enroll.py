@@ -47,7 +47,8 @@ def open_gallery(directory: str | os.PathLike, recognizer: FaceRecognizer | None
                  index: str | None = None, aggregation: str | None = None) -> Gallery:
     """The gallery saved in ``directory``, or a new empty one with ``index`` (default Flat) and
     ``aggregation`` (default max). A saved gallery of another model raises ``ModelError``; one
-    whose index or aggregation differs from those asked for raises ``ValueError``."""
+    whose index or aggregation differs from those asked for raises ``ValueError``. To change and
+    save it, hold :func:`facerec.gallery.storage.gallery_write_lock` from this call to the save."""
     if current_version(directory) is not None:
         g = Gallery.load(directory, recognizer)
         for what, asked, have in (("index", index, g.index_type), ("aggregation", aggregation, g.aggregation)):

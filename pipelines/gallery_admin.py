@@ -2,7 +2,8 @@
 Inspect and edit a gallery folder (no model needed)."""
 from __future__ import annotations
 
-from facerec.gallery import Gallery
+from facerec.gallery import Gallery, GalleryError
+from facerec.gallery.storage import current_version, gallery_write_lock
 
 
 def list_gallery(directory: str) -> dict[str, object]:
@@ -14,11 +15,15 @@ def list_gallery(directory: str) -> dict[str, object]:
 
 
 def remove_identity(directory: str, name: str) -> int:
-    """Delete ``name`` from the saved gallery (atomically); returns the templates removed."""
-    g = Gallery.load(directory)
-    if name not in g:
-        raise ValueError(f"no identity {name!r} in {directory}")
-    n = g.info(name).num_templates
-    g.remove(name)
-    g.save(directory)
+    """Delete ``name`` from the saved gallery (atomically, under its write lock: no concurrent
+    writer's update is lost); returns the templates removed."""
+    if current_version(directory) is None:  # before the lock, which would create the folder
+        raise GalleryError(f"{directory}: no saved gallery here")
+    with gallery_write_lock(directory):
+        g = Gallery.load(directory)
+        if name not in g:
+            raise ValueError(f"no identity {name!r} in {directory}")
+        n = g.info(name).num_templates
+        g.remove(name)
+        g.save(directory)
     return n

@@ -4,13 +4,26 @@ Layout of a gallery folder::
 
     DIR/CURRENT          one line, e.g. "v000003": the version that is loaded
     DIR/v000003/...      the files of that version (written once, never modified)
-    DIR/.lock            advisory lock held while saving (one writer at a time)
+    DIR/.lock            advisory lock (flock): held by every save, and by a writer's whole
+                         load -> modify -> save (:func:`gallery_write_lock`)
 
 :func:`save_version` writes the new files into a hidden temporary folder, fsyncs every
 file and the folder, renames it to ``vNNNNNN``, and only then replaces ``CURRENT`` with
 ``os.replace`` (atomic on POSIX) and fsyncs ``DIR``. A crash at any point before that
 replace leaves ``CURRENT`` naming the previous, complete version; after it the new one is
 complete. Older versions and abandoned temporary folders are deleted after the switch.
+
+Saving is atomic, but a writer that loads version N, changes it and saves N+1 would drop
+what another writer saved in between (last writer wins). Every writer of a saved folder (the
+CLI, the service, scripts) therefore holds :func:`gallery_write_lock` from its load to its
+save; writers in other processes wait for it, and none loses an update::
+
+    with gallery_write_lock("people/"):
+        g = Gallery.load("people/", recognizer)
+        g.enroll("Ada", ["ada.jpg"])
+        g.save("people/")
+
+Readers need no lock: a saved version is never modified and ``CURRENT`` switches atomically.
 """
 from __future__ import annotations
 
@@ -19,6 +32,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -28,6 +42,8 @@ from ..atomic import atomic_write_text, fsync_dir, fsync_file
 log = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
+#: The advisory lock file of every writer (:func:`gallery_write_lock`).
+LOCK = ".lock"
 _VERSION_RE = re.compile(r"^v(\d{6,})$")
 _TMP_PREFIX = ".tmp-"
 #: Temporary files of :func:`facerec.atomic.atomic_write_text` replacing the pointer.
@@ -55,14 +71,67 @@ def _versions(root: Path) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
+# Lock files this thread holds, keyed by (pid, st_dev, st_ino) of the file, with a depth.
+# flock() belongs to an open file description: a second open() of the same file in the same
+# process blocks on the first one's lock. So save_version, called inside a
+# gallery_write_lock of the same folder, must not lock again; one lock file (rather than a
+# separate ".write.lock") also makes a bare save by a writer that holds no write lock wait for
+# a locked read-modify-write instead of slipping between its load and its save. Per thread:
+# another thread of the process opening the file gets its own description and waits, as it
+# should. The pid keeps a forked child from taking its parent's lock as its own.
+_held = threading.local()
+
+
+def _held_locks() -> dict[tuple[int, int, int], int]:
+    if not hasattr(_held, "locks"):
+        _held.locks = {}
+    return _held.locks
+
+
 @contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    with open(root / ".lock", "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+def gallery_write_lock(directory: str | os.PathLike) -> Iterator[None]:
+    """Hold the exclusive inter-process write lock of a gallery folder (created if missing).
+
+    Hold it around the whole load -> modify -> save of a saved gallery, so that no other
+    writer (process or thread) saves in between and no update is lost. Re-entrant within a
+    thread: :func:`save_version` of the same folder inside it does not lock again.
+    """
+    root = Path(directory)
+    path = root / LOCK
+    while True:
+        root.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+b") as f:
+            st = os.fstat(f.fileno())
+            key = (os.getpid(), st.st_dev, st.st_ino)
+            held = _held_locks()
+            if key in held:  # this thread holds it already (see _held)
+                held[key] += 1
+                try:
+                    yield
+                finally:
+                    held[key] -= 1
+                return
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("%s: waiting for another writer to finish", root)
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                # The folder may have been deleted (or the lock file replaced) while this waited:
+                # a lock on a file no longer at ``path`` excludes nobody, so lock the new one.
+                now = os.stat(path)
+            except FileNotFoundError:
+                now = None
+            if now is None or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+                continue
+            held[key] = 1
+            try:
+                yield
+            finally:
+                del held[key]
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return
 
 
 def save_version(root: str | os.PathLike, write: Callable[[Path], None]) -> Path:
@@ -72,8 +141,7 @@ def save_version(root: str | os.PathLike, write: Callable[[Path], None]) -> Path
     raise, in which case nothing visible changes. Returns the new version's folder.
     """
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    with _locked(root):
+    with gallery_write_lock(root):  # re-entrant: a caller's read-modify-write lock covers it
         versions = _versions(root)
         number = versions[-1][0] + 1 if versions else 1
         name = f"v{number:06d}"

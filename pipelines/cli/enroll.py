@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from facerec.gallery import AGGREGATIONS
-from facerec.gallery.storage import current_version
+from facerec.gallery.storage import current_version, gallery_write_lock
 
 from ..enroll import (
     EnrollReport,
@@ -74,17 +74,21 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give NAME and at least one IMG (or --folders ROOT, or --cluster DIR/ID)")
     if args.synth_views < 0:
         raise ValueError(f"--synth-views must be >= 0, got {args.synth_views}")
-    gallery = open_gallery(args.gallery, load_recognizer(args, gallery=args.gallery), index=args.index, aggregation=args.aggregation)
-    if cluster is not None:
-        report = enroll_cluster(gallery, args.name, cluster)
-    elif args.folders:
-        report = enroll_folders(gallery, args.folders, face=args.face, progress=not args.json,
-                                synth_views=args.synth_views)
-    else:
-        report = EnrollReport({args.name: enroll_images(gallery, args.name, args.images, face=args.face,
-                                                        synth_views=args.synth_views)})
-    if report.enrolled:
-        gallery.save(args.gallery)
+    recognizer = load_recognizer(args, gallery=args.gallery)
+    # Load, enroll and save under the gallery's write lock: another writer (a second
+    # 'facerec enroll', the service, a script) saving in between would otherwise be overwritten.
+    with gallery_write_lock(args.gallery):
+        gallery = open_gallery(args.gallery, recognizer, index=args.index, aggregation=args.aggregation)
+        if cluster is not None:
+            report = enroll_cluster(gallery, args.name, cluster)
+        elif args.folders:
+            report = enroll_folders(gallery, args.folders, face=args.face, progress=not args.json,
+                                    synth_views=args.synth_views)
+        else:
+            report = EnrollReport({args.name: enroll_images(gallery, args.name, args.images, face=args.face,
+                                                            synth_views=args.synth_views)})
+        if report.enrolled:
+            gallery.save(args.gallery)
     if args.json:
         emit_json({**report.to_dict(), "gallery": args.gallery, "identities": len(gallery)})
         return 0 if report.enrolled else 1

@@ -1,12 +1,17 @@
 """The named galleries a server holds: sub-folders of one root, each behind a lock.
 
-Concurrency contract (one server process owns the root folder):
+Concurrency contract:
 
 * Reads (search, list) of a gallery run concurrently with each other.
 * Writes (enroll, remove) to one gallery are serialized, exclude its readers, and return
   only after :meth:`facerec.gallery.Gallery.save` has committed the new state to disk
   (atomically: a crash leaves the previous version). An acknowledged write therefore
   survives a restart, and no reader ever sees a half-applied change.
+* Writes also hold the gallery folder's inter-process lock
+  (:func:`facerec.gallery.storage.gallery_write_lock`) from load to save, like every other
+  writer (``facerec enroll``, ``facerec gallery remove``, scripts); if another process saved
+  the gallery since this one loaded it, the write first reloads the saved version, so no
+  process's update is lost. Reads serve the version this process last loaded or saved.
 * A write whose save fails is rolled back by reloading the last saved version, so memory
   never holds state the disk does not.
 
@@ -24,7 +29,7 @@ from typing import Callable, Iterator, TypeVar
 
 from facerec import FaceRecognizer, ModelError
 from facerec.gallery import Gallery, gallery_model
-from facerec.gallery.storage import POINTER
+from facerec.gallery.storage import POINTER, current_version, gallery_write_lock
 
 from .errors import ApiError
 
@@ -33,6 +38,8 @@ T = TypeVar("T")
 
 #: What a gallery name may look like (it becomes a folder name).
 GALLERY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: A recorded saved version that matches none on disk: the next write reloads.
+_UNKNOWN = "?"
 
 
 def check_gallery_name(name: str) -> str:
@@ -96,14 +103,20 @@ class GalleryStore:
         self.recognizer = recognizer
         self._galleries: dict[str, Gallery] = {}
         self._locks: dict[str, RWLock] = {}
-        self._registry_lock = threading.Lock()  # guards the two dicts
+        # The saved version ("v000003") each in-memory gallery is, None if never saved.
+        self._versions: dict[str, str | None] = {}
+        self._registry_lock = threading.Lock()  # guards the three dicts
         self._models: dict[str, FaceRecognizer] = {}  # other named models some galleries were built with
         self._models_lock = threading.Lock()
         for folder in sorted(self.root.iterdir()):
             if folder.is_dir() and GALLERY_NAME.fullmatch(folder.name) and (folder / POINTER).is_file():
                 # A gallery that cannot be loaded (corrupt, other model) stops the start:
                 # serving without it would silently answer "unknown" for everyone in it.
+                before = _saved_version(folder)
                 self._galleries[folder.name] = Gallery.load(folder, recognizer=self._recognizer_for(folder))
+                # Loaded without the write lock: if another process saved meanwhile, which version
+                # was read is unknown and the first write reloads.
+                self._versions[folder.name] = before if _saved_version(folder) == before else _UNKNOWN
                 self._locks[folder.name] = RWLock()
                 log.info("gallery %s: %d identities", folder.name, len(self._galleries[folder.name]))
 
@@ -165,8 +178,10 @@ class GalleryStore:
     def write(self, name: str, fn: Callable[[Gallery], T], create: bool = False) -> T:
         """``fn(gallery)`` under the write lock, then a durable save; returns ``fn``'s result
         only once the change is on disk. ``create``: make the gallery if it does not exist."""
-        with self._lock(name, create).write():
-            gallery = self._current(name, create)
+        # Thread lock, then the folder's inter-process lock (always in this order); a
+        # write blocks while another process (e.g. 'facerec enroll') writes this gallery.
+        with self._lock(name, create).write(), gallery_write_lock(self.root / name):
+            gallery = self._sync(name, create)
             before = (len(gallery), gallery.num_templates)
             try:
                 result = fn(gallery)
@@ -178,20 +193,47 @@ class GalleryStore:
                     self._rollback(name)  # a failed first enrollment leaves no empty gallery
                 raise
             try:
-                gallery.save(self.root / name)
+                version = gallery.save(self.root / name)
             except BaseException:
                 log.exception("gallery %s: save failed; rolling back to the saved version", name)
                 self._rollback(name)
                 raise
+            with self._registry_lock:
+                self._versions[name] = version.name
             return result
+
+    def _sync(self, name: str, create: bool) -> Gallery:
+        """The gallery to change, as saved now (call with both write locks held): reloaded
+        first if another process saved it since this one loaded or saved it."""
+        on_disk = _saved_version(self.root / name)
+        with self._registry_lock:
+            mine = self._versions.get(name)
+        if on_disk != mine:
+            log.info("gallery %s: saved by another process (%s, this one has %s); reloading", name, on_disk, mine)
+            self._rollback(name)
+        return self._current(name, create)
 
     def _rollback(self, name: str) -> None:
         """Replace the in-memory gallery by its saved version (or forget a never-saved one).
-        Called with the gallery's write lock held; the lock itself stays registered."""
+        Called with the gallery's write locks held (the saved version cannot change meanwhile);
+        the lock itself stays registered."""
         folder = self.root / name
-        saved = Gallery.load(folder, recognizer=self._recognizer_for(folder)) if (folder / POINTER).is_file() else None
+        version = _saved_version(folder)
+        saved = Gallery.load(folder, recognizer=self._recognizer_for(folder)) if version is not None else None
         with self._registry_lock:
             if saved is not None:
                 self._galleries[name] = saved
+                self._versions[name] = version
             else:
                 self._galleries.pop(name, None)
+                self._versions.pop(name, None)
+
+
+def _saved_version(folder: Path) -> str | None:
+    """The name of the version saved in ``folder`` now ("v000003"), None if none,
+    :data:`_UNKNOWN` if ``CURRENT`` is broken (loading it then raises ``GalleryError``)."""
+    try:
+        current = current_version(folder)
+    except FileNotFoundError:
+        return _UNKNOWN
+    return None if current is None else current.name

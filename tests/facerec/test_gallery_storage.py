@@ -181,3 +181,34 @@ def test_model_mismatch_on_load(tmp_path: Path) -> None:
         Gallery.load(tmp_path, FakeRecognizer("model-B", D))  # type: ignore[arg-type]
     with pytest.raises(ModelError, match="-d"):
         Gallery.load(tmp_path, FakeRecognizer("model-A", D * 2))  # type: ignore[arg-type]
+
+
+def test_write_lock_is_reentrant_and_exclusive(tmp_path: Path) -> None:
+    """A save inside the write lock does not lock itself out (flock from two open files of one
+    process would); another thread and another process wait for the lock."""
+    import subprocess
+    import sys
+    import threading
+
+    g, _ = make()
+    entered = threading.Event()
+
+    def other_writer() -> None:
+        with storage.gallery_write_lock(tmp_path):
+            entered.set()
+
+    try_lock = ("import fcntl, sys; f = open(sys.argv[1], 'a+b')\n"
+                "try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+                "except BlockingIOError: sys.exit(3)")
+    lock_file = str(tmp_path / storage.LOCK)
+    with storage.gallery_write_lock(tmp_path):
+        with storage.gallery_write_lock(tmp_path):  # nested: re-entrant
+            g.save(tmp_path)  # save_version takes the same lock: no deadlock
+        t = threading.Thread(target=other_writer)
+        t.start()
+        assert not entered.wait(0.3)  # another thread waits...
+        assert subprocess.run([sys.executable, "-c", try_lock, lock_file]).returncode == 3  # ...another process too
+    t.join(10)
+    assert entered.is_set()
+    assert subprocess.run([sys.executable, "-c", try_lock, lock_file]).returncode == 0
+    assert Gallery.load(tmp_path).identities() == NAMES
