@@ -12,6 +12,7 @@ import base64
 import hashlib
 import importlib
 import io
+import re
 import json
 import logging
 from pathlib import Path
@@ -147,8 +148,14 @@ def test_no_face_and_multiple_faces(client: TestClient, faces: dict[str, Path]) 
     resp = client.post("/v1/galleries/g/identities/two?face=largest", files={"images": ("pair.jpg", buf.getvalue())},
                        headers=AUTH)
     assert resp.status_code == 200 and resp.json()["templates"] == 1
-    assert_error(client.post("/v1/galleries/g/identities/two?face=many", files={"images": ("p.jpg", buf.getvalue())},
-                             headers=AUTH), 422, "validation_error")
+    for bad in ("many", "", "-1"):  # what the schema's pattern refuses, the server refuses
+        assert_error(client.post(f"/v1/galleries/g/identities/two?face={bad}",
+                                 files={"images": ("p.jpg", buf.getvalue())}, headers=AUTH), 422, "validation_error")
+    param = next(p for p in client.get("/openapi.json").json()["paths"]["/v1/galleries/{name}/identities/{identity}"]
+                 ["post"]["parameters"] if p["name"] == "face")
+    pattern = next(s["pattern"] for s in param["schema"]["anyOf"] if "pattern" in s)
+    assert [bool(re.fullmatch(pattern.strip("^$"), v)) for v in ("largest", "0", "12", "", "-1", "many")] == \
+        [True, True, True, False, False, False]
 
 
 # -- galleries ------------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ async def enroll(state: State, caller: WriteCaller, name: GalleryName, identity:
                                                                       "(or pick one with face=); at least one",
                                                           min_length=1, max_length=MAX_ENROLL_FILES)],
                  face: Annotated[str | None, Query(description="with several faces per photo: an index "
-                                                               "(highest detector score first) or 'largest'")] = None,
+                                                               "(highest detector score first) or 'largest'",
+                                                   pattern="^(largest|[0-9]+)$")] = None,
                  metadata: Annotated[str | None, Form(description="JSON object stored with the identity")] = None,
                  ) -> dict[str, Any]:
     try:
