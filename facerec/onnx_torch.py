@@ -12,7 +12,7 @@ Tests hold this interpreter to onnxruntime and OpenCV on real crops.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -61,9 +61,7 @@ def read_graph(path: str | os.PathLike) -> tuple[dict[str, Any], list[torch.Tens
     graph = onnx.load(str(path)).graph
     nodes = [[n.op_type, list(n.input), list(n.output), {k: _plain(v) for k, v in _attrs(n).items()}]
              for n in graph.node]
-    unknown = sorted({op for op, *_ in nodes} - set(_OPS))
-    if unknown:
-        raise NotImplementedError(f"ONNX operators not supported by the torch runner: {', '.join(unknown)}")
+    check_supported(nodes)
     learnable = {ins[i] for op, ins, _, _ in nodes for i in _LEARNABLE.get(op, ()) if i < len(ins)}
     # Initializers in order of first use, so named_parameters() runs in forward order (what
     # freezing "all but the last N blocks" counts on).
@@ -107,9 +105,7 @@ class OnnxGraphModule(nn.Module):
             spec, tensors = read_graph(source)
         self.spec = spec
         self.nodes = [(op, list(ins), list(outs), dict(at)) for op, ins, outs, at in spec["nodes"]]
-        unknown = sorted({op for op, *_ in self.nodes} - set(_OPS))
-        if unknown:
-            raise NotImplementedError(f"ONNX operators not supported by the torch runner: {', '.join(unknown)}")
+        check_supported(self.nodes)
         self._weight_names: list[str] = []
         for k, ((name, _, _, learnable), t) in enumerate(zip(spec["tensors"], tensors)):
             if learnable:
@@ -188,6 +184,36 @@ _OPS: dict[str, Callable[[list[Any], dict[str, Any]], torch.Tensor]] = {
     "Dropout": lambda a, at: a[0],  # inference: identity
     "Identity": lambda a, at: a[0],
 }
+
+
+#: The attributes each operator's function reads; any other attribute would change the result
+#: unseen (Conv's auto_pad, say), so a graph that sets one is refused — unless it holds the
+#: ONNX default, which changes nothing (:data:`_DEFAULT_ONLY`).
+_READS: dict[str, frozenset[str]] = {
+    "Conv": frozenset({"strides", "pads", "dilations", "group", "kernel_shape"}),  # kernel_shape: the weights'
+    "BatchNormalization": frozenset({"epsilon", "momentum"}),
+    "Flatten": frozenset({"axis"}),
+    "Gemm": frozenset({"alpha", "beta", "transA", "transB"}),
+    "Dropout": frozenset({"ratio", "seed"}),  # inference: identity whatever they are
+}
+_DEFAULT_ONLY: dict[tuple[str, str], Any] = {("Conv", "auto_pad"): "NOTSET", ("BatchNormalization", "spatial"): 1,
+                                             ("BatchNormalization", "training_mode"): 0}
+
+
+def check_supported(nodes: Sequence[Sequence[Any]]) -> None:
+    """NotImplementedError naming what the torch runner cannot evaluate faithfully: an operator
+    outside :data:`_OPS`, or an attribute its function does not read (set to a non-default)."""
+    unknown = sorted({op for op, *_ in nodes} - set(_OPS))
+    if unknown:
+        raise NotImplementedError(f"ONNX operators not supported by the torch runner: {', '.join(unknown)}")
+    for op, _, outs, attrs in nodes:
+        for name, value in attrs.items():
+            if name in _READS.get(op, frozenset()):
+                continue
+            if (op, name) in _DEFAULT_ONLY and value == _DEFAULT_ONLY[(op, name)]:
+                continue
+            raise NotImplementedError(f"ONNX {op} node {outs[0]!r}: attribute {name}={value!r} is not supported by the "
+                                      "torch runner (it would be ignored)")
 
 
 def numpy_input(crops: np.ndarray, color: str, scale: float, mean: tuple[float, ...],

@@ -203,3 +203,36 @@ def test_sface_graph_as_torch_module_is_trainable(installed_model):
     with torch.no_grad():
         m(x)
     assert all(torch.equal(b, before[k]) for k, b in m.named_buffers())
+
+
+def _conv_graph(tmp_path: Path, **conv_attrs: object) -> Path:
+    """A one-Conv ONNX graph (3 → 4 channels, 3×3) with the given Conv attributes."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], **conv_attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    path = tmp_path / "conv.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    return path
+
+
+def test_torch_runner_refuses_attributes_it_would_ignore(tmp_path):
+    """auto_pad=SAME_UPPER pads where the runner (reading only `pads`) would not: refused by
+    name; its ONNX default (NOTSET) and the attributes the runner reads are accepted, and the
+    result then equals onnxruntime's (the oracle)."""
+    import onnxruntime as ort
+    import torch
+
+    from facerec.onnx_torch import OnnxGraphModule
+
+    with pytest.raises(NotImplementedError, match="auto_pad='SAME_UPPER'"):
+        OnnxGraphModule(_conv_graph(tmp_path, auto_pad="SAME_UPPER"))
+    path = _conv_graph(tmp_path, auto_pad="NOTSET", pads=[1, 1, 1, 1], strides=[2, 2], kernel_shape=[3, 3])
+    x = np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with torch.no_grad():
+        got = OnnxGraphModule(path)(torch.from_numpy(x)).numpy()
+    assert got.shape == want.shape == (1, 4, 4, 4) and np.allclose(got, want, atol=1e-5)
