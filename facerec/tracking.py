@@ -69,7 +69,8 @@ class GallerySearch(Protocol):
 
     def __len__(self) -> int: ...
 
-    def search_embeddings(self, embeddings: np.ndarray, k: int = 5, threshold: float | None = None) -> list[Any]: ...
+    def search_embeddings(self, embeddings: np.ndarray, k: int = 5, threshold: float | None = None, *,
+                          model_id: str | None = None) -> list[Any]: ...
 
 
 # -- geometry ---------------------------------------------------------------------------------
@@ -311,11 +312,13 @@ class FaceTracker:
     """
 
     def __init__(self, config: TrackerConfig | None = None, *, embed: EmbedFn | None = None,
-                 gallery: GallerySearch | None = None, threshold: float | None = None) -> None:
+                 gallery: GallerySearch | None = None, threshold: float | None = None,
+                 model_id: str | None = None) -> None:
         self.config = config or TrackerConfig()
         self._embed = embed
         self._gallery = gallery
         self._threshold = threshold  # overrides the gallery's open-set threshold
+        self._model_id = model_id  # the model `embed` runs: the gallery refuses another one's queries
         self._tracks: list[_Track] = []
         self._events: list[TrackEvent] = []
         self._next_id = 1
@@ -592,7 +595,7 @@ class FaceTracker:
             return None, None, None, {}
         q = l2_normalize(np.mean(np.stack(embs), axis=0))[None]
         k = min(self.config.search_k, len(self._gallery))
-        (res,) = self._gallery.search_embeddings(q, k=k, threshold=self._threshold)
+        (res,) = self._gallery.search_embeddings(q, k=k, threshold=self._threshold, model_id=self._model_id)
         self.searches += 1
         scores = {m.identity: float(m.score) for m in res.matches}
         return res.identity, res.score, (res.best.identity if res.best else None), scores

@@ -357,7 +357,7 @@ def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: 
     report = VideoReport(source=cap.name, width=w, height=h, fps=cap.fps, total_frames=cap.total)
     cfg = config or tracker_config(cap.fps, lost_timeout_s, refresh_s, reid_similarity=_reid_threshold(recognizer))
     embed = recognizer.embedder.embed
-    tracker = FaceTracker(cfg, embed=embed, gallery=gallery, threshold=threshold)
+    tracker = FaceTracker(cfg, embed=embed, gallery=gallery, threshold=threshold, model_id=recognizer.model_id)
     cuts = SceneCutDetector(cut_threshold)
     writer = None
     # Cameras and streams: wall-clock seconds of detection frames (the only frames events name),

@@ -278,3 +278,20 @@ def test_config_is_checked() -> None:
         TrackerConfig(top_k=0)
     with pytest.raises(ValueError):
         TrackerConfig(velocity_smoothing=0.0)
+
+
+def test_tracker_searches_with_its_model_id() -> None:
+    """A tracker whose embedder is another model than the gallery's: the gallery refuses its
+    queries (ModelError) instead of comparing embeddings of two models."""
+    from facerec.errors import ModelError
+
+    d = 8
+    table = np.eye(3, d, dtype=np.float32)
+    gallery = _gallery(table, ["Ada", "Bob"], threshold=0.6)  # built with model "test"
+    embed = table_embedder(table)
+    same = FaceTracker(TrackerConfig(), embed=embed, gallery=gallery, model_id="test")
+    run(same, [lambda f: (100.0, 150.0)], range(0, 10), 2, code=[0])
+    assert [v.label for v in same.visible(8)] == ["Ada"]
+    other = FaceTracker(TrackerConfig(), embed=embed, gallery=gallery, model_id="another-model")
+    with pytest.raises(ModelError, match="another-model"):
+        run(other, [lambda f: (100.0, 150.0)], range(0, 10), 2, code=[0])
