@@ -276,6 +276,11 @@ def cluster_photos(recognizer: FaceRecognizer, inputs: Sequence[str | os.PathLik
     out = Path(out_dir)
     if (out / FACES_DIR).exists() and not (out / FACES_DIR / FACES_MARKER).is_file():  # before hours of work
         raise FacerecError(f"{out / FACES_DIR} exists and was not written by facerec cluster: choose another --out")
+    if (out / CLUSTERS_JSON).is_file():
+        try:
+            read_clusters_json(out / CLUSTERS_JSON)  # a newer facerec's file: refused before any work
+        except (ValueError, KeyError, TypeError):
+            pass  # unreadable: the run starts afresh (and says so when it would reuse its ids)
     photos = find_photos(inputs, exclude=out)
     if not photos:
         raise FileNotFoundError(f"no images found in {', '.join(os.fspath(p) for p in inputs)} "
@@ -406,13 +411,33 @@ def _face_keys(items: Iterable[tuple[str, int]]) -> list[tuple[str, int, int]]:
     return keys
 
 
+class NewerFormat(FacerecError):
+    """A file written by a newer facerec, in a format version this one does not know."""
+
+
+def read_clusters_json(path: Path) -> dict[str, Any]:
+    """A ``clusters.json`` document, its format and version checked: :class:`NewerFormat` for a
+    version above :data:`FORMAT_VERSION` (never overwritten or misread), ValueError for a file
+    that is not one."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or doc.get("format") != "facerec.clusters":
+        raise ValueError("not a facerec clusters file")
+    version = doc.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"no valid format version ({version!r})")
+    if version > FORMAT_VERSION:
+        raise NewerFormat(f"{path}: clusters format version {version} was written by a newer facerec "
+                          f"(this one reads up to {FORMAT_VERSION}); upgrade facerec or use another --out folder")
+    return doc
+
+
 def _keep_previous_ids(previous_json: Path, faces: Sequence[FaceRecord], labels: np.ndarray) -> np.ndarray:
     """``labels`` renumbered so clusters of the same people as the previous run keep its ids.
     Faces are matched by photo content and face index, so moved or renamed photos still count."""
     if not previous_json.is_file():
         return labels
     try:
-        doc = json.loads(previous_json.read_text(encoding="utf-8"))
+        doc = read_clusters_json(previous_json)
         old = [(f["sha256"], int(f["face"]), int(c["id"])) for c in doc["clusters"] for f in c["faces"]]
         old += [(f["sha256"], int(f["face"]), -1) for f in doc.get("unclustered", [])]
     except (ValueError, KeyError, TypeError) as exc:
@@ -564,9 +589,7 @@ def load_cluster(spec: str | os.PathLike) -> ClusterFaces:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (--cluster DIR/ID needs the folder of a 'facerec cluster' run)")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        if doc.get("format") != "facerec.clusters":
-            raise ValueError("not a facerec clusters file")
+        doc = read_clusters_json(path)
         model = doc["model"]
         by_id = {int(c["id"]): c for c in doc["clusters"]}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -305,3 +305,22 @@ def test_contact_sheet_in_browser(browser, min2_run: Path, tmp_path: Path) -> No
     shot.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(shot))
     print(f"screenshot: {shot}", file=sys.stderr)
+
+
+def test_clusters_json_of_a_newer_format_is_refused(first_run, library, tmp_path: Path, capsys) -> None:
+    """A clusters.json whose version is above this facerec's is neither misread by
+    ``enroll --cluster`` nor overwritten by a rerun: one line naming the version, exit 2."""
+    from pipelines.cluster import FORMAT_VERSION
+
+    out = tmp_path / "out"
+    shutil.copytree(first_run["out"], out)
+    doc = json.loads((out / CLUSTERS_JSON).read_text())
+    assert doc["version"] == FORMAT_VERSION
+    doc["version"] = FORMAT_VERSION + 1
+    (out / CLUSTERS_JSON).write_text(json.dumps(doc))
+    before = (out / CLUSTERS_JSON).read_text()
+    rc, _, err = run_cli(capsys, ["enroll", "--gallery", str(tmp_path / "g"), "X", "--cluster", f"{out}/0"])
+    assert rc == 2 and f"version {FORMAT_VERSION + 1}" in err and err.count("\n") <= 1
+    rc, _, err = run_cli(capsys, ["cluster", str(library["photos"]), "--out", str(out), "--json"])
+    assert rc == 2 and "newer facerec" in err
+    assert (out / CLUSTERS_JSON).read_text() == before  # not overwritten
