@@ -1,0 +1,103 @@
+"""The docs a stranger reads run as written: every ``facerec …`` command line in the README's
+code blocks, the model and detector cards and the training presets' comments parses with the
+real argument parser (``pipelines.cli.build_parser``), and every repository path they name exists.
+
+Placeholders are read the way the docs write them: ``[...]`` is optional (dropped), ``{a,b}``
+is a choice (the first is taken), ``...`` repeats (dropped), ``# …`` ends a line's command, a
+trailing ``\\`` continues it on the next line, ``VAR=value`` before the command is the
+environment.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import build_parser
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = [REPO / "README.md", *sorted((REPO / "facerec" / "models" / "cards").glob("*.md")),
+        *sorted((REPO / "pipelines" / "configs").glob("*.toml"))]
+#: A path of this repository as the docs name it (not a placeholder, glob or home-relative path).
+REPO_PATH = re.compile(r"(?<![\w./~-])((?:facerec|pipelines|benchmarks|tests|losses)/[\w./-]*[\w/])")
+
+
+def command_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, command) of every ``facerec …`` line: in fenced code blocks of Markdown,
+    in comments of TOML presets; continuation lines joined."""
+    toml = path.suffix == ".toml"
+    out: list[tuple[int, str]] = []
+    in_block, pending, start = False, None, 0
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if toml:
+            m = re.match(r"#\s+(.*)$", raw)
+            line = m.group(1).strip() if m else None
+        else:
+            if raw.strip().startswith("```"):
+                in_block = not in_block
+                continue
+            line = raw.strip() if in_block else None
+        if line is None:
+            pending = None
+            continue
+        if pending is not None:
+            line, pending = pending + " " + line, None
+        else:
+            start = number
+            line = re.sub(r"^(\w+=\S+\s+)+", "", line)  # environment assignments
+            if not line.startswith("facerec "):
+                continue
+        if line.endswith("\\"):
+            pending = line[:-1].rstrip()
+            continue
+        out.append((start, line))
+    return out
+
+
+def argv_of(line: str) -> list[str]:
+    """A documented command line → the arguments after ``facerec``."""
+    line = re.sub(r"\s+#.*$", "", line)
+    while re.search(r"\[[^\[\]]*\]", line):
+        line = re.sub(r"\[[^\[\]]*\]", "", line)
+    line = re.sub(r"\{([^,{}]+),[^{}]*\}", r"\1", line)
+    return [t for t in shlex.split(line)[1:] if t not in ("...", "…")]
+
+
+CASES = [(p, n, line) for p in DOCS for n, line in command_lines(p)]
+
+
+def test_the_docs_hold_commands() -> None:
+    # The README alone documents dozens; a parser change that found none would test nothing.
+    assert sum(1 for p, *_ in CASES if p.name == "README.md") >= 40
+    assert any(p.suffix == ".toml" for p, *_ in CASES)
+
+
+@pytest.mark.parametrize("path, number, line", CASES, ids=[f"{p.name}:{n}" for p, n, _ in CASES])
+def test_documented_command_parses(path: Path, number: int, line: str) -> None:
+    argv = argv_of(line)
+    if "--help" in argv or "-h" in argv:
+        return
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            build_parser().parse_args(argv)
+    except SystemExit:
+        last = (err.getvalue().strip().splitlines() or ["?"])[-1]
+        pytest.fail(f"{path.relative_to(REPO)}:{number}: {line}\n  -> {last}")
+
+
+@pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
+def test_documented_paths_exist(path: Path) -> None:
+    missing = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for m in REPO_PATH.finditer(line):
+            name = m.group(1)
+            if any(c in name for c in "*{<") or re.search(r"[A-Z]{3,}", name):
+                continue  # a glob or a placeholder (NAME, DIR, …)
+            if not (REPO / name).exists():
+                missing.append(f"{number}: {name}")
+    assert not missing, f"{path.relative_to(REPO)} names paths that do not exist: {missing}"
