@@ -104,11 +104,6 @@ class BoundedDetector:
         need = -(-long_side * self.smallest_face // MIN_FACE)  # ceil
         return min(long_side, max(self.base_side, min(need, self.max_side)))
 
-    @property
-    def max_copy_side(self) -> int:
-        """The largest copy this detector ever sees (0: unbounded, the full image)."""
-        return self.max_side if self.detect_side is None else self.detect_side
-
     def view(self, photo: Photo) -> tuple[np.ndarray, float, float]:
         """The copy the network sees and its scale to the original, ``(rgb, sx, sy)``."""
         side = self.side_for(max(photo.size))

@@ -44,7 +44,7 @@ class ServiceState:
         """An upload → a photo decoded at the size this service's detector sees, under its pixel
         limit (faces are aligned from finer levels only where they need it)."""
         return decode_upload(data, self.config.max_pixels, what=filename,
-                             detect_side=getattr(self.recognizer.detector, "max_copy_side", 0))
+                             side_for=getattr(self.recognizer.detector, "side_for", None))
 
     async def run_on_images(self, caller: "Caller", uploads: Sequence[bytes], work: Callable[[], T]) -> T:
         """Run ``work`` (which decodes ``uploads``) in the inference pool, with the uploads'

@@ -13,6 +13,8 @@
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from PIL import Image
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -92,17 +94,18 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-def decode_upload(data: bytes, max_pixels: int, what: str = "upload", detect_side: int = 0) -> Photo:
-    # ``detect_side``: the largest copy the service's detector sees (its level is decoded now).
+def decode_upload(data: bytes, max_pixels: int, what: str = "upload",
+                  side_for: Callable[[int], int] | None = None) -> Photo:
     """An uploaded file → a :class:`~facerec.photo.Photo` (the one image rule,
     :func:`facerec.photo.open_photo`), identified by content (:data:`ALLOWED_FORMATS` only),
     its pixel count checked once, from the header, against ``max_pixels``, and decoded now at
-    the level a detector bounded to ``detect_side`` pixels sees (0: in full), so a corrupt
-    file is refused here, before any model runs.
+    the level the service's detector will see — ``side_for(longest side)`` pixels, the rule of
+    :meth:`facerec.bounded.BoundedDetector.side_for` (None: in full) — so a corrupt file is
+    refused here, before any model runs, and nothing is decoded twice.
 
     Raises :class:`facerec.errors.ImageError` for an empty, unknown, disallowed or corrupt file and its
     subclass :class:`facerec.errors.ImageTooLarge` (answered 413 ``payload_too_large``) over ``max_pixels``.
     """
     photo = open_photo(data, max_pixels=max_pixels, formats=_allowed(), what=what)
-    photo.at_scale(photo.scale_for_side(min(detect_side, max(photo.size))) if detect_side else 1.0)
+    photo.at_scale(photo.scale_for_side(side_for(max(photo.size))) if side_for is not None else 1.0)
     return photo
