@@ -84,9 +84,9 @@ def _array_to_rgb(arr: np.ndarray, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 
 def _open_pil(data: Union[str, os.PathLike, bytes], what: str, max_pixels: int,
-              formats: Sequence[str] | None, load: bool = True) -> Image.Image:
-    """Open, check the size from the header (before decoding any pixel), then decode (unless
-    ``load`` is False: :class:`facerec.photo.Photo` decodes later, at the size it needs)."""
+              formats: Sequence[str] | None) -> Image.Image:
+    """Open and check the size from the header, decoding no pixel (:class:`facerec.photo.Photo`
+    decodes later, at the size it needs)."""
     try:
         src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else os.fspath(data)
         if isinstance(src, io.BytesIO):
@@ -104,8 +104,6 @@ def _open_pil(data: Union[str, os.PathLike, bytes], what: str, max_pixels: int,
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(src, formats=formats)
         _check_size(img.width, img.height, what, max_pixels)
-        if load:
-            img.load()
         return img
     except ImageError:
         raise
@@ -131,16 +129,7 @@ def load_image(image: ImageInput, *, max_pixels: int = MAX_PIXELS, formats: Sequ
     Raises :class:`~facerec.errors.ImageError` for unreadable, corrupt or tiny input, and its
     subclass :class:`~facerec.errors.ImageTooLarge` over the pixel limit.
     """
-    max_pixels = min(max_pixels, MAX_PIXELS)
-    if isinstance(image, np.ndarray):
-        return _array_to_rgb(image, max_pixels)
-    full = getattr(image, "full", None)  # a facerec.photo.Photo (checked when it was opened)
-    if callable(full):
-        return full()
-    if isinstance(image, Image.Image):
-        _check_size(image.width, image.height, what or "PIL image", max_pixels)
-        return _pil_to_rgb(image)
-    if isinstance(image, (str, os.PathLike, bytes, bytearray)):
-        name = what or ("image bytes" if isinstance(image, (bytes, bytearray)) else os.fspath(image))
-        return _pil_to_rgb(_open_pil(image, str(name), max_pixels, formats))
-    raise ImageError(f"unsupported image input of type {type(image).__name__}")
+    # One reading of every kind of input: facerec.photo.open_photo (here at full size).
+    from .photo import open_photo
+
+    return open_photo(image, max_pixels=max_pixels, formats=formats, what=what).full()

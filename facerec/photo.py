@@ -71,7 +71,7 @@ class Photo:
 
     def __init__(self, source: Union[str, os.PathLike, bytes, None], width: int, height: int, what: str,
                  is_jpeg: bool = False, decoded: np.ndarray | None = None, orientation: int = 1,
-                 plain_jpeg: bool = False) -> None:
+                 plain_jpeg: bool = False, opened: Image.Image | None = None) -> None:
         self._source = source
         self.width = int(width)
         self.height = int(height)
@@ -79,6 +79,9 @@ class Photo:
         self._is_jpeg = is_jpeg
         self._orientation = orientation
         self._plain_jpeg = plain_jpeg  # colour/grey JPEG: OpenCV may decode it
+        # The PIL image open_photo read the header of, not yet decoded: the first PIL decode uses
+        # it, so a file is opened once (draft() works only before a load, so only the first).
+        self._opened = opened
         self._levels: dict[float, np.ndarray] = {} if decoded is None else {1.0: decoded}
         self._lock = threading.Lock()
 
@@ -135,7 +138,7 @@ class Photo:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                img = Image.open(src)
+                img, self._opened = self._opened or Image.open(src), None
                 if level < 1.0:
                     # draft() picks the largest DCT reduction whose size stays >= the one asked
                     # for, and libjpeg rounds a reduced side up: ask for the floor, or an odd side
@@ -189,7 +192,7 @@ def open_photo(image: "ImageInput | Photo", *, max_pixels: int = MAX_PIXELS, for
         return Photo(None, rgb.shape[1], rgb.shape[0], what or "PIL image", decoded=rgb)
     if isinstance(image, (str, os.PathLike, bytes, bytearray)):
         name = str(what or ("image bytes" if isinstance(image, (bytes, bytearray)) else os.fspath(image)))
-        img = _open_pil(image, name, max_pixels, formats, load=False)
+        img = _open_pil(image, name, max_pixels, formats)
         w, h = img.size
         try:
             orientation = int(img.getexif().get(0x0112, 1))  # EXIF Orientation
@@ -199,7 +202,8 @@ def open_photo(image: "ImageInput | Photo", *, max_pixels: int = MAX_PIXELS, for
             w, h = h, w
         is_jpeg = img.format in ("JPEG", "MPO")
         plain = is_jpeg and img.mode in ("RGB", "L")
-        img.close()
+        if plain:  # OpenCV decodes it from the bytes
+            img.close()
         return Photo(bytes(image) if isinstance(image, bytearray) else image, w, h, name, is_jpeg=is_jpeg,
-                     orientation=orientation, plain_jpeg=plain)
+                     orientation=orientation, plain_jpeg=plain, opened=None if plain else img)
     raise ImageError(f"unsupported image input of type {type(image).__name__}")
