@@ -8,15 +8,16 @@ with the memory of the smaller image. :class:`Photo` opens a file or bytes once 
 the header, checked against the pixel limit before any pixel is decoded) and decodes a *level*
 (a DCT scale) only when asked, keeping what it decoded for the next request.
 
-Arrays and PIL images are already decoded: their only level is the image itself.
-Sizes and coordinates are those of the original after EXIF orientation.
+Arrays and PIL images are already decoded: their only level is the image itself. Other
+formats than colour and grey JPEG (PNG, WebP, CMYK JPEG, ...) are decoded in full when opened,
+from that one open. Sizes and coordinates are those of the original after EXIF orientation.
 
 Colour and grey JPEGs that end with their end-of-image marker are decoded by OpenCV
 (``cv2.imdecode``, ``IMREAD_REDUCED_COLOR_{2,4,8}``): the same libjpeg output as PIL's, pixel
 for pixel (checked on 936 LFW, CelebA and group photos and levels), 3× faster at full size
 (33 vs 96 ms for 12 MP) and straight into one array, where PIL holds a 4-byte-per-pixel image
-and copies it. Everything else (other formats, CMYK, a truncated file, data after the image)
-goes through PIL, whose errors name what is wrong.
+and copies it. A truncated JPEG, or one with data after the image, goes through PIL, whose
+errors name what is wrong.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import io
 import os
 import threading
 import warnings
-from typing import Union
+from typing import Callable, Union
 
 import numpy as np
 from PIL import Image
@@ -70,18 +71,14 @@ class Photo:
     """
 
     def __init__(self, source: Union[str, os.PathLike, bytes, None], width: int, height: int, what: str,
-                 is_jpeg: bool = False, decoded: np.ndarray | None = None, orientation: int = 1,
-                 plain_jpeg: bool = False, opened: Image.Image | None = None) -> None:
+                 decoded: np.ndarray | None = None, orientation: int = 1) -> None:
+        # ``source``: a colour or grey JPEG (path or bytes) whose levels are decoded on demand;
+        # None for an image decoded already (``decoded``, its only level).
         self._source = source
         self.width = int(width)
         self.height = int(height)
         self.what = what
-        self._is_jpeg = is_jpeg
         self._orientation = orientation
-        self._plain_jpeg = plain_jpeg  # colour/grey JPEG: OpenCV may decode it
-        # The PIL image open_photo read the header of, not yet decoded: the first PIL decode uses
-        # it, so a file is opened once (draft() works only before a load, so only the first).
-        self._opened = opened
         self._levels: dict[float, np.ndarray] = {} if decoded is None else {1.0: decoded}
         self._lock = threading.Lock()
 
@@ -108,7 +105,7 @@ class Photo:
         """``(rgb, s)``: the image decoded at a level ``s ≥ scale`` (the coarsest such DCT level
         for JPEG files, 1.0 otherwise); pixel ``(x, y)`` of the original is ``(x·s, y·s)`` there."""
         level = 1.0
-        if self._is_jpeg:
+        if self._source is not None:
             level = min((s for s in DCT_SCALES if s >= min(1.0, scale) - 1e-9), default=1.0)
         with self._lock:
             # A finer level already decoded serves too (no second decode of the same photo).
@@ -130,27 +127,11 @@ class Photo:
 
     def _decode(self, level: float) -> np.ndarray:
         assert self._source is not None
-        if self._plain_jpeg:
-            rgb = self._decode_cv2(level)
-            if rgb is not None:
-                return rgb
+        rgb = self._decode_cv2(level)
+        if rgb is not None:
+            return rgb
         src = io.BytesIO(self._source) if isinstance(self._source, (bytes, bytearray)) else os.fspath(self._source)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                img, self._opened = self._opened or Image.open(src), None
-                if level < 1.0:
-                    # draft() picks the largest DCT reduction whose size stays >= the one asked
-                    # for, and libjpeg rounds a reduced side up: ask for the floor, or an odd side
-                    # (2825 / 2 = 1412.5 -> 1413) would fall back to the next finer level.
-                    w, h = img.size
-                    img.draft("RGB", (max(1, int(w * level)), max(1, int(h * level))))
-                img.load()
-            return _pil_to_rgb(img)
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLarge(f"{self.what}: image too large ({exc})") from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageError(f"{self.what}: cannot decode image ({exc})") from None
+        return _decode_pil(lambda: Image.open(src), self.what, level)
 
     def _decode_cv2(self, level: float) -> np.ndarray | None:
         """The level decoded by OpenCV, or None where PIL must decode (see the module notes)."""
@@ -172,12 +153,34 @@ class Photo:
         return np.ascontiguousarray(rgb)
 
 
+def _decode_pil(open_image: Callable[[], Image.Image], what: str, level: float = 1.0) -> np.ndarray:
+    """PIL's decode of the image ``open_image()`` gives (a JPEG at ``level`` when < 1), as RGB;
+    its errors as :class:`ImageError` / :class:`ImageTooLarge` naming ``what``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = open_image()
+            if level < 1.0:
+                # draft() picks the largest DCT reduction whose size stays >= the one asked
+                # for, and libjpeg rounds a reduced side up: ask for the floor, or an odd side
+                # (2825 / 2 = 1412.5 -> 1413) would fall back to the next finer level.
+                w, h = img.size
+                img.draft("RGB", (max(1, int(w * level)), max(1, int(h * level))))
+            img.load()
+        return _pil_to_rgb(img)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"{what}: image too large ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{what}: cannot decode image ({exc})") from None
+
+
 def open_photo(image: "ImageInput | Photo", *, max_pixels: int = MAX_PIXELS, formats: list[str] | tuple[str, ...] | None = None,
                what: str | None = None) -> Photo:
     """A :class:`Photo` of ``image`` (a path, bytes, a PIL image, an RGB array, or a Photo).
 
     Files and bytes are opened and their size checked from the header (``max_pixels``,
-    ``formats`` and ``what`` as in :func:`facerec.image.load_image`); no pixel is decoded yet.
+    ``formats`` and ``what`` as in :func:`facerec.image.load_image`); a colour or grey JPEG is
+    not decoded yet, any other image is decoded in full now.
     Raises :class:`~facerec.errors.ImageError` for unreadable input.
     """
     if isinstance(image, Photo):
@@ -193,17 +196,18 @@ def open_photo(image: "ImageInput | Photo", *, max_pixels: int = MAX_PIXELS, for
     if isinstance(image, (str, os.PathLike, bytes, bytearray)):
         name = str(what or ("image bytes" if isinstance(image, (bytes, bytearray)) else os.fspath(image)))
         img = _open_pil(image, name, max_pixels, formats)
-        w, h = img.size
-        try:
-            orientation = int(img.getexif().get(0x0112, 1))  # EXIF Orientation
-        except Exception:  # a broken EXIF block: PIL's exif_transpose ignores it too
-            orientation = 1
-        if orientation in _SWAPPING:
-            w, h = h, w
-        is_jpeg = img.format in ("JPEG", "MPO")
-        plain = is_jpeg and img.mode in ("RGB", "L")
-        if plain:  # OpenCV decodes it from the bytes
-            img.close()
-        return Photo(bytes(image) if isinstance(image, bytearray) else image, w, h, name, is_jpeg=is_jpeg,
-                     orientation=orientation, plain_jpeg=plain, opened=None if plain else img)
+        if img.format in ("JPEG", "MPO") and img.mode in ("RGB", "L"):
+            # A JPEG's EXIF block is in its header: reading it decodes no pixel (a PNG's may
+            # follow the pixels, and PIL decodes them all to find it).
+            try:
+                orientation = int(img.getexif().get(0x0112, 1))
+            except Exception:  # a broken EXIF block: PIL's exif_transpose ignores it too
+                orientation = 1
+            w, h = img.size[::-1] if orientation in _SWAPPING else img.size
+            img.close()  # its levels are decoded when asked for
+            return Photo(bytes(image) if isinstance(image, bytearray) else image, w, h, name, orientation=orientation)
+        # Anything else (PNG, WebP, CMYK JPEG, ...) is decoded now, in full, once, from this
+        # open, so a broken file is refused here (PIL applies the EXIF orientation itself).
+        rgb = _decode_pil(lambda: img, name)
+        return Photo(None, rgb.shape[1], rgb.shape[0], name, decoded=rgb)
     raise ImageError(f"unsupported image input of type {type(image).__name__}")

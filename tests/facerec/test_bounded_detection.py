@@ -222,7 +222,7 @@ def test_photo_decodes_every_exif_orientation_like_pil(tmp_path, aaron, orientat
     with Image.open(path) as im:
         ref = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
     photo = open_photo(path)
-    assert photo._plain_jpeg and photo.size == (ref.shape[1], ref.shape[0])
+    assert photo.decoded_levels == () and photo.size == (ref.shape[1], ref.shape[0])  # not decoded yet
     assert np.array_equal(photo.full(), ref)
     with Image.open(path) as im:
         im.draft("RGB", (im.width // 2, im.height // 2))
@@ -235,3 +235,24 @@ def test_photo_with_data_after_the_image_goes_through_pil(tmp_path, aaron):
     photo = open_photo(data)
     assert photo._decode_cv2(1.0) is None  # no end-of-image marker at the end: PIL decodes
     assert np.array_equal(photo.full(), load_image(aaron))
+
+
+def test_a_non_jpeg_is_decoded_once_at_open_and_a_broken_one_refused(monkeypatch):
+    """A PNG has no reduced levels: open_photo decodes it then, from its one open (PIL's count
+    of opens), and a PNG whose pixel data is broken is refused there, not read as grey."""
+    import io
+
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), (120, 90, 60)).save(buf, format="PNG")
+    good = buf.getvalue()
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(1) or real_open(*a, **k))
+    photo = open_photo(good)
+    assert photo.decoded_levels == (1.0,) and len(opened) == 1
+    assert np.array_equal(photo.full()[0, 0], [120, 90, 60]) and len(opened) == 1
+    broken = bytearray(good)
+    idat = broken.find(b"IDAT")
+    broken[idat + 8: idat + 20] = b"\xff" * 12  # header intact, pixel data broken
+    with pytest.raises(ImageError, match="cannot decode image"):
+        open_photo(bytes(broken))
