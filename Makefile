@@ -37,7 +37,7 @@ demo: setup
 	$(PY) -m pipelines.demo
 
 # Two workers (pytest-xdist), one test file each at a time (module fixtures stay shared), one
-# compute thread each (tests/conftest.py): 1,027 tests in 4 min 4 s on the 2-core AMD EPYC (2026-12-07).
+# compute thread each (tests/conftest.py): 1,028 tests in 4 min 8 s on the 2-core AMD EPYC (2026-12-07).
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
