@@ -9,8 +9,8 @@ import pytest
 
 from facerec.alignment import ARCFACE_112
 from facerec.gallery import Gallery
-from facerec.tracking import (FaceTracker, SceneCutDetector, TrackerConfig, face_quality, frontalness, iou_matrix,
-                              sharpness)
+from facerec.quality import face_quality, frontalness, sharpness
+from facerec.tracking import FaceTracker, SceneCutDetector, TrackerConfig, iou_matrix
 
 W, H = 80.0, 100.0  # box size of the synthetic faces
 
