@@ -1,11 +1,12 @@
-"""The docs a stranger reads run as written: every ``facerec …`` command line in the README's
-code blocks, the model and detector cards and the training presets' comments parses with the
-real argument parser (``pipelines.cli.build_parser``), and every repository path they name exists.
+"""The docs a stranger reads run as written: every ``facerec …`` command line in the code blocks
+of the README, the pages under ``docs/``, the model and detector cards and the training presets'
+comments parses with the real argument parser (``pipelines.cli.build_parser``), and every
+repository path they name exists; every relative Markdown link points at a file that exists.
 
 Placeholders are read the way the docs write them: ``[...]`` is optional (dropped), ``{a,b}``
 is a choice (the first is taken), ``...`` repeats (dropped), ``# …`` ends a line's command, a
 trailing ``\\`` continues it on the next line, ``VAR=value`` before the command is the
-environment.
+environment. A fenced block marked ``text`` holds printed output and is not read for commands.
 """
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ import pytest
 from pipelines.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = [REPO / "README.md", *sorted((REPO / "facerec" / "models" / "cards").glob("*.md")),
+PAGES = sorted((REPO / "docs").glob("*.md"))
+DOCS = [REPO / "README.md", *PAGES, *sorted((REPO / "facerec" / "models" / "cards").glob("*.md")),
         *sorted((REPO / "pipelines" / "configs").glob("*.toml"))]
 #: A path of this repository as the docs name it (not a placeholder, glob or home-relative path).
-REPO_PATH = re.compile(r"(?<![\w./~-])((?:facerec|pipelines|benchmarks|tests|losses)/[\w./-]*[\w/])")
+REPO_PATH = re.compile(r"(?<![\w./~-])((?:facerec|pipelines|benchmarks|tests|losses|docs)/[\w./-]*[\w/])")
+#: A relative Markdown link or image: ``[text](target)`` / ``![alt](target)``, target without a scheme.
+MD_LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)\s#]+)(?:#[^)\s]*)?\)")
 
 
 def command_lines(path: Path) -> list[tuple[int, str]]:
@@ -31,16 +35,17 @@ def command_lines(path: Path) -> list[tuple[int, str]]:
     in comments of TOML presets; continuation lines joined."""
     toml = path.suffix == ".toml"
     out: list[tuple[int, str]] = []
-    in_block, pending, start = False, None, 0
+    in_block, output, pending, start = False, False, None, 0
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if toml:
             m = re.match(r"#\s+(.*)$", raw)
             line = m.group(1).strip() if m else None
         else:
             if raw.strip().startswith("```"):
-                in_block = not in_block
+                # A block marked ```text is printed output, not commands.
+                in_block, output = not in_block, raw.strip()[3:].strip() == "text"
                 continue
-            line = raw.strip() if in_block else None
+            line = raw.strip() if in_block and not output else None
         if line is None:
             pending = None
             continue
@@ -71,8 +76,10 @@ CASES = [(p, n, line) for p in DOCS for n, line in command_lines(p)]
 
 
 def test_the_docs_hold_commands() -> None:
-    # The README alone documents dozens; a parser change that found none would test nothing.
-    assert sum(1 for p, *_ in CASES if p.name == "README.md") >= 40
+    # The README's quick starts and the docs pages document dozens; a parser change that found
+    # none would test nothing.
+    assert sum(1 for p, *_ in CASES if p.name == "README.md") >= 30
+    assert sum(1 for p, *_ in CASES if p.parent.name == "docs") >= 10
     assert any(p.suffix == ".toml" for p, *_ in CASES)
 
 
@@ -101,3 +108,19 @@ def test_documented_paths_exist(path: Path) -> None:
             if not (REPO / name).exists():
                 missing.append(f"{number}: {name}")
     assert not missing, f"{path.relative_to(REPO)} names paths that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("path", [p for p in DOCS if p.suffix == ".md"], ids=lambda p: p.name)
+def test_markdown_links_resolve(path: Path) -> None:
+    # Relative links are resolved from the page's own folder, as GitHub renders them.
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    broken = [t for t in MD_LINK.findall(text) if not (path.parent / t).exists()]
+    assert not broken, f"{path.relative_to(REPO)} links to files that do not exist: {broken}"
+
+
+def test_the_readme_links_every_docs_page() -> None:
+    # A page nobody links to is a page nobody finds.
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert PAGES, "docs/ holds no pages"
+    unlinked = [p.name for p in PAGES if f"(docs/{p.name}" not in readme]
+    assert not unlinked, f"README.md does not link {unlinked}"
