@@ -124,3 +124,33 @@ def test_the_readme_links_every_docs_page() -> None:
     assert PAGES, "docs/ holds no pages"
     unlinked = [p.name for p in PAGES if f"(docs/{p.name}" not in readme]
     assert not unlinked, f"README.md does not link {unlinked}"
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces → ``-``."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    return {slug(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.+?)\s*$", text, flags=re.M)}
+
+
+def test_slug_matches_github() -> None:
+    # Anchors GitHub renders for headings of these docs (checked by hand on rendered pages).
+    assert slug("Verify: are two photos the same person?") == "verify-are-two-photos-the-same-person"
+    assert slug("Headline: the current default (`sface` + `yunet`)") == "headline-the-current-default-sface--yunet"
+    assert slug("Precision: fp32, bf16, auto") == "precision-fp32-bf16-auto"
+
+
+@pytest.mark.parametrize("path", [p for p in DOCS if p.suffix == ".md"] + [REPO / "benchmarks" / "RESULTS.md"],
+                         ids=lambda p: p.name)
+def test_markdown_anchors_resolve(path: Path) -> None:
+    # ``[text](#anchor)`` and ``[text](page.md#anchor)``: the heading must exist in that page.
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    broken = []
+    for target, anchor in re.findall(r"\]\((?!https?:)([^)\s#]*)#([^)\s]+)\)", text):
+        page = (path.parent / target) if target else path
+        if page.exists() and anchor not in anchors(page):
+            broken.append(f"{target}#{anchor}")
+    assert not broken, f"{path.relative_to(REPO)} links to headings that do not exist: {broken}"
