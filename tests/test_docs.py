@@ -137,7 +137,8 @@ def anchors(path: Path) -> set[str]:
 
 
 def test_slug_matches_github() -> None:
-    # Anchors GitHub renders for headings of these docs (checked by hand on rendered pages).
+    # GitHub's rule, written out by hand for three headings of these docs: backticks, colons,
+    # '?', '+', '(' and ',' dropped, each space a '-' (so ' + ' gives '--').
     assert slug("Verify: are two photos the same person?") == "verify-are-two-photos-the-same-person"
     assert slug("Headline: the current default (`sface` + `yunet`)") == "headline-the-current-default-sface--yunet"
     assert slug("Precision: fp32, bf16, auto") == "precision-fp32-bf16-auto"
