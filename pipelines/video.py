@@ -323,7 +323,7 @@ def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: 
                   out: str | os.PathLike | None = None,
                   events: str | os.PathLike | IO[str] | None = None, max_frames: int | None = None,
                   threshold: float | None = None, lost_timeout_s: float = 2.0, refresh_s: float = 2.0,
-                  config: TrackerConfig | None = None, cut_threshold: float = 30.0, progress: bool = False,
+                  config: TrackerConfig | None = None, cut_threshold: float | None = None, progress: bool = False,
                   on_frame: FrameCallback | None = None) -> VideoReport:
     """Track and identify every face in ``source`` against ``gallery``.
 
@@ -333,7 +333,9 @@ def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: 
     in between; ``detect_width``: detect on a copy this wide (None: full size).
     ``out``: annotated mp4 (mp4v); ``events``: JSON Lines path or text stream; ``threshold``
     overrides the gallery's open-set threshold; ``config`` overrides the tracker settings
-    derived from ``lost_timeout_s`` and ``refresh_s``.
+    derived from ``lost_timeout_s`` and ``refresh_s`` (among them the shot-cut rule,
+    ``cut_detector``, and the identity guard, ``identity_guard``); ``cut_threshold``
+    overrides the cut rule's threshold.
 
     A file that stops decoding early (truncated, corrupt) raises :class:`VideoError` after
     the events so far, the tracks' ``left`` events, the summary and an ``error`` record were
@@ -358,7 +360,7 @@ def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: 
     cfg = config or tracker_config(cap.fps, lost_timeout_s, refresh_s, reid_similarity=_reid_threshold(recognizer))
     embed = recognizer.embedder.embed
     tracker = FaceTracker(cfg, embed=embed, gallery=gallery, threshold=threshold, model_id=recognizer.model_id)
-    cuts = SceneCutDetector(cut_threshold)
+    cuts = SceneCutDetector(cfg.cut_detector, cut_threshold if cut_threshold is not None else cfg.cut_threshold)
     writer = None
     # Cameras and streams: wall-clock seconds of detection frames (the only frames events name),
     # pruned to those live tracks can still refer to, so a camera can run for days.
