@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from benchmarks.cut_clips import CONTINUOUS, iter_frames
+from facerec.errors import FacerecError
 from facerec.tracking import SceneCutDetector
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def make_detectors(methods: Sequence[str]) -> dict[str, SceneCutDetector]:
     for m in methods:
         try:
             dets[m] = SceneCutDetector(m)
-        except ImportError as exc:
+        except FacerecError as exc:
             log.warning("skipping %s: %s", m, exc)
     return dets
 

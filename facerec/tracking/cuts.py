@@ -33,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..errors import FacerecError
 from .config import CUT_METHODS
 
 #: Default threshold of each method (its own units).
@@ -86,7 +87,7 @@ class SceneCutDetector:
             try:
                 from scenedetect import ContentDetector  # type: ignore[import-not-found]
             except ImportError as exc:  # optional package
-                raise ImportError("cut method 'content' needs PySceneDetect: pip install scenedetect-headless") \
+                raise FacerecError("cut method 'content' needs PySceneDetect: pip install scenedetect-headless") \
                     from exc
             self._content = ContentDetector(threshold=self.threshold)
 
