@@ -140,3 +140,37 @@ def test_old_tracker_keeps_her_name_on_him(recognizer, gallery) -> None:
     assert any(first < FIRST_CUT <= last for first, last, _ in spans.values())
     wrong = [f for f in range(FIRST_CUT, MAN_UNTIL) if ("female" in {lab for _, lab in shown.get(f, [])})]
     assert len(wrong) >= TRUTH["fps"]
+
+
+def test_identity_guard_on_real_faces_keeps_one_person_and_splits_on_another(recognizer, data_dir: Path) -> None:
+    """Real SFace embeddings of LFW photos (different days, poses and lighting: harder than the
+    frames of one shot) shown one per detection at the same place, every crop re-verified,
+    with the model's calibrated thresholds: eight photos of one man never split his track;
+    the first photo of another man splits it, and the new track is named from that face."""
+    from facerec.gallery import Gallery
+    from facerec.tracking import FaceTracker, TrackerConfig
+
+    lfw = data_dir / "lfw"
+    a = [lfw / "George_W_Bush" / f"George_W_Bush_{i:04d}.jpg" for i in range(1, 9)]
+    b = [lfw / "Colin_Powell" / f"Colin_Powell_{i:04d}.jpg" for i in range(1, 4)]
+    enrol = [lfw / "George_W_Bush" / "George_W_Bush_0010.jpg", lfw / "Colin_Powell" / "Colin_Powell_0010.jpg"]
+    emb = np.stack([f.embedding for f in recognizer.face_batch(a + b + enrol, fallback_center=True)])
+    gallery = Gallery(recognizer)
+    gallery.enroll("Bush", [emb[-2]])
+    gallery.enroll("Powell", [emb[-1]])
+
+    def embed(crops: np.ndarray) -> np.ndarray:  # a crop's first pixel says which photo it shows
+        return emb[crops[:, 0, 0, 0].astype(int)]
+
+    cfg = TrackerConfig(refresh_frames=1, reid_similarity=recognizer.threshold)
+    tr = FaceTracker(cfg, embed=embed, gallery=gallery, model_id=recognizer.model_id)
+    box = np.array([[100.0, 100.0, 180.0, 200.0]])
+    ids, names = [], []
+    for k in range(len(a) + len(b)):
+        crop = np.zeros((1, 4, 4, 3), np.uint8)
+        crop[0, 0, 0, 0] = k
+        ids.append(int(tr.update(5 * k, box, None, crop)[0]))
+        names.append(tr.visible(5 * k)[0].label)
+    assert len(set(ids[:len(a)])) == 1 and set(names[1:len(a)]) == {"Bush"}
+    assert ids[len(a)] != ids[0] and tr.splits == 1
+    assert names[len(a):] == ["Powell"] * len(b) and len(set(ids[len(a):])) == 1
