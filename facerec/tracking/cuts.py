@@ -106,11 +106,6 @@ class SceneCutDetector:
             return self._scenedetect(frame)
         return self._hsv(frame)
 
-    def reset(self) -> None:
-        """Forget the previous frames (a new video)."""
-        self.__init__(self.method, self.threshold, ratio=self.ratio, window=self._recent.maxlen or 1,  # type: ignore[misc]
-                      size=self.size)
-
     def _grey(self, frame: np.ndarray) -> bool:
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         thumb = cv2.resize(grey, self.size, interpolation=cv2.INTER_AREA).astype(np.float32)
