@@ -13,7 +13,7 @@ Three rules, one interface (:class:`SceneCutDetector`, ``method=``):
     normalised per frame, compares dark shots as well as bright ones; hue separates shots of
     similar brightness. Chosen by measurement on real footage (``python -m
     benchmarks.scene_cuts``): precision 0.73 / recall 0.81 over 37 transitions of real
-    footage (hard cuts, darkened shots, dissolves, fades; 11 false firings in 2,274 frames,
+    footage (hard cuts, darkened shots, dissolves, fades; 11 false firings in 2,265 frames,
     5 of them in a handheld selfie's whip pans) against 0.19 / 0.51 for ``"grey"`` and
     0.50 / 0.59 for ``"content"``. Slow cross-dissolves are mostly missed (a test of the
     histogram against one ~0.5 s back gained one of them for four more false firings): there
