@@ -5,7 +5,10 @@ SOURCE is a video file, a camera index (``0``) or a stream URL, read with OpenCV
 detected every ``--detect-every`` frames (and on every scene cut) on a frame scaled down to
 ``--detect-width`` pixels, tracked in between with :class:`facerec.tracking.FaceTracker`
 (constant-velocity prediction, IoU + Hungarian matching, appearance only where boxes overlap),
-and each track is identified from a few of its best crops, not every frame.
+and each track is identified from a few of its best crops, not every frame. At a shot cut
+(an HSV-histogram spike, :class:`facerec.tracking.SceneCutDetector`) every track ends; a named
+track is re-verified when its box jumps, after it was lost and every ``refresh_s``, and split
+when the face on it contradicts its name (the identity guard).
 
 :func:`process_video` is the workflow (the CLI calls it; the service could too): events go to
 a JSON Lines file as they happen (``appeared`` / ``identified`` / ``left``, then ``summary``,
@@ -323,7 +326,8 @@ def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: 
                   out: str | os.PathLike | None = None,
                   events: str | os.PathLike | IO[str] | None = None, max_frames: int | None = None,
                   threshold: float | None = None, lost_timeout_s: float = 2.0, refresh_s: float = 2.0,
-                  config: TrackerConfig | None = None, cut_threshold: float = 30.0, progress: bool = False,
+                  config: TrackerConfig | None = None, cut_threshold: float | None = None,
+                  cut_detector: str = "hsv", identity_guard: bool = True, progress: bool = False,
                   on_frame: FrameCallback | None = None) -> VideoReport:
     """Track and identify every face in ``source`` against ``gallery``.
 
@@ -333,7 +337,10 @@ def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: 
     in between; ``detect_width``: detect on a copy this wide (None: full size).
     ``out``: annotated mp4 (mp4v); ``events``: JSON Lines path or text stream; ``threshold``
     overrides the gallery's open-set threshold; ``config`` overrides the tracker settings
-    derived from ``lost_timeout_s`` and ``refresh_s``.
+    derived from ``lost_timeout_s``, ``refresh_s``, ``cut_detector`` (the shot-cut rule:
+    ``"hsv"``, ``"grey"`` — the rule before issue 28 —, ``"content"`` or ``"off"``) and
+    ``identity_guard`` (re-verify named tracks and split them when the face contradicts the
+    name); ``cut_threshold`` overrides the cut rule's threshold.
 
     A file that stops decoding early (truncated, corrupt) raises :class:`VideoError` after
     the events so far, the tracks' ``left`` events, the summary and an ``error`` record were
@@ -355,10 +362,11 @@ def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: 
         raise
     w, h = int(cap.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     report = VideoReport(source=cap.name, width=w, height=h, fps=cap.fps, total_frames=cap.total)
-    cfg = config or tracker_config(cap.fps, lost_timeout_s, refresh_s, reid_similarity=_reid_threshold(recognizer))
+    cfg = config or tracker_config(cap.fps, lost_timeout_s, refresh_s, reid_similarity=_reid_threshold(recognizer),
+                                   cut_detector=cut_detector, identity_guard=identity_guard)
     embed = recognizer.embedder.embed
     tracker = FaceTracker(cfg, embed=embed, gallery=gallery, threshold=threshold, model_id=recognizer.model_id)
-    cuts = SceneCutDetector(cut_threshold)
+    cuts = SceneCutDetector(cfg.cut_detector, cut_threshold if cut_threshold is not None else cfg.cut_threshold)
     writer = None
     # Cameras and streams: wall-clock seconds of detection frames (the only frames events name),
     # pruned to those live tracks can still refer to, so a camera can run for days.

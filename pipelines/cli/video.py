@@ -18,6 +18,8 @@ from ..video import (
     print_summary,
     process_video,
 )
+from facerec.tracking import CUT_METHODS
+
 from .args import add_model_args, load_recognizer
 
 
@@ -42,6 +44,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="open-set threshold on the cosine score (default: the gallery's, else the model's)")
     p.add_argument("--lost-timeout", type=float, default=2.0, metavar="SECONDS",
                    help="a face unseen this long has left (default: 2.0)")
+    p.add_argument("--cuts", choices=CUT_METHODS, default="hsv",
+                   help="shot-cut rule; at a cut every track ends: hsv (HSV-histogram spike, default), grey (the "
+                        "old grey-thumbnail rule), content (PySceneDetect, optional package) or off")
+    p.add_argument("--identity-guard", action=argparse.BooleanOptionalAction, default=True,
+                   help="re-verify named tracks (box jumps, after a loss, every 2 s) and split a track whose face "
+                        "contradicts its name (default: on)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar with time left for files (default: when stderr is a terminal)")
     add_model_args(p)
@@ -69,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         report = process_video(gallery.recognizer, gallery, source, detect_every=args.detect_every,
                                detect_width=args.detect_width or None, out=args.out, events=args.events,
                                max_frames=args.max_frames, threshold=args.threshold,
-                               lost_timeout_s=args.lost_timeout, progress=progress)
+                               lost_timeout_s=args.lost_timeout, cut_detector=args.cuts,
+                               identity_guard=args.identity_guard, progress=progress)
     except VideoError as exc:
         partial = getattr(exc, "report", None)
         if partial is not None and partial.frames:
