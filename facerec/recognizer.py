@@ -58,7 +58,7 @@ def choose_runtime(weights: str | os.PathLike | None = None, runtime: str = "aut
     model runs on onnxruntime (``"auto"``: the fast, torch-free start) unless ``"torch"`` is
     asked for, the device is not the CPU or bf16 is asked for; on torch it loads its ``.pt``
     checkpoint or runs its ONNX graph as torch ops. ``.onnx`` weights run on onnxruntime
-    (``"torch"``: as torch ops, for graphs :mod:`facerec.onnx_torch` supports), other weights
+    (``"torch"``: as torch ops, for graphs :mod:`facerec.backbones.onnx_torch` supports), other weights
     (``.pt``) on torch.
     """
     from .models import get_model

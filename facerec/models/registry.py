@@ -101,7 +101,7 @@ class ModelSpec:
 
     def torch_path(self) -> Path:
         """The file the torch runtime loads: a ``.pt`` checkpoint, or the converted ONNX
-        (run as torch ops by :mod:`facerec.onnx_torch`)."""
+        (run as torch ops by :mod:`facerec.backbones.onnx_torch`)."""
         return _PACKAGE / self.packaged["torch"] if "torch" in self.packaged else self.onnx_path()
 
     @property

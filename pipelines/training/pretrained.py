@@ -2,7 +2,7 @@
 
 ``init`` names a registered model (``facerec models``), an ONNX embedding model or a facerec
 ``.pt``. The model brings its architecture, preprocessing and embedding size: an ONNX graph
-becomes the trainable backbone ``onnx_graph`` (:mod:`facerec.onnx_torch`), which a fine-tuned
+becomes the trainable backbone ``onnx_graph`` (:mod:`facerec.backbones.onnx_torch`), which a fine-tuned
 run saves as an ordinary ``.pt``. A run's training state (``last.pt``) is not a pretrained model:
 the trainer restores those itself.
 

@@ -35,10 +35,10 @@ class Teacher(Protocol):
 
 
 class OnnxTeacher:
-    """An ONNX embedding model run batched, by onnxruntime or as torch ops (:mod:`facerec.onnx_torch`)."""
+    """An ONNX embedding model run batched, by onnxruntime or as torch ops (:mod:`facerec.backbones.onnx_torch`)."""
 
     def __init__(self, cfg: DistillConfig, runtime: str = "torch", batch_size: int = 64) -> None:
-        from facerec.onnx_torch import numpy_input
+        from facerec.backbones.onnx_torch import numpy_input
 
         if runtime not in DISTILL_RUNTIMES:
             raise ValueError(f"distill.runtime must be one of {DISTILL_RUNTIMES}")
@@ -48,7 +48,7 @@ class OnnxTeacher:
         choice = resolve_precision(cfg.precision)
         self.bf16 = runtime == "torch" and choice.precision == "bf16"
         if runtime == "torch":
-            from facerec.onnx_torch import OnnxGraphModule
+            from facerec.backbones.onnx_torch import OnnxGraphModule
 
             self._module = OnnxGraphModule(cfg.teacher).eval()
         else:

@@ -184,7 +184,7 @@ def test_sface_graph_as_torch_module_is_trainable(installed_model):
     BatchNorm's running statistics move in training mode (as nn.BatchNorm2d) and stay put in eval."""
     import torch
 
-    from facerec.onnx_torch import OnnxGraphModule
+    from facerec.backbones.onnx_torch import OnnxGraphModule
 
     spec = installed_model("sface")
     m = OnnxGraphModule(spec.onnx_path())
@@ -226,7 +226,7 @@ def test_torch_runner_refuses_attributes_it_would_ignore(tmp_path):
     import onnxruntime as ort
     import torch
 
-    from facerec.onnx_torch import OnnxGraphModule
+    from facerec.backbones.onnx_torch import OnnxGraphModule
 
     with pytest.raises(NotImplementedError, match="auto_pad='SAME_UPPER'"):
         OnnxGraphModule(_conv_graph(tmp_path, auto_pad="SAME_UPPER"))
