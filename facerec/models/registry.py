@@ -131,8 +131,14 @@ class ModelSpec:
         return {"threshold": self.threshold, "search_threshold": self.search_threshold, "search_far": self.search_far}
 
     def summary(self) -> dict[str, Any]:
-        """One row of ``facerec models --json``."""
-        return {"name": self.name, "default": self.name == choose_model(), "installed": self.installed(),
+        """One row of ``facerec models --json`` (``default``: what :func:`choose_model` picks with
+        nothing named; false everywhere when ``$FACEREC_MODEL`` names no model, so the listing
+        that shows the valid names still works)."""
+        try:
+            default = self.name == choose_model()
+        except ModelError:
+            default = False
+        return {"name": self.name, "default": default, "installed": self.installed(),
                 "title": self.title, "licence": self.licence, "use": self.use, "dim": self.embedding_size,
                 "template": self.template, "fingerprint": self.fingerprint, "threshold": self.threshold,
                 "search_threshold": self.search_threshold, "figures": dict(self.figures), "source": self.source,

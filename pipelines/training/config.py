@@ -155,7 +155,7 @@ class DistillConfig:
     scale: float = _INPUT.scale
     mean: tuple[float, float, float] = _INPUT.mean
     std: tuple[float, float, float] = _INPUT.std
-    runtime: str = "torch"  # torch (batched, bf16 where native) | onnxruntime
+    runtime: str = "torch"  # an ONNX teacher without facerec metadata: torch (batched, bf16 where native) | onnxruntime
     precision: str = "auto"  # auto | fp32 | bf16 (torch runtime)
     batch_size: int = 64
     cosine_weight: float = 1.0
