@@ -103,6 +103,7 @@ def _model_args(*argv: str):
     return p.parse_args(list(argv))
 
 
+@pytest.mark.parametrize("old_gallery", ["recorded"], indirect=True)  # the record's two forms: tests above
 def test_cli_model_precedence_flag_env_gallery_cluster_default(old_gallery, tmp_path, monkeypatch):
     """The CLI's one rule (choose_model) at each source: the gallery's record beats the default,
     $FACEREC_MODEL beats the record, --model beats both; a gallery not saved yet takes the
@@ -121,6 +122,7 @@ def test_cli_model_precedence_flag_env_gallery_cluster_default(old_gallery, tmp_
     assert load_recognizer(_model_args("--model", "sface")).model_name == "sface"  # flag > env
 
 
+@pytest.mark.parametrize("old_gallery", ["fingerprint-only"], indirect=True)
 def test_env_outranks_the_gallery_record_everywhere(old_gallery, orl_dir, capsys, monkeypatch):
     """$FACEREC_MODEL naming another model than the gallery's is refused with what to do, by
     the CLI and by the service (env, or an explicit server model, beats each gallery's record)."""
