@@ -81,6 +81,10 @@ def load_pretrained(src: PretrainedSource, template: str, precision: str = "fp32
         emb = Embedder.load(src.path, precision=precision, device=device)
     if emb.preprocessing.template != template:
         raise ValueError(f"{src.name} takes {emb.preprocessing.template} crops, data.template is {template}")
+    if not emb.embedding_size:  # a graph whose output width is symbolic: measured once
+        w, h = emb.preprocessing.size
+        emb.model.embedding_size = int(emb.embed(np.zeros((1, h, w, 3), np.uint8)).shape[1])
+        emb.backbone_kwargs["embedding_size"] = emb.model.embedding_size
     return emb
 
 

@@ -274,6 +274,9 @@ class Trainer:
         self.pretrained: PretrainedSource | None = None
         if cfg.model.init and self._init_state is None:
             self.pretrained = resolve_init(cfg.model, cfg.data.template)
+        elif cfg.distill.teacher == "init":
+            raise ValueError("distill.teacher = \"init\" needs model.init to name a pretrained model (a named model, "
+                             "an .onnx or a .pt embedder), not a run's training state")
         self.teacher_emb: torch.Tensor | None = None  # (N, Dt) teacher embedding of each training sample
         if cfg.distill.teacher and not cfg.distill.online:
             from .distillation import prepare_teacher_targets
