@@ -173,8 +173,11 @@ def test_a_run_that_fine_tuned_an_onnx_graph_starts_the_next_run(crops, tmp_path
                                   "init_mean": [127.5, 127.5, 127.5], "init_std": [128.0, 128.0, 128.0]},
                     train={"epochs": 1, "max_steps": 2})
     train(config_from_dict(d), tmp_path / "run1")
+    resumed = Trainer(config_from_dict({**d, "train": {**d["train"], "max_steps": 3}}), tmp_path / "run1",
+                      resume=True)
+    assert resumed.step == 2 and resumed.fit().step == 3  # --resume of that run goes on
     state = load_state(tmp_path / "run1" / "last.pt")
-    assert state["backbone"] == "onnx_graph" and state["preprocessing"]["color"] == "bgr"
+    assert state["backbone"] == "onnx_graph" and state["preprocessing"]["color"] == "bgr" and state["step"] == 3
     graph.unlink()  # run 2 needs nothing but the state
 
     model2 = {k: v for k, v in d["model"].items() if not k.startswith("init_")}
@@ -185,7 +188,24 @@ def test_a_run_that_fine_tuned_an_onnx_graph_starts_the_next_run(crops, tmp_path
     first = Embedder.load(tmp_path / "run1" / "last_embedder.pt")
     assert second.preprocessing == first.preprocessing and second.preprocessing.color == "bgr"
     res = second.fit()
-    assert res.step == 2
+    assert res.step == 2  # a new schedule: max_steps counts from 0
     moved = Embedder.load(tmp_path / "run2" / "last_embedder.pt")
     assert moved.backbone_name == "onnx_graph" and moved.preprocessing == first.preprocessing
     assert not _tensors_equal(moved.model.state_dict(), first.model.state_dict())  # run 2 trained on
+
+
+def test_resume_of_a_state_saved_before_a_config_key_existed(crops, tmp_path):
+    """A state whose saved config lacks a key added since (here model.init_color) and the
+    backbone record resumes: the missing key takes its default, the backbone comes from the
+    config. Oracle: the state file's own step and weights."""
+    from pipelines.training.checkpoint import save_state
+
+    d = tiny_config(crops, train={"epochs": 1, "max_steps": 1})
+    train(config_from_dict(d), tmp_path / "run")
+    state = load_state(tmp_path / "run" / "last.pt")
+    for key in ("backbone", "backbone_kwargs", "preprocessing", "format", "version"):
+        state.pop(key)
+    state["config"]["model"].pop("init_color")
+    save_state(state, tmp_path / "run" / "last.pt")
+    t = Trainer(config_from_dict({**d, "train": {**d["train"], "max_steps": 2}}), tmp_path / "run", resume=True)
+    assert t.step == 1 and _tensors_equal(t.backbone.state_dict(), state["model"])
