@@ -45,7 +45,8 @@ def overlap(args: argparse.Namespace) -> None:
     from pipelines.photos import identity_folders
     from pipelines.training.config import DataConfig, ModelConfig
     from pipelines.training.data import load_crop, scan_identities
-    from pipelines.training.pretrained import PretrainedTeacher, class_means, resolve_init
+    from pipelines.training.pretrained import class_means, resolve_init
+    from pipelines.training.teacher import build_teacher
     from pipelines.training.teacher_cache import default_teacher_cache, teacher_embeddings
 
     ids = scan_identities(args.crops, 1)
@@ -53,7 +54,7 @@ def overlap(args: argparse.Namespace) -> None:
     labels = np.array([k for k, i in enumerate(ids) for _ in i.files])
     data_cfg = DataConfig(root=str(args.crops))
     m = ModelConfig(init=args.model)
-    teacher = PretrainedTeacher(resolve_init(m, data_cfg.template), m, data_cfg.template)
+    teacher = build_teacher(resolve_init(m, data_cfg.template), data_cfg.template)
     cache = default_teacher_cache()
     emb = teacher_embeddings(teacher, len(files), lambda i: load_crop(files[i], data_cfg), cache,
                              desc="CelebA training crops")

@@ -31,7 +31,7 @@ import torch
 from facerec import FaceRecognizer
 from facerec.client import FaceRecognitionClient
 from facerec.gallery import Gallery
-from facerec.models import default_model_name
+from facerec.models import choose_model
 from pipelines.paths import data_dir
 from pipelines.serve.auth import hash_key
 from pipelines.serve.config import cpu_cores, default_workers
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.weights:
         choice, model = ["--weights", args.weights], args.weights
     else:
-        model = args.model or default_model_name()
+        model = choose_model(args.model)
         choice = ["--model", model]
     threads = max(1, cpu_cores() // args.workers)
     torch.set_num_threads(threads)

@@ -175,7 +175,7 @@ class Embedder:
     @classmethod
     def from_onnx(cls, path: str | os.PathLike, **opts: Any) -> "Embedder":
         """A facerec ONNX model (e.g. a converted named model) on torch: its graph as torch ops
-        (:class:`facerec.onnx_torch.OnnxGraphModule`), with the file's preprocessing and metadata,
+        (:class:`facerec.backbones.onnx_torch.OnnxGraphModule`), with the file's preprocessing and metadata,
         so the fingerprint and thresholds are those of the ONNX runtime. ``opts`` as :meth:`load`."""
         from .onnx_runtime import describe_model, file_metadata
 
@@ -190,7 +190,7 @@ class Embedder:
                    embedding_size: int | None = None, **opts: Any) -> "Embedder":
         """Any ONNX embedding graph as backbone ``onnx_graph`` (trainable, savable as ``.pt``),
         with the ``preprocessing`` its input expects. ``opts`` as :meth:`load`."""
-        from .onnx_torch import OnnxGraphModule
+        from .backbones.onnx_torch import OnnxGraphModule
 
         try:
             module = OnnxGraphModule(path)

@@ -53,12 +53,12 @@ def choose_runtime(weights: str | os.PathLike | None = None, runtime: str = "aut
                    precision: str = "fp32", model: str | None = None) -> tuple[str, Path]:
     """Which runtime runs which model file: ``(runtime, path)``.
 
-    ``weights`` (a file) and ``model`` (a registry name) exclude each other; with neither, the
-    default named model (``$FACEREC_MODEL`` or :data:`facerec.models.DEFAULT_MODEL`). A named
+    ``weights`` (a file) and ``model`` (a registry name) exclude each other; with neither,
+    :func:`facerec.models.choose_model`'s choice (``$FACEREC_MODEL``, else the default). A named
     model runs on onnxruntime (``"auto"``: the fast, torch-free start) unless ``"torch"`` is
     asked for, the device is not the CPU or bf16 is asked for; on torch it loads its ``.pt``
     checkpoint or runs its ONNX graph as torch ops. ``.onnx`` weights run on onnxruntime
-    (``"torch"``: as torch ops, for graphs :mod:`facerec.onnx_torch` supports), other weights
+    (``"torch"``: as torch ops, for graphs :mod:`facerec.backbones.onnx_torch` supports), other weights
     (``.pt``) on torch.
     """
     from .models import get_model
@@ -88,8 +88,15 @@ def load_embedder(weights: str | os.PathLike | None = None, *, model: str | None
                   device: str = "cpu", **embedder_opts: Any) -> "EmbedderLike":
     """The embedder alone (no detector), on the runtime :func:`choose_runtime` picks: an
     :class:`~facerec.onnx_embedder.OnnxEmbedder` or a torch :class:`~facerec.embedder.Embedder`
-    (``embedder_opts``: precision, channels_last). A named model gets the registry's thresholds."""
-    kind, path = choose_runtime(weights, runtime, device, str(embedder_opts.get("precision", "fp32")), model)
+    (``embedder_opts``: precision, channels_last). Without ``weights`` the model is
+    :func:`facerec.models.choose_model`'s choice. A named model's file, however it was named,
+    gets the registry's thresholds."""
+    from .models import choose_model
+
+    name = None if weights is not None else choose_model(model)
+    if weights is not None and model:
+        raise ModelError("give either weights (--weights PATH) or a named model (--model NAME), not both")
+    kind, path = choose_runtime(weights, runtime, device, str(embedder_opts.get("precision", "fp32")), name)
     log.info("runtime %s: %s", kind, path)
     embedder: Any
     if kind == "onnx":
@@ -100,21 +107,24 @@ def load_embedder(weights: str | os.PathLike | None = None, *, model: str | None
         from .embedder import Embedder
 
         embedder = Embedder.load(path, device=device, **embedder_opts)
-    if weights is None:
-        _use_registry_thresholds(embedder, model)
+    _use_registry_thresholds(embedder, name)
     return embedder
 
 
-def _use_registry_thresholds(embedder: EmbedderLike, model: str | None) -> None:
-    """A named model's thresholds are the registry's (the one home; the file carries a copy)."""
-    from .models import get_model
+def _use_registry_thresholds(embedder: EmbedderLike, name: str | None) -> None:
+    """A named model's thresholds are the registry's (their one home): set on the embedder of
+    any file with a named model's fingerprint. ``name``: the model asked for, whose installed
+    files must be the registered ones."""
+    from .models import get_model, thresholds_of
 
-    spec = get_model(model)
-    if embedder.fingerprint() != spec.fingerprint:
-        raise ModelError(f"the installed files of model {spec.name!r} are not the registered ones (fingerprint "
-                         f"{embedder.fingerprint()}, expected {spec.fingerprint}): run '{spec.install_command()}'")
-    embedder.metadata.update(threshold=spec.threshold, search_threshold=spec.search_threshold,
-                             search_far=spec.search_far)
+    if name is not None:
+        spec = get_model(name)
+        if embedder.fingerprint() != spec.fingerprint:
+            raise ModelError(f"the installed files of model {spec.name!r} are not the registered ones (fingerprint "
+                             f"{embedder.fingerprint()}, expected {spec.fingerprint}): run '{spec.install_command()}'")
+    registered = thresholds_of(embedder.fingerprint())
+    if registered is not None:
+        embedder.metadata.update(registered)
 
 
 class FaceRecognizer:
@@ -200,10 +210,9 @@ class FaceRecognizer:
     @property
     def model_name(self) -> str | None:
         """The registry name of this model (``facerec models``), or None for other weights."""
-        from .models import model_by_fingerprint
+        from .models import model_name_of
 
-        spec = model_by_fingerprint(self.model_id)
-        return spec.name if spec is not None else None
+        return model_name_of(self.model_id)
 
     @property
     def model_id(self) -> str:

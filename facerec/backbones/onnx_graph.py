@@ -2,7 +2,7 @@
 
 Why a registered backbone: a model fine-tuned from an ONNX-only network (e.g. SFace) must be
 saved as a facerec ``.pt`` and rebuilt by ``create_backbone`` like any other. Its
-``backbone_kwargs`` carry the graph's structure (:func:`facerec.onnx_torch.read_graph`'s spec:
+``backbone_kwargs`` carry the graph's structure (:func:`facerec.backbones.onnx_torch.read_graph`'s spec:
 plain lists and strings), its ``state_dict`` the weights; no ``onnx`` package is needed to load it.
 """
 from __future__ import annotations
@@ -17,9 +17,9 @@ from .registry import register_backbone
 @register_backbone("onnx_graph")
 def onnx_graph(graph: dict[str, Any], input_size: tuple[int, int] | None = None,
                embedding_size: int | None = None) -> nn.Module:
-    """The module of ``graph`` (a :func:`~facerec.onnx_torch.read_graph` spec) with zero weights;
+    """The module of ``graph`` (a :func:`~facerec.backbones.onnx_torch.read_graph` spec) with zero weights;
     ``input_size``/``embedding_size`` are checked against the graph when given."""
-    from ..onnx_torch import OnnxGraphModule
+    from .onnx_torch import OnnxGraphModule
 
     module = OnnxGraphModule(graph)
     if input_size is not None and module.input_size is not None and tuple(input_size) != tuple(module.input_size):

@@ -173,12 +173,9 @@ class GalleryBase(ABC):
     def model_name(self) -> str | None:
         """Registry name of the model that built this gallery (``facerec models``): the recorded
         one, else the named model with :attr:`model_id`'s fingerprint; None for other models."""
-        if self._model_name is not None:
-            return self._model_name
-        from ..models import model_by_fingerprint
+        from ..models import model_name_of
 
-        spec = model_by_fingerprint(self._model_id)
-        return spec.name if spec is not None else None
+        return model_name_of(self._model_id, self._model_name)
 
     @property
     def detector_name(self) -> str | None:

@@ -480,7 +480,7 @@ def gallery_model(directory: str | os.PathLike) -> str | None:
     """The registry name of the model that built the gallery saved in ``directory`` (read from
     its metadata, nothing else loaded); None when nothing is saved there yet. A gallery built
     with a model that has no name (``--weights``) raises :class:`ModelError` saying so."""
-    from ..models import model_by_fingerprint
+    from ..models import model_name_of
 
     try:
         folder = current_version(directory)
@@ -489,10 +489,7 @@ def gallery_model(directory: str | os.PathLike) -> str | None:
     if folder is None:
         return None
     meta = _read_meta(folder)
-    name = meta.get("model_name")
-    if not name:
-        spec = model_by_fingerprint(meta.get("model_id"))
-        name = spec.name if spec is not None else None
+    name = model_name_of(meta.get("model_id"), meta.get("model_name"))
     if name is None and meta.get("model_id") is not None:
         raise ModelError(f"{directory}: built with model {meta.get('model_id')}, which is not a named model: "
                          "pass --weights with that model's file")

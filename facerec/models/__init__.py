@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from .registry import (DEFAULT_MODEL, MODEL_ENV, MODELS, Artifact, InputSpec, ModelNotInstalled, ModelSpec,
-                       default_model_name, get_model, model_by_fingerprint, model_file)
+                       choose_model, default_model_name, get_model, model_by_fingerprint, model_file, model_name_of,
+                       thresholds_of)
 
 __all__ = ["Artifact", "DEFAULT_MODEL", "InputSpec", "MODELS", "MODEL_ENV", "ModelNotInstalled", "ModelSpec",
-           "default_model_name", "get_model", "model_by_fingerprint", "model_file"]
+           "choose_model", "default_model_name", "get_model", "model_by_fingerprint", "model_file", "model_name_of",
+           "thresholds_of"]

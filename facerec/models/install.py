@@ -10,8 +10,9 @@ torch-free path runs fast:
 * input ``input`` (N, 3, H, W) float32 = :class:`facerec.preprocessing.Preprocessing` of the
   aligned crop; output ``features`` (N, D), unnormalised (:class:`facerec.onnx_embedder.OnnxEmbedder`
   normalises, and sums a flipped copy's features for ``flip``);
-* the facerec metadata inside (preprocessing, embedding size, fingerprint, both thresholds,
-  licence, source), as ``facerec export`` writes it.
+* the facerec metadata inside (preprocessing, embedding size, fingerprint, licence, source),
+  as ``facerec export`` writes it; not the thresholds, which live in the registry entry only
+  (whatever loads the file takes them from there).
 
 This runs at setup only: nothing here is called by inference.
 """
@@ -30,7 +31,7 @@ from ..checksum import file_sha256
 from ..errors import ModelError
 from ..onnx_runtime import METADATA_KEY, checkpoint_metadata, file_metadata, make_batchable
 from ..preprocessing import Preprocessing
-from .registry import InputSpec, ModelSpec, get_model
+from .registry import ModelSpec, get_model
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +40,7 @@ def preprocessing_of(spec: ModelSpec) -> Preprocessing:
     """The facerec preprocessing equal to a named model's upstream input spec."""
     if spec.input_spec is None:
         raise ModelError(f"{spec.name}: no upstream input spec")
-    return preprocessing_from(spec.input_spec, spec.template, spec.name)
-
-
-def preprocessing_from(s: InputSpec, template: str, name: str = "model") -> Preprocessing:
-    """The facerec preprocessing equal to an ONNX input spec: ``(pixel·scale − mean) / std`` on
-    RGB 0–255 is ``(pixel/255 − mean/(255·scale)) / (std/(255·scale))``."""
-    if s.color != "rgb":
-        raise ModelError(f"{name}: only RGB upstream inputs can be converted")
-    k = 255.0 * s.scale
-    std = tuple(sd / k for sd in s.std)
-    mean = tuple(m / k for m in s.mean)
-    return Preprocessing(template=template, mean=mean, std=std)  # type: ignore[arg-type]
+    return spec.input_spec.preprocessing()
 
 
 def download_artifact(spec: ModelSpec, dest: Path) -> Path:
@@ -99,7 +89,6 @@ def convert_onnx(spec: ModelSpec, upstream: Path, out: Path) -> Path:
     meta = {"facerec.backbone": spec.name, "facerec.fingerprint": spec.fingerprint,
             "facerec.preprocessing": json.dumps(preprocessing_of(spec).to_dict()),
             "facerec.embedding_size": str(spec.embedding_size),
-            "facerec.threshold": str(spec.threshold),
             METADATA_KEY: json.dumps({**spec.metadata(), "upstream_sha256": spec.artifact.sha256 if spec.artifact else None},
                                      sort_keys=True)}
     del model.metadata_props[:]
@@ -127,9 +116,10 @@ def fetch_model(name: str, force: bool = False) -> ModelSpec:
 
 
 def _stale(spec: ModelSpec) -> bool:
-    """Whether the converted file's metadata differs from the registry's (e.g. new thresholds)."""
+    """Whether the converted file's metadata differs from the registry's, or still carries a
+    copy of the thresholds (files converted before the registry became their one home)."""
     try:
         meta = checkpoint_metadata(file_metadata(spec.onnx_path()))
     except (ModelError, ValueError):
         return True
-    return any(meta.get(k) != v for k, v in spec.metadata().items())
+    return any(meta.get(k) != v for k, v in spec.metadata().items()) or "threshold" in meta

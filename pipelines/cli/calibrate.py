@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from facerec.models import choose_model
 from facerec.recognizer import load_embedder
 
 from ..calibrate import DEFAULT_FAR, calibrate
@@ -32,10 +33,11 @@ def run(args: argparse.Namespace) -> int:
     to_checkpoint = bool(args.weights) and Path(args.weights).suffix.lower() == ".pt"
     if to_checkpoint and not args.out:
         raise ValueError("give --out PATH: the calibrated checkpoint to write")
-    emb = load_embedder(args.weights, model=args.model, runtime="torch" if to_checkpoint else "auto")
+    name = None if args.weights else choose_model(args.model)
+    emb = load_embedder(args.weights, model=args.model if args.weights else name,  # both given: refused there
+                        runtime="torch" if to_checkpoint else "auto")
     res = calibrate(emb, args.crops, args.far, args.seed)
-    res["model"] = {"name": args.model or (None if args.weights else _default_name()), "weights": args.weights,
-                    "fingerprint": emb.fingerprint()}
+    res["model"] = {"name": name, "weights": args.weights, "fingerprint": emb.fingerprint()}
     if to_checkpoint:
         emb.metadata.update(threshold=res["threshold"], search_threshold=res["search_threshold"],
                             search_far=res["search_far"], calibration=res["calibration"],
@@ -45,9 +47,3 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res))
     return 0
-
-
-def _default_name() -> str:
-    from facerec.models import default_model_name
-
-    return default_model_name()

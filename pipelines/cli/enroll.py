@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from facerec.gallery import AGGREGATIONS
-from facerec.gallery.storage import current_version, gallery_write_lock
+from facerec.gallery.storage import gallery_write_lock
 
 from ..enroll import (
     EnrollReport,
@@ -66,15 +66,14 @@ def run(args: argparse.Namespace) -> int:
         from ..cluster import load_cluster
 
         cluster = load_cluster(args.cluster)
-        if not args.model and not args.weights and current_version(args.gallery) is None and cluster.model_name:
-            args.model = cluster.model_name  # a new gallery takes the cluster's model
     elif args.folders and (args.name or args.images):
         raise ValueError("give either NAME IMG... or --folders ROOT, not both")
     elif not args.folders and (not args.name or not args.images):
         raise ValueError("give NAME and at least one IMG (or --folders ROOT, or --cluster DIR/ID)")
     if args.synth_views < 0:
         raise ValueError(f"--synth-views must be >= 0, got {args.synth_views}")
-    recognizer = load_recognizer(args, gallery=args.gallery)
+    # A gallery not saved yet takes the cluster's model (the recorded model of choose_model's rule).
+    recognizer = load_recognizer(args, gallery=args.gallery, recorded=cluster.model_name if cluster else None)
     # Load, enroll and save under the gallery's write lock: another writer (a second
     # 'facerec enroll', the service, a script) saving in between would otherwise be overwritten.
     with gallery_write_lock(args.gallery):

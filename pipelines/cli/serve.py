@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     uvicorn = require("serve", "uvicorn")
     create_app = require("serve", "pipelines.serve.app").create_app
 
-    app = create_app(config, load_recognizer(args))  # logs the auth warning, once
+    # logs the auth warning, once; an explicit --model/--weights serves every gallery with that model
+    app = create_app(config, load_recognizer(args), pinned=bool(args.model or args.weights))
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
                 access_log=bool(args.verbose))
     return 0

@@ -101,10 +101,9 @@ def plot_roc(curves: dict[str, RocCurve], path: str | os.PathLike, title: str = 
 
 
 def model_info(embedder: EmbedderLike, weights: str | None, flip: bool, frontalize: bool = False) -> dict[str, Any]:
-    from facerec.models import model_by_fingerprint
+    from facerec.models import model_name_of
 
-    spec = model_by_fingerprint(embedder.fingerprint())
-    return {"model": spec.name if spec is not None else None, "weights": weights, "backbone": embedder.backbone_name, "fingerprint": embedder.fingerprint(),
+    return {"model": model_name_of(embedder.fingerprint()), "weights": weights, "backbone": embedder.backbone_name, "fingerprint": embedder.fingerprint(),
             "preprocessing": embedder.preprocessing.to_dict(), "precision": embedder.precision, "flip": bool(flip),
             **({"frontalize": True} if frontalize else {})}
 

@@ -65,11 +65,13 @@ Face detection, verification and identity search over named galleries.
 
 
 def create_app(config: ServeConfig, recognizer: FaceRecognizer, *,
-               clock: Callable[[], float] = time.monotonic) -> FastAPI:
+               clock: Callable[[], float] = time.monotonic, pinned: bool = False) -> FastAPI:
     """The app; galleries under ``config.gallery_dir`` are loaded now (a gallery that cannot
-    be loaded with this recognizer raises here, before anything is served). ``clock``: the
-    rate limiter's time source (seconds; tests inject one)."""
-    store = GalleryStore(config.gallery_dir, recognizer)
+    be loaded with its model raises here, before anything is served). ``pinned``: the
+    recognizer's model was named explicitly (``--model``/``--weights``), so every gallery uses
+    it; otherwise each gallery uses :func:`facerec.models.choose_model`'s choice for it.
+    ``clock``: the rate limiter's time source (seconds; tests inject one)."""
+    store = GalleryStore(config.gallery_dir, recognizer, pinned)
     metrics = Metrics(store.sizes)
     pool = InferencePool(config.workers, metrics.in_flight)
     if recognizer.runtime == "torch":  # the ONNX runtime takes its threads from FACEREC_ORT_THREADS

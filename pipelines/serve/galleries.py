@@ -30,6 +30,7 @@ from typing import Callable, Iterator, TypeVar
 from facerec import FaceRecognizer, ModelError
 from facerec.gallery import Gallery, gallery_model
 from facerec.gallery.storage import POINTER, current_version, gallery_write_lock
+from facerec.models import choose_model
 
 from .errors import ApiError
 
@@ -97,10 +98,11 @@ class GalleryStore:
     All methods block (locks, disk, inference): call them from the worker pool.
     """
 
-    def __init__(self, root: str | Path, recognizer: FaceRecognizer) -> None:
+    def __init__(self, root: str | Path, recognizer: FaceRecognizer, pinned: bool = False) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.recognizer = recognizer
+        self.pinned = pinned  # the server's model was named explicitly (--model/--weights): every gallery uses it
         self._galleries: dict[str, Gallery] = {}
         self._locks: dict[str, RWLock] = {}
         # The saved version ("v000003") each in-memory gallery is, None if never saved.
@@ -121,13 +123,17 @@ class GalleryStore:
                 log.info("gallery %s: %d identities", folder.name, len(self._galleries[folder.name]))
 
     def _recognizer_for(self, folder: Path) -> FaceRecognizer:
-        """The recognizer of the model that built the gallery in ``folder`` (galleries keep
-        their model when the server's model changes); the server's own for others."""
+        """The recognizer of the model :func:`facerec.models.choose_model` picks for the gallery
+        in ``folder``: the server's own when it was named explicitly, else ``$FACEREC_MODEL``,
+        else the model that built the gallery (galleries keep their model when the default
+        changes), else the default."""
+        if self.pinned:
+            return self.recognizer
         try:
-            name = gallery_model(folder)
+            name = choose_model(None, lambda: gallery_model(folder))
         except ModelError:  # built with an unnamed model: only the server's own can be it (checked on load)
             return self.recognizer
-        if name is None or name == self.recognizer.model_name:
+        if name == self.recognizer.model_name:
             return self.recognizer
         with self._models_lock:
             if name not in self._models:

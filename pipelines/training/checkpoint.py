@@ -3,11 +3,14 @@
 A training state is a plain dict loadable with ``torch.load(weights_only=True)``::
 
     {"format": "facerec.train_state", "version": 1, "config": {...}, "classes": [...],
+     "backbone": name, "backbone_kwargs": {...}, "preprocessing": {...},
      "model": sd, "loss": sd, "optimizer": sd, "scheduler": sd, "scaler": sd | None,
      "step": int, "epoch": int, "batch": int (next batch of ``epoch``), "best": {...},
      "rng": {"python": ..., "numpy": ..., "torch": tensor, "cuda": [tensors]}}
 
-Written atomically with :func:`facerec.embedder.atomic_torch_save`. Numpy's RNG state is
+``backbone``, ``backbone_kwargs`` and ``preprocessing`` (as in an embedder checkpoint) rebuild
+the backbone without the run's ``model.init`` file; states written before they were recorded
+lack them (the trainer then rebuilds the backbone from the config). Written atomically with :func:`facerec.embedder.atomic_torch_save`. Numpy's RNG state is
 stored as plain lists/tensors (not an ndarray pickle) so ``weights_only`` loading accepts it.
 """
 from __future__ import annotations

@@ -22,8 +22,12 @@ import tomli_w
 from facerec.atomic import atomic_write_text
 from facerec.precision import CHOICES as PRECISION_CHOICES
 from facerec.precision import resolve_precision
+from facerec.preprocessing import InputSpec
 
 from ..paths import data_dir
+
+#: The one set of defaults of an ONNX input spec (``[model] init_*``, ``[distill]``).
+_INPUT = InputSpec()
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 DISTILL_RUNTIMES = ("torch", "onnxruntime")  # how an ONNX teacher runs
@@ -78,7 +82,8 @@ class ModelConfig:
 
     init: "" (random ``backbone``); a named model (``facerec models``, e.g. ``"sface"``); an
     ``.onnx`` embedding model — a facerec export, or any other whose input is
-    ``(pixel·init_scale − init_mean) / init_std`` on RGB crops of ``data.template``; a facerec
+    ``(pixel·init_scale − init_mean) / init_std`` on crops of ``data.template`` with channels in
+    ``init_color`` order (:meth:`init_spec`, a :class:`facerec.preprocessing.InputSpec`); a facerec
     ``.pt``; or a run's training state (``last.pt``, whose loss head and distillation projection
     are also taken when they fit). A pretrained model brings its own architecture,
     preprocessing and embedding size (``backbone`` and ``embedding_size`` are then ignored).
@@ -97,14 +102,19 @@ class ModelConfig:
     embedding_size: int = 512
     dropout: float = 0.0  # only passed to backbones that take it (iresnet*)
     init: str = ""
-    init_scale: float = 1.0 / 255.0
-    init_mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    init_std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    init_color: str = _INPUT.color
+    init_scale: float = _INPUT.scale
+    init_mean: tuple[float, float, float] = _INPUT.mean
+    init_std: tuple[float, float, float] = _INPUT.std
     freeze: str = "none"
     trainable_blocks: int = 0
     freeze_batchnorm: bool = False
     classifier_warmup_steps: int = 0
     classifier_init: str = "random"
+
+    def init_spec(self, template: str) -> InputSpec:
+        """The input spec of a foreign ONNX ``init`` (crops of ``template``, i.e. ``data.template``)."""
+        return InputSpec(template, self.init_color, self.init_scale, self.init_mean, self.init_std)
 
 
 @dataclass(frozen=True)
@@ -140,12 +150,12 @@ class DistillConfig:
     """
 
     teacher: str = ""
-    template: str = "arcface_112"
-    color: str = "rgb"
-    scale: float = 1.0 / 255.0
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    runtime: str = "torch"  # torch (batched, bf16 where native) | onnxruntime
+    template: str = _INPUT.template
+    color: str = _INPUT.color
+    scale: float = _INPUT.scale
+    mean: tuple[float, float, float] = _INPUT.mean
+    std: tuple[float, float, float] = _INPUT.std
+    runtime: str = "torch"  # an ONNX teacher without facerec metadata: torch (batched, bf16 where native) | onnxruntime
     precision: str = "auto"  # auto | fp32 | bf16 (torch runtime)
     batch_size: int = 64
     cosine_weight: float = 1.0
@@ -159,6 +169,10 @@ class DistillConfig:
     # pull the model away from the teacher. Teachers: "init", or a facerec model with the
     # student's preprocessing.
     online: bool = False
+
+    def input_spec(self) -> InputSpec:
+        """The input spec of an ONNX ``teacher`` without facerec metadata."""
+        return InputSpec(self.template, self.color, self.scale, self.mean, self.std)
 
 
 @dataclass(frozen=True)
@@ -278,14 +292,21 @@ def validate(c: Config) -> None:
         raise ValueError(f"model.freeze is {'|'.join(FREEZE_MODES)}, model.classifier_init {'|'.join(CLASSIFIER_INITS)}")
     if m.freeze == "all_but_last" and m.trainable_blocks < 1:
         raise ValueError("model.freeze = all_but_last needs model.trainable_blocks >= 1")
-    if m.classifier_warmup_steps < 0 or m.init_scale <= 0 or min(m.init_std) <= 0:
-        raise ValueError("model.classifier_warmup_steps must be >= 0, model.init_scale and init_std > 0")
+    if m.classifier_warmup_steps < 0:
+        raise ValueError("model.classifier_warmup_steps must be >= 0")
+    try:
+        m.init_spec(c.data.template)
+    except ValueError as exc:
+        raise ValueError(f"model.init_*: {exc}") from None
     if not m.init and (c.distill.teacher == "init" or m.classifier_init == "class_means"):
         raise ValueError("distill.teacher = \"init\" and model.classifier_init = class_means need a model.init")
     d = c.distill
-    if d.color not in ("rgb", "bgr") or d.runtime not in DISTILL_RUNTIMES or d.precision not in PRECISION_CHOICES:
-        raise ValueError(f"distill.color is rgb|bgr, distill.runtime {'|'.join(DISTILL_RUNTIMES)}, "
-                         f"distill.precision {'|'.join(PRECISION_CHOICES)}")
+    if d.runtime not in DISTILL_RUNTIMES or d.precision not in PRECISION_CHOICES:
+        raise ValueError(f"distill.runtime is {'|'.join(DISTILL_RUNTIMES)}, distill.precision {'|'.join(PRECISION_CHOICES)}")
+    try:
+        d.input_spec()
+    except ValueError as exc:
+        raise ValueError(f"distill (input spec): {exc}") from None
     if min(d.cosine_weight, d.similarity_weight, d.margin_weight) < 0:
         raise ValueError("distill weights must be >= 0")
     if d.teacher and d.cosine_weight + d.similarity_weight == 0:

@@ -19,7 +19,7 @@ from facerec.atomic import atomic_write_text
 
 from .config import Config
 from .data import FaceDataset, load_crop, scan_unlabeled
-from .pretrained import PretrainedSource, PretrainedTeacher
+from .pretrained import PretrainedSource
 from .teacher import Teacher, load_teacher
 from .teacher_cache import default_teacher_cache, teacher_embeddings
 
@@ -47,13 +47,7 @@ def prepare_teacher_targets(cfg: Config, ds: FaceDataset, out: Path, progress: b
     teacher of ``distill.teacher = "init"``."""
     d = cfg.distill
     cache_dir = Path(d.cache_dir) if d.cache_dir else default_teacher_cache()
-    if d.teacher == "init":
-        if pretrained is None:
-            raise ValueError("distill.teacher = \"init\" needs model.init to name a pretrained model "
-                             "(a named model, an .onnx or a .pt embedder)")
-        teacher: Teacher = PretrainedTeacher(pretrained, cfg.model, cfg.data.template, d.precision, d.batch_size)
-    else:
-        teacher = load_teacher(d)
+    teacher: Teacher = load_teacher(d, cfg.model, pretrained)
     emb = teacher_embeddings(teacher, len(ds), ds.crop, cache_dir, progress, desc="teacher: training crops")
     if d.exclude_near:
         refs = scan_unlabeled([d.exclude_near])

@@ -2,12 +2,13 @@
 
 ``init`` names a registered model (``facerec models``), an ONNX embedding model or a facerec
 ``.pt``. The model brings its architecture, preprocessing and embedding size: an ONNX graph
-becomes the trainable backbone ``onnx_graph`` (:mod:`facerec.onnx_torch`), which a fine-tuned
+becomes the trainable backbone ``onnx_graph`` (:mod:`facerec.backbones.onnx_torch`), which a fine-tuned
 run saves as an ordinary ``.pt``. A run's training state (``last.pt``) is not a pretrained model:
 the trainer restores those itself.
 
 The same file, loaded once more and frozen, is the teacher of ``[distill] teacher = "init"``
-(:func:`init_teacher`) and gives the class means of ``classifier_init = "class_means"``.
+and gives the class means of ``classifier_init = "class_means"``: :func:`.teacher.build_teacher`
+builds every teacher from a :class:`PretrainedSource` with :func:`load_pretrained`.
 """
 from __future__ import annotations
 
@@ -23,8 +24,7 @@ import torch
 from facerec.checksum import file_sha256
 from facerec.embedder import Embedder
 from facerec.errors import ModelError
-from facerec.precision import resolve_precision
-from facerec.preprocessing import Preprocessing
+from facerec.preprocessing import InputSpec
 
 from .config import ModelConfig
 
@@ -33,61 +33,59 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PretrainedSource:
-    """What ``model.init`` resolves to: the file and, for a foreign ONNX graph, its input spec."""
+    """What a model argument (``model.init``, ``distill.teacher``) resolves to: the file and,
+    for a foreign ONNX graph (no facerec metadata), the input spec it is read with."""
 
     name: str          # as written in the config
     path: Path
-    foreign_onnx: bool  # an ONNX file without facerec metadata (input spec from the config)
+    spec: InputSpec | None  # a foreign ONNX graph's input spec (from the config); None: the file's own
     sha256: str        # identifies the model (file and input spec): teacher-cache key
+
+    @property
+    def foreign_onnx(self) -> bool:
+        return self.spec is not None
+
+
+def resolve_source(name: str, spec: InputSpec, key: str = "model.init") -> PretrainedSource:
+    """The model ``name`` denotes (a named model, an ``.onnx`` or a facerec ``.pt``); ``spec``
+    applies only to an ONNX file without facerec metadata. FileNotFoundError naming ``key``."""
+    from facerec.models import MODELS, model_file
+    from facerec.onnx_runtime import file_metadata
+
+    path = model_file(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{key}: {path}: no such file (or a named model: {', '.join(MODELS)})")
+    foreign = path.suffix.lower() == ".onnx" and "facerec.preprocessing" not in file_metadata(path)
+    digest = file_sha256(path)
+    if foreign:  # the same graph read with another input spec is another model
+        text = json.dumps([spec.template, spec.color, spec.scale, list(spec.mean), list(spec.std)])
+        if spec.color == "rgb":  # the key written before colour was part of it, so caches stay valid
+            text = json.dumps([spec.template, spec.scale, list(spec.mean), list(spec.std)])
+        digest = hashlib.sha256((digest + text).encode()).hexdigest()
+    return PretrainedSource(name, path, spec if foreign else None, digest)
 
 
 def resolve_init(m: ModelConfig, template: str) -> PretrainedSource:
     """The pretrained model ``m.init`` names; FileNotFoundError / ModelError when it cannot be used."""
-    from facerec.models import MODELS, model_file
-    from facerec.onnx_runtime import file_metadata
-
-    path = model_file(m.init)
-    if not path.is_file():
-        raise FileNotFoundError(f"model.init: {path}: no such file (or a named model: {', '.join(MODELS)})")
-    foreign = path.suffix.lower() == ".onnx" and "facerec.preprocessing" not in file_metadata(path)
-    digest = file_sha256(path)
-    if foreign:  # the same graph read with another input spec is another model
-        spec = json.dumps([template, m.init_scale, list(m.init_mean), list(m.init_std)])
-        digest = hashlib.sha256((digest + spec).encode()).hexdigest()
-    return PretrainedSource(m.init, path, foreign, digest)
+    return resolve_source(m.init, m.init_spec(template), "model.init")
 
 
-def load_pretrained(src: PretrainedSource, m: ModelConfig, template: str, precision: str = "fp32",
+def load_pretrained(src: PretrainedSource, template: str, precision: str = "fp32",
                     device: str = "cpu") -> Embedder:
-    """The pretrained model as an :class:`Embedder` whose ``model`` can be trained; ValueError
+    """The model of ``src`` as an :class:`Embedder` whose ``model`` can be trained; ValueError
     if it expects other crops than ``template``."""
-    if src.foreign_onnx:
-        from facerec.models.install import preprocessing_from
-        from facerec.models.registry import InputSpec
-
-        pre = preprocessing_from(InputSpec("rgb", m.init_scale, m.init_mean, m.init_std), template, str(src.path))
-        emb = Embedder.from_graph(src.path, pre, {"source_model": src.path.name}, precision=precision, device=device)
+    if src.spec is not None:
+        emb = Embedder.from_graph(src.path, src.spec.preprocessing(), {"source_model": src.path.name},
+                                  precision=precision, device=device)
     else:
         emb = Embedder.load(src.path, precision=precision, device=device)
     if emb.preprocessing.template != template:
-        raise ValueError(f"model.init {src.name} takes {emb.preprocessing.template} crops, "
-                         f"data.template is {template}")
+        raise ValueError(f"{src.name} takes {emb.preprocessing.template} crops, data.template is {template}")
+    if not emb.embedding_size:  # a graph whose output width is symbolic: measured once
+        w, h = emb.preprocessing.size
+        emb.model.embedding_size = int(emb.embed(np.zeros((1, h, w, 3), np.uint8)).shape[1])
+        emb.backbone_kwargs["embedding_size"] = emb.model.embedding_size
     return emb
-
-
-class PretrainedTeacher:
-    """``[distill] teacher = "init"``: the original pretrained model, frozen, as the teacher
-    (the :class:`~.teacher.Teacher` protocol)."""
-
-    def __init__(self, src: PretrainedSource, m: ModelConfig, template: str, precision: str = "auto",
-                 batch_size: int = 64) -> None:
-        self.embedder = load_pretrained(src, m, template, resolve_precision(precision).precision)
-        for p in self.embedder.model.parameters():
-            p.requires_grad_(False)
-        self.sha256, self.dim, self.batch_size = src.sha256, self.embedder.embedding_size, batch_size
-
-    def embed(self, crops: np.ndarray) -> np.ndarray:
-        return self.embedder.embed(crops, batch_size=self.batch_size)  # unit rows
 
 
 def class_means(emb: np.ndarray, labels: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -114,25 +112,3 @@ def imprint_centres(head: torch.nn.Module, means: torch.Tensor) -> None:
         w[have] = rows[have]
     log.info("classifier: %d of %d class centres set to the pretrained class means", int(have.sum()) // k,
              means.shape[0])
-
-
-def online_teacher(teacher: str, src: PretrainedSource | None, m: ModelConfig, template: str,
-                   preprocessing: Preprocessing, device: torch.device) -> torch.nn.Module:
-    """The frozen teacher module of ``distill.online``: ``"init"`` (the original of ``src``) or
-    a facerec model (named, ``.pt`` or facerec ``.onnx``) that takes the student's preprocessed
-    batch; it maps that (N, 3, H, W) batch to (N, Dt) features."""
-    if teacher == "init":
-        if src is None:
-            raise ValueError("distill.teacher = \"init\" needs model.init to name a pretrained model")
-        emb = load_pretrained(src, m, template)
-    else:
-        from facerec.models import model_file
-
-        emb = Embedder.load(model_file(teacher))
-        if emb.preprocessing != preprocessing:
-            raise ValueError(f"distill.online: teacher {teacher} expects {emb.preprocessing}, the student's batches "
-                             f"are {preprocessing}; use distill.online = false")
-    module = emb.model.to(device).eval()
-    for p in module.parameters():
-        p.requires_grad_(False)
-    return module

@@ -1,29 +1,34 @@
 """Distillation teachers: face-embedding models that give target embeddings for aligned crops.
 
-A teacher is either an ONNX face-embedding model with its input spec (crop template, colour
-order, ``(pixel·scale − mean) / std``) or a facerec embedder checkpoint (``.pt``, which carries
-its own preprocessing). Its embeddings are computed once per training crop and cached
-(:mod:`.teacher_cache`), keyed by the crop's content and the teacher file's sha256.
+:func:`build_teacher` is the one way a teacher is built, for every path that needs one: the
+cached targets of ``[distill] teacher`` (:mod:`.distillation`), ``teacher = "init"`` (the frozen
+original of ``model.init``), the class means of ``classifier_init = "class_means"`` and the
+per-batch teacher of ``distill.online``. A teacher is named by a :class:`~.pretrained.PretrainedSource`
+(:func:`teacher_source`): a named model, a facerec ``.pt``/``.onnx`` (their own preprocessing)
+or an ONNX graph without facerec metadata read with an :class:`~facerec.preprocessing.InputSpec`.
+Its embeddings are computed once per training crop and cached (:mod:`.teacher_cache`), keyed
+by the source's ``sha256`` (file and input spec).
 """
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
-from facerec.alignment import get_template
-from facerec.checksum import file_sha256
+from facerec.embedder import Embedder
 from facerec.errors import ModelError
 from facerec.onnx_runtime import make_batchable, open_session
 from facerec.precision import resolve_precision
+from facerec.preprocessing import Preprocessing
 from facerec.similarity import l2_normalize
 
-from .config import DISTILL_RUNTIMES, DistillConfig
+from .config import DISTILL_RUNTIMES, DistillConfig, ModelConfig
+from .pretrained import PretrainedSource, load_pretrained, resolve_init, resolve_source
 
 log = logging.getLogger(__name__)
+
 
 class Teacher(Protocol):
     sha256: str
@@ -34,87 +39,94 @@ class Teacher(Protocol):
         ...
 
 
-class OnnxTeacher:
-    """An ONNX embedding model run batched, by onnxruntime or as torch ops (:mod:`facerec.onnx_torch`)."""
+class EmbedderTeacher:
+    """A frozen torch :class:`Embedder` as teacher (any source; an ONNX graph runs as torch ops,
+    batched, bf16 where native)."""
 
-    def __init__(self, cfg: DistillConfig, runtime: str = "torch", batch_size: int = 64) -> None:
-        from facerec.onnx_torch import numpy_input
-
-        if runtime not in DISTILL_RUNTIMES:
-            raise ValueError(f"distill.runtime must be one of {DISTILL_RUNTIMES}")
-        self.cfg, self.runtime, self.batch_size = cfg, runtime, batch_size
-        self.sha256 = file_sha256(cfg.teacher)
-        self._input = numpy_input
-        choice = resolve_precision(cfg.precision)
-        self.bf16 = runtime == "torch" and choice.precision == "bf16"
-        if runtime == "torch":
-            from facerec.onnx_torch import OnnxGraphModule
-
-            self._module = OnnxGraphModule(cfg.teacher).eval()
-        else:
-            self._session = _ort_session(cfg.teacher)
-        w, h = get_template(cfg.template).size
-        self.dim = int(self.embed(np.zeros((1, h, w, 3), np.uint8)).shape[1])
-        log.info("teacher %s (sha256 %s…), %d-d, runtime %s%s", Path(cfg.teacher).name, self.sha256[:12], self.dim,
-                 runtime, ", bf16" if self.bf16 else "")
-
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        if self.runtime == "onnxruntime":
-            name = self._session.get_inputs()[0].name
-            return self._session.run(None, {name: x})[0]
-        t = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(self.bf16)):
-            return self._module(t).float().numpy()
+    def __init__(self, embedder: Embedder, sha256: str, batch_size: int = 64) -> None:
+        self.embedder, self.sha256, self.batch_size = embedder, sha256, batch_size
+        for p in embedder.model.parameters():
+            p.requires_grad_(False)
+        self.dim = embedder.embedding_size
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
-        c = self.cfg
-        out = [self._run(self._input(crops[i:i + self.batch_size], c.color, c.scale, c.mean, c.std))
-               for i in range(0, len(crops), self.batch_size)]
+        return self.embedder.embed(crops, batch_size=self.batch_size)  # unit rows
+
+
+class OrtTeacher:
+    """A foreign ONNX graph on onnxruntime, fed by its input spec's :class:`Preprocessing`
+    (the same conversion as the torch runner's)."""
+
+    def __init__(self, src: PretrainedSource, preprocessing: Preprocessing, batch_size: int = 64) -> None:
+        import onnx
+
+        model = onnx.load(str(src.path))
+        # Weights declared as graph inputs are dropped from the inputs (so they fold as
+        # constants) and the batch dimension is made symbolic, in memory.
+        make_batchable(model.graph)
+        self._session = open_session(model.SerializeToString())
+        self.preprocessing, self.sha256, self.batch_size = preprocessing, src.sha256, batch_size
+        w, h = preprocessing.size
+        self.dim = int(self._run(np.zeros((1, h, w, 3), np.uint8)).shape[1])
+
+    def _run(self, crops: np.ndarray) -> np.ndarray:
+        name = self._session.get_inputs()[0].name
+        return self._session.run(None, {name: self.preprocessing.to_array(crops)})[0]
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        out = [self._run(crops[i:i + self.batch_size]) for i in range(0, len(crops), self.batch_size)]
         return l2_normalize(np.concatenate(out))
 
 
-def _ort_session(path: str):  # -> onnxruntime.InferenceSession
-    """A batched onnxruntime session (facerec's session options): weights declared as graph
-    inputs are dropped from the inputs (so they fold as constants) and the batch dimension is
-    made symbolic, in memory."""
-    import onnx
-
-    model = onnx.load(path)
-    make_batchable(model.graph)
-    return open_session(model.SerializeToString())
-
-
-class CheckpointTeacher:
-    """A facerec model as teacher: a ``.pt`` checkpoint or a named model's file (its
-    preprocessing comes from the model itself)."""
-
-    def __init__(self, cfg: DistillConfig, path: str | Path, batch_size: int = 64) -> None:
-        from facerec.embedder import Embedder
-
-        self.sha256 = file_sha256(path)
-        self.embedder = Embedder.load(path, precision=resolve_precision(cfg.precision).precision)
-        if self.embedder.preprocessing.template != cfg.template:
-            raise ValueError(f"teacher {cfg.teacher} expects {self.embedder.preprocessing.template} crops, "
-                             f"distill.template is {cfg.template}")
-        self.dim, self.batch_size = self.embedder.embedding_size, batch_size
-
-    def embed(self, crops: np.ndarray) -> np.ndarray:
-        return self.embedder.embed(crops, batch_size=self.batch_size)  # already unit rows
+def teacher_source(d: DistillConfig, m: ModelConfig | None = None,
+                   init: PretrainedSource | None = None) -> PretrainedSource:
+    """What ``distill.teacher`` names: ``"init"`` (``model.init`` with its input spec; ``init``:
+    already resolved) or a model read with ``[distill]``'s input spec."""
+    if d.teacher == "init":
+        if init is not None:
+            return init
+        if m is None or not m.init:
+            raise ValueError("distill.teacher = \"init\" needs model.init to name a pretrained model "
+                             "(a named model, an .onnx or a .pt embedder)")
+        return resolve_init(m, d.template)
+    return resolve_source(d.teacher, d.input_spec(), "distill.teacher")
 
 
-def load_teacher(cfg: DistillConfig) -> Teacher:
-    """The teacher named by ``distill.teacher``: a named model (``facerec models``), an ONNX
-    embedding model with the input spec in ``cfg``, or a facerec ``.pt``."""
-    from facerec.models import MODELS, model_file
+def build_teacher(src: PretrainedSource, template: str, precision: str = "auto", batch_size: int = 64,
+                  runtime: str = "torch", device: str = "cpu") -> Teacher:
+    """The teacher of ``src`` for crops of ``template``: frozen, on torch (``precision``,
+    ``device``), or on onnxruntime (``runtime``, foreign ONNX graphs only; fp32 on the CPU)."""
+    if runtime not in DISTILL_RUNTIMES:
+        raise ValueError(f"distill.runtime must be one of {DISTILL_RUNTIMES}")
+    try:
+        if runtime == "onnxruntime" and src.spec is not None:
+            if src.spec.template != template:
+                raise ValueError(f"{src.name} is read as {src.spec.template} crops, data.template is {template}")
+            teacher: Teacher = OrtTeacher(src, src.spec.preprocessing(), batch_size)
+        else:
+            emb = load_pretrained(src, template, resolve_precision(precision, device).precision, device)
+            teacher = EmbedderTeacher(emb, src.sha256, batch_size)
+    except ImportError as exc:
+        raise ModelError(f"an ONNX teacher needs the onnx package ({exc}); pip install 'facerec[export]'") from None
+    log.info("teacher %s (sha256 %s…), %d-d, %s", src.name, src.sha256[:12], teacher.dim,
+             "onnxruntime" if isinstance(teacher, OrtTeacher) else f"torch {precision}")
+    return teacher
 
-    path = model_file(cfg.teacher)
-    if cfg.teacher in MODELS:  # its own input spec, whatever the file's format
-        return CheckpointTeacher(cfg, path, cfg.batch_size)
-    if not path.is_file():
-        raise FileNotFoundError(f"distill.teacher: {path}: no such file")
-    if path.suffix.lower() == ".onnx":
-        try:
-            return OnnxTeacher(cfg, cfg.runtime, cfg.batch_size)
-        except ImportError as exc:
-            raise ModelError(f"an ONNX teacher needs the onnx package ({exc}); pip install 'facerec[export]'") from None
-    return CheckpointTeacher(cfg, path, cfg.batch_size)
+
+def load_teacher(d: DistillConfig, m: ModelConfig | None = None, init: PretrainedSource | None = None) -> Teacher:
+    """The teacher of the cached targets: :func:`build_teacher` of :func:`teacher_source` with
+    ``[distill]``'s precision, batch size and runtime."""
+    return build_teacher(teacher_source(d, m, init), d.template, d.precision, d.batch_size, d.runtime)
+
+
+def online_teacher(d: DistillConfig, m: ModelConfig, init: PretrainedSource | None, preprocessing: Preprocessing,
+                   device: str) -> "torch.nn.Module":
+    """The frozen module of ``distill.online``: it maps the student's preprocessed (N, 3, H, W)
+    batch to (N, Dt) features, so the teacher must take the student's ``preprocessing``
+    (``"init"`` always does)."""
+    teacher = build_teacher(teacher_source(d, m, init), d.template, "fp32", d.batch_size, "torch", device)
+    assert isinstance(teacher, EmbedderTeacher)
+    if teacher.embedder.preprocessing != preprocessing:
+        raise ValueError(f"distill.online: teacher {d.teacher} expects {teacher.embedder.preprocessing}, "
+                         f"the student's batches are {preprocessing}; use distill.online = false")
+    return teacher.embedder.model.eval()

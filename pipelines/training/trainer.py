@@ -33,8 +33,7 @@ from .data import (UNLABELED, EpochBatches, FaceDataset, load_crop, make_loader,
                    split_identities)
 from .distributed import DistEnv, barrier, broadcast_flag, dist_env, init_distributed
 from .freeze import Freezer
-from .pretrained import (PretrainedSource, PretrainedTeacher, class_means, imprint_centres, load_pretrained,
-                         online_teacher, resolve_init)
+from .pretrained import PretrainedSource, class_means, imprint_centres, load_pretrained, resolve_init
 from .run_log import MetricsLog
 from .schedule import make_schedule, make_scheduler
 from .validation import IndexPairs, generated_pairs, read_pairs_subset, verify_crops, verify_pairs_file
@@ -94,6 +93,29 @@ def build_backbone(cfg: Config) -> tuple[nn.Module, dict[str, Any]]:
     if cfg.model.dropout:
         kwargs["dropout"] = cfg.model.dropout
     return create_backbone(cfg.model.backbone, **kwargs), kwargs
+
+
+def backbone_of_state(state: dict[str, Any], path: str, template: str) -> tuple[nn.Module, str, dict[str, Any],
+                                                                             Preprocessing]:
+    """The backbone (untrained weights), its name, kwargs and preprocessing of a training state:
+    recorded in the state, or, for states written before they were, rebuilt from its config.
+    ValueError when it takes other crops than ``template``."""
+    if state.get("backbone"):
+        name, kwargs = str(state["backbone"]), dict(state["backbone_kwargs"])
+        if "input_size" in kwargs and kwargs["input_size"] is not None:
+            kwargs["input_size"] = tuple(kwargs["input_size"])
+        pre = Preprocessing.from_dict(state["preprocessing"])
+        model = create_backbone(name, **kwargs)
+    else:
+        old = config_from_dict(state["config"])
+        if old.model.init:  # its architecture came from that model, which the state does not name
+            raise ValueError(f"model.init: {path} was started from {old.model.init} and predates training states "
+                             "that record their backbone; start from its *_embedder.pt instead")
+        model, kwargs = build_backbone(old)
+        name, pre = old.model.backbone, Preprocessing(template=old.data.template)
+    if pre.template != template:
+        raise ValueError(f"model.init: {path} takes {pre.template} crops, data.template is {template}")
+    return model, name, kwargs, pre
 
 
 def build_head(cfg: Config, num_classes: int, env: DistEnv, embedding_size: int | None = None) -> nn.Module:
@@ -252,6 +274,9 @@ class Trainer:
         self.pretrained: PretrainedSource | None = None
         if cfg.model.init and self._init_state is None:
             self.pretrained = resolve_init(cfg.model, cfg.data.template)
+        elif cfg.distill.teacher == "init":
+            raise ValueError("distill.teacher = \"init\" needs model.init to name a pretrained model (a named model, "
+                             "an .onnx or a .pt embedder), not a run's training state")
         self.teacher_emb: torch.Tensor | None = None  # (N, Dt) teacher embedding of each training sample
         if cfg.distill.teacher and not cfg.distill.online:
             from .distillation import prepare_teacher_targets
@@ -281,13 +306,18 @@ class Trainer:
         state, self._init_state = self._init_state, None  # not kept: it holds a whole optimiser state
         if self.pretrained is not None:
             # The pretrained model's own architecture, weights and preprocessing (pretrained.py).
-            emb = load_pretrained(self.pretrained, cfg.model, cfg.data.template)
+            emb = load_pretrained(self.pretrained, cfg.data.template)
             self.backbone, self.backbone_name, self.backbone_kwargs = emb.model.train(), emb.backbone_name, \
                 emb.backbone_kwargs
             self.preprocessing = emb.preprocessing
             self.init_fingerprint = emb.fingerprint()  # recorded in the fine-tuned model's metadata
             log.info("backbone: %s (%s, %d-d), fingerprint %s", cfg.model.init, emb.backbone_name,
                      emb.embedding_size, emb.fingerprint())
+        elif state is not None:
+            # A run's training state brings its own architecture and preprocessing, like a
+            # pretrained model (e.g. an ONNX graph it fine-tuned); its weights follow below.
+            self.backbone, self.backbone_name, self.backbone_kwargs, self.preprocessing = \
+                backbone_of_state(state, cfg.model.init, cfg.data.template)
         else:
             self.backbone, self.backbone_kwargs = build_backbone(cfg)
             self.backbone_name = cfg.model.backbone
@@ -296,8 +326,10 @@ class Trainer:
         self.distill: nn.Module | None = None
         self.online_teacher: nn.Module | None = None  # distill.online: runs on each augmented batch
         if cfg.distill.teacher and cfg.distill.online:
-            self.online_teacher = online_teacher(cfg.distill.teacher, self.pretrained, cfg.model, cfg.data.template,
-                                                 self.preprocessing, self.device)
+            from .teacher import online_teacher
+
+            self.online_teacher = online_teacher(cfg.distill, cfg.model, self.pretrained, self.preprocessing,
+                                                 str(self.device))
         if self.teacher_emb is not None or self.online_teacher is not None:
             teacher_dim = int(self.teacher_emb.shape[1] if self.teacher_emb is not None
                               else self.online_teacher.embedding_size)
@@ -343,20 +375,19 @@ class Trainer:
         labels = self.train_ds.labels
         if self.teacher_emb is not None and self.cfg.distill.teacher == "init":
             return class_means(self.teacher_emb.cpu().numpy(), labels, len(self.train_ds.classes))
+        from .teacher import build_teacher
         from .teacher_cache import default_teacher_cache, teacher_embeddings
 
         d = self.cfg.distill
-        teacher = PretrainedTeacher(self.pretrained, self.cfg.model, self.cfg.data.template, d.precision, d.batch_size)
+        teacher = build_teacher(self.pretrained, self.cfg.data.template, d.precision, d.batch_size)
         idx = np.flatnonzero(labels >= 0)  # labelled crops only: unlabelled ones have no class
         emb = teacher_embeddings(teacher, len(idx), lambda i: self.train_ds.crop(int(idx[i])),
                                  Path(d.cache_dir) if d.cache_dir else default_teacher_cache(), self.progress,
                                  desc="pretrained model: class means")
         return class_means(emb, labels[idx], len(self.train_ds.classes))
 
-    def _load_backbone(self, path: str, backbone_name: str, weights: dict[str, torch.Tensor]) -> None:
-        """A run state's weights into the backbone: ValueError unless the architecture and shapes fit."""
-        if backbone_name != self.cfg.model.backbone:
-            raise ValueError(f"model.init: {path} is a {backbone_name} run, model.backbone is {self.cfg.model.backbone}")
+    def _load_backbone(self, path: str, weights: dict[str, torch.Tensor]) -> None:
+        """A run state's weights into the backbone built from that state (:func:`backbone_of_state`)."""
         try:
             self.backbone.load_state_dict(weights)
         except RuntimeError as exc:
@@ -367,7 +398,7 @@ class Trainer:
         loss head only when it was trained on the same classes in the same order (and is not
         sharded by Partial FC), the distillation projection only when its shape fits. Optimiser,
         schedule and step start afresh (that is what distinguishes this from ``--resume``)."""
-        self._load_backbone(path, config_from_dict(state["config"]).model.backbone, state["model"])
+        self._load_backbone(path, state["model"])
         taken = ["backbone"]
         sharded = self.cfg.partial_fc.enabled and self.env.enabled
         if not sharded and list(state.get("classes") or []) == list(self.train_ds.classes):
@@ -393,7 +424,8 @@ class Trainer:
 
     def _resume(self) -> None:
         state = load_state(self._state_path("last"))
-        diff = _config_diff(state["config"], config_to_dict(self.cfg))
+        # Read through today's dataclasses first: a key added since (with its default) is no change.
+        diff = _config_diff(config_to_dict(config_from_dict(state["config"])), config_to_dict(self.cfg))
         if diff:
             raise TrainingError("cannot resume with a different configuration: " + "; ".join(diff))
         if state.get("world", 1) != self.env.world:
@@ -417,6 +449,9 @@ class Trainer:
 
     def _state(self) -> dict[str, Any]:
         return {"config": config_to_dict(self.cfg), "classes": list(self.train_ds.classes), "world": self.env.world,
+                # what rebuilds the backbone without the run's config or its model.init file
+                "backbone": self.backbone_name, "backbone_kwargs": self.backbone_kwargs,
+                "preprocessing": self.preprocessing.to_dict(),
                 "model": self.backbone.state_dict(), "loss": self.head.state_dict(),
                 "distill": self.distill.state_dict() if self.distill is not None else None,
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),

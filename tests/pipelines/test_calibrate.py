@@ -60,3 +60,22 @@ def test_calibrate_writes_both_thresholds(orl_crops, tmp_path, capsys):
     assert res["calibration"]["far_at_search_threshold"] <= 0.01
     # The verification threshold beats both trivial decisions on the balanced pairs.
     assert res["calibration"]["verification_accuracy"] > 0.75
+
+
+def test_calibrate_picks_the_model_by_the_one_rule(orl_crops, tmp_path, capsys, monkeypatch):
+    """No flag: $FACEREC_MODEL; --model beats it. The report names the model and its fingerprint
+    (the registry's)."""
+    import shutil
+
+    from facerec.models import MODELS
+
+    small = tmp_path / "small"
+    for person in sorted(orl_crops.iterdir())[:3]:
+        shutil.copytree(person, small / person.name, ignore=lambda d, names: sorted(names)[2:])
+    monkeypatch.setenv("FACEREC_MODEL", "facerec-mbf-v2")
+    for argv, want in (([], "facerec-mbf-v2"), (["--model", "sface"], "sface")):
+        if not MODELS[want].installed():
+            pytest.skip(f"model {want} is not installed")
+        assert main(["calibrate", str(small), "--far", "0.25", *argv]) == 0
+        model = json.loads(capsys.readouterr().out)["model"]
+        assert model["name"] == want and model["fingerprint"] == MODELS[want].fingerprint

@@ -46,8 +46,7 @@ def _ort(path, x: np.ndarray) -> np.ndarray:
 
 def test_named_model_init_equals_the_onnx_model_before_any_step(crops, installed_model):
     spec = installed_model("sface")
-    emb = load_pretrained(resolve_init(ModelConfig(init="sface"), "arcface_112"), ModelConfig(init="sface"),
-                          "arcface_112")
+    emb = load_pretrained(resolve_init(ModelConfig(init="sface"), "arcface_112"), "arcface_112")
     assert emb.backbone_name == "onnx_graph" and emb.embedding_size == 128
     ours = emb.embed(crops)
     ref = _ort(spec.onnx_path(), emb.preprocessing.to_array(crops))
@@ -62,7 +61,7 @@ def test_foreign_onnx_init_with_its_input_spec_matches_opencv(crops, installed_m
     m = ModelConfig(init=str(spec.upstream_path()), init_scale=1.0)
     src = resolve_init(m, "arcface_112")
     assert src.foreign_onnx
-    ours = load_pretrained(src, m, "arcface_112").embed(crops)
+    ours = load_pretrained(src, "arcface_112").embed(crops)
     sf = cv2.FaceRecognizerSF.create(str(spec.upstream_path()), "")
     ref = np.stack([sf.feature(np.ascontiguousarray(c[..., ::-1])).ravel() for c in crops])
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)

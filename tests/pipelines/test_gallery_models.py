@@ -91,3 +91,53 @@ def test_service_uses_each_gallery_model(old_gallery, orl_dir):
     fresh = {g["name"]: g for g in client.get("/v1/galleries").json()["galleries"]}["fresh"]
     assert fresh["model"] == "sface"
     assert client.get("/v1/galleries/people/identities").json()["model"] == OLD
+
+
+def _model_args(*argv: str):
+    import argparse
+
+    from pipelines.cli.args import add_model_args
+
+    p = argparse.ArgumentParser()
+    add_model_args(p)
+    return p.parse_args(list(argv))
+
+
+@pytest.mark.parametrize("old_gallery", ["recorded"], indirect=True)  # the record's two forms: tests above
+def test_cli_model_precedence_flag_env_gallery_cluster_default(old_gallery, tmp_path, monkeypatch):
+    """The CLI's one rule (choose_model) at each source: the gallery's record beats the default,
+    $FACEREC_MODEL beats the record, --model beats both; a gallery not saved yet takes the
+    record passed in (what enroll --cluster passes: the cluster's model)."""
+    from pipelines.cli.args import load_recognizer
+
+    new = tmp_path / "new-gallery"  # nothing saved there yet
+    assert load_recognizer(_model_args(), gallery=old_gallery).model_name == OLD  # recorded > default
+    assert load_recognizer(_model_args(), gallery=new).model_name == "sface"  # default
+    assert load_recognizer(_model_args(), gallery=new, recorded=OLD).model_name == OLD  # the cluster's record
+    assert load_recognizer(_model_args("--model", "sface"), gallery=new, recorded=OLD).model_name == "sface"
+    monkeypatch.setenv("FACEREC_MODEL", "sface")
+    assert load_recognizer(_model_args(), gallery=new, recorded=OLD).model_name == "sface"  # env > record
+    assert load_recognizer(_model_args(), gallery=old_gallery).model_name == "sface"  # env > the gallery's record
+    monkeypatch.setenv("FACEREC_MODEL", OLD)
+    assert load_recognizer(_model_args("--model", "sface")).model_name == "sface"  # flag > env
+
+
+@pytest.mark.parametrize("old_gallery", ["fingerprint-only"], indirect=True)
+def test_env_outranks_the_gallery_record_everywhere(old_gallery, orl_dir, capsys, monkeypatch):
+    """$FACEREC_MODEL naming another model than the gallery's is refused with what to do, by
+    the CLI and by the service (env, or an explicit server model, beats each gallery's record)."""
+    monkeypatch.setenv("FACEREC_MODEL", "sface")
+    rc = main(["search", "--gallery", str(old_gallery), _photos(orl_dir, "s1", range(5, 6))[0]])
+    err = capsys.readouterr().err
+    assert rc == 2 and OLD in err and "enroll the photos again" in err
+    pytest.importorskip("fastapi")
+    from facerec.errors import ModelError
+    from pipelines.serve import ServeConfig, create_app
+
+    config = ServeConfig(gallery_dir=old_gallery.parent, auth=False, workers=1)
+    with pytest.raises(ModelError, match=OLD):
+        create_app(config, FaceRecognizer.load())
+    monkeypatch.delenv("FACEREC_MODEL")
+    with pytest.raises(ModelError, match=OLD):
+        create_app(config, FaceRecognizer.load(model="sface"), pinned=True)  # facerec serve --model sface
+    create_app(config, FaceRecognizer.load(model="sface"))  # not pinned: the gallery keeps its model

@@ -156,3 +156,56 @@ def test_init_from_embedder_checkpoint_takes_backbone(crops, tmp_path):
     emb = tmp_path / "src" / "last_embedder.pt"
     t = Trainer(config_from_dict({**d, "model": {**d["model"], "init": str(emb)}}), tmp_path / "new")
     assert _tensors_equal(t.backbone.state_dict(), FaceRecognizer.load(emb).embedder.model.state_dict())
+
+
+def test_a_run_that_fine_tuned_an_onnx_graph_starts_the_next_run(crops, tmp_path):
+    """Run 1 fine-tunes a foreign BGR ONNX graph (``model.init`` with its input spec); run 2
+    starts from run 1's ``last.pt`` — with the ONNX file gone and ``model.backbone`` left at
+    its default — and gets run 1's architecture, weights and preprocessing (the oracle: run 1's
+    state file and its exported embedder)."""
+    pytest.importorskip("onnx")
+    from train_helpers import tiny_onnx_embedder
+
+    from facerec.embedder import Embedder
+
+    graph = tiny_onnx_embedder(tmp_path / "foreign.onnx")
+    d = tiny_config(crops, model={"init": str(graph), "init_color": "bgr", "init_scale": 1.0,
+                                  "init_mean": [127.5, 127.5, 127.5], "init_std": [128.0, 128.0, 128.0]},
+                    train={"epochs": 1, "max_steps": 2})
+    train(config_from_dict(d), tmp_path / "run1")
+    resumed = Trainer(config_from_dict({**d, "train": {**d["train"], "max_steps": 3}}), tmp_path / "run1",
+                      resume=True)
+    assert resumed.step == 2 and resumed.fit().step == 3  # --resume of that run goes on
+    state = load_state(tmp_path / "run1" / "last.pt")
+    assert state["backbone"] == "onnx_graph" and state["preprocessing"]["color"] == "bgr" and state["step"] == 3
+    graph.unlink()  # run 2 needs nothing but the state
+
+    model2 = {k: v for k, v in d["model"].items() if not k.startswith("init_")}
+    d2 = {**d, "model": {**model2, "backbone": "mobilefacenet", "init": str(tmp_path / "run1" / "last.pt")}}
+    second = Trainer(config_from_dict(d2), tmp_path / "run2")
+    assert second.backbone_name == "onnx_graph" and second.step == 0
+    assert _tensors_equal(second.backbone.state_dict(), state["model"])
+    first = Embedder.load(tmp_path / "run1" / "last_embedder.pt")
+    assert second.preprocessing == first.preprocessing and second.preprocessing.color == "bgr"
+    res = second.fit()
+    assert res.step == 2  # a new schedule: max_steps counts from 0
+    moved = Embedder.load(tmp_path / "run2" / "last_embedder.pt")
+    assert moved.backbone_name == "onnx_graph" and moved.preprocessing == first.preprocessing
+    assert not _tensors_equal(moved.model.state_dict(), first.model.state_dict())  # run 2 trained on
+
+
+def test_resume_of_a_state_saved_before_a_config_key_existed(crops, tmp_path):
+    """A state whose saved config lacks a key added since (here model.init_color) and the
+    backbone record resumes: the missing key takes its default, the backbone comes from the
+    config. Oracle: the state file's own step and weights."""
+    from pipelines.training.checkpoint import save_state
+
+    d = tiny_config(crops, train={"epochs": 1, "max_steps": 1})
+    train(config_from_dict(d), tmp_path / "run")
+    state = load_state(tmp_path / "run" / "last.pt")
+    for key in ("backbone", "backbone_kwargs", "preprocessing", "format", "version"):
+        state.pop(key)
+    state["config"]["model"].pop("init_color")
+    save_state(state, tmp_path / "run" / "last.pt")
+    t = Trainer(config_from_dict({**d, "train": {**d["train"], "max_steps": 2}}), tmp_path / "run", resume=True)
+    assert t.step == 1 and _tensors_equal(t.backbone.state_dict(), state["model"])

@@ -85,3 +85,34 @@ class TinyMLP(nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+
+def tiny_onnx_embedder(path: Path, seed: int = 0, dim: int = 16, batch_dim: bool = True) -> Path:
+    """A foreign ONNX embedding graph (no facerec metadata): Conv(3→4, 3×3, stride 4) →
+    BatchNormalization → PRelu → Flatten → Gemm(→ ``dim``) on (N, 3, 112, 112), random weights.
+    ``batch_dim=False`` fixes the batch at 1, as many upstream files do."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+
+    def t(name: str, a: np.ndarray):
+        return numpy_helper.from_array(a.astype(np.float32), name)
+
+    inits = [t("w", rng.standard_normal((4, 3, 3, 3)) * 0.1), t("b", rng.standard_normal(4) * 0.1),
+             t("g", 1 + 0.1 * rng.standard_normal(4)), t("beta", 0.1 * rng.standard_normal(4)),
+             t("mu", 0.1 * rng.standard_normal(4)), t("var", 1 + 0.1 * rng.random(4)),
+             t("slope", np.full((4, 1, 1), 0.25)), t("fc", rng.standard_normal((dim, 4 * 28 * 28)) * 0.02),
+             t("fcb", np.zeros(dim))]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], strides=[4, 4], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "g", "beta", "mu", "var"], ["n"], epsilon=1e-5),
+             helper.make_node("PRelu", ["n", "slope"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"], transB=1)]
+    n = "N" if batch_dim else 1
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, 3, 112, 112])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, dim])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -215,11 +214,3 @@ def check_supported(nodes: Sequence[Sequence[Any]]) -> None:
             raise NotImplementedError(f"ONNX {op} node {outs[0]!r}: attribute {name}={value!r} is not supported by the "
                                       "torch runner (it would be ignored)")
 
-
-def numpy_input(crops: np.ndarray, color: str, scale: float, mean: tuple[float, ...],
-                std: tuple[float, ...]) -> np.ndarray:
-    """(N, H, W, 3) uint8 RGB → (N, 3, H, W) float32 ``(pixel·scale − mean) / std`` in ``color`` order."""
-    x = crops[..., ::-1] if color == "bgr" else crops
-    x = x.astype(np.float32) * np.float32(scale)
-    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
