@@ -31,3 +31,13 @@ def test_pipelines_extras_is_the_same_rule():
     from pipelines import extras as pipeline_extras
 
     assert pipeline_extras.MissingExtra is MissingExtra and pipeline_extras.require is extras.require
+
+
+def test_the_package_names_the_extra_for_its_torch_parts(monkeypatch):
+    import facerec
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(facerec.__dict__, "Embedder", raising=False)  # not cached by an earlier lookup
+    with pytest.raises(MissingExtra, match=r"^facerec.Embedder needs PyTorch"):
+        facerec.Embedder
+    assert facerec.OnnxEmbedder.__name__ == "OnnxEmbedder"  # the torch-free parts still load
