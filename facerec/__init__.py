@@ -31,6 +31,10 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'facerec' has no attribute {name!r}")
+    if module in ("embedder", "backbones"):  # torch modules: without torch, one line naming the extra
+        from .extras import require_torch
+
+        require_torch(f"facerec.{name}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value

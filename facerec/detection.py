@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from .errors import ModelError, MultipleFacesError
+from .extras import require_torch
 from .image import ImageInput, load_image
 from .types import Detection
 
@@ -68,6 +69,7 @@ class MTCNNDetector:
     def _model(self):  # facenet_pytorch.MTCNN
         with self._lock:
             if self._mtcnn is None:
+                require_torch("the torch MTCNN detector")  # first: without torch, facenet-pytorch is not the fix
                 try:
                     from facenet_pytorch import MTCNN  # heavy import, only when first needed
                 except ImportError:
@@ -82,7 +84,7 @@ class MTCNNDetector:
     def detect(self, image: ImageInput) -> list[Detection]:
         """Detect all faces in ``image``; highest score first."""
         rgb = load_image(image)
-        model = self._model()  # first: a missing facenet-pytorch is reported before torch loads
+        model = self._model()  # first: a missing torch or facenet-pytorch is one line (ModelError)
         import torch
 
         with torch.inference_mode():

@@ -17,6 +17,7 @@ from .alignment import align_face, center_crop_landmarks
 from .bounded import create_detector, crop_face
 from .detection import Detector, FaceSelect, choose_face
 from .errors import ModelError, MultipleFacesError, NoFaceError
+from .extras import require_torch
 from .image import ImageInput
 from .photo import Photo, open_photo
 from .preprocessing import Preprocessing
@@ -104,6 +105,7 @@ def load_embedder(weights: str | os.PathLike | None = None, *, model: str | None
 
         embedder = OnnxEmbedder(path)
     else:
+        require_torch(f"the torch runtime ({path.name})")
         from .embedder import Embedder
 
         embedder = Embedder.load(path, device=device, **embedder_opts)

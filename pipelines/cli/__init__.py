@@ -9,6 +9,8 @@ bad files) become one line on stderr and exit status 2.
 
 Only the module of the command being run is imported (all of them for ``--help`` or no
 command): ``train`` or ``export`` import torch, and ``facerec verify`` must not pay for that.
+Without torch (``pip install facerec``, no ``[train]``) the :data:`TORCH_COMMANDS` say so in one
+line (:func:`facerec.extras.require_torch`) and every other command runs.
 """
 from __future__ import annotations
 
@@ -19,10 +21,13 @@ import sys
 from typing import Sequence
 
 from facerec import FacerecError, __version__
+from facerec.extras import TORCH_INSTALL, MissingExtra, require_torch
 
 #: The commands, in --help order: each is the module ``pipelines.cli.NAME``.
 COMMANDS = ["detect", "verify", "prepare", "enroll", "search", "gallery", "cluster", "video", "frontalize", "train",
             "calibrate", "export", "evaluate", "serve", "models"]
+#: The commands whose modules import torch (installed by ``facerec[train]``).
+TORCH_COMMANDS = ("train", "calibrate", "export")
 
 
 def _command_in(argv: Sequence[str]) -> str | None:
@@ -43,13 +48,26 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in [command] if command in COMMANDS else COMMANDS:
+        if name in TORCH_COMMANDS:
+            try:
+                require_torch(f"facerec {name}")
+            except MissingExtra:  # still listed in --help; running it prints main's one line
+                sub.add_parser(name, help=f"(needs PyTorch: {TORCH_INSTALL})")
+                continue
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_command_in(argv))
+    command = _command_in(argv)
+    if command in TORCH_COMMANDS:
+        try:
+            require_torch(f"facerec {command}")
+        except MissingExtra as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
