@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facerec.cache import embedder_settings
 from facerec.checksum import file_sha256
 from facerec.embedder import Embedder
 from facerec.errors import ModelError
@@ -85,6 +86,7 @@ class PretrainedTeacher:
         for p in self.embedder.model.parameters():
             p.requires_grad_(False)
         self.sha256, self.dim, self.batch_size = src.sha256, self.embedder.embedding_size, batch_size
+        self.cache_settings = {"sha256": src.sha256, **embedder_settings(self.embedder)}
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         return self.embedder.embed(crops, batch_size=self.batch_size)  # unit rows

@@ -3,18 +3,20 @@
 A teacher is either an ONNX face-embedding model with its input spec (crop template, colour
 order, ``(pixel·scale − mean) / std``) or a facerec embedder checkpoint (``.pt``, which carries
 its own preprocessing). Its embeddings are computed once per training crop and cached
-(:mod:`.teacher_cache`), keyed by the crop's content and the teacher file's sha256.
+(:mod:`.teacher_cache`), keyed by the crop's content and the teacher's ``cache_settings``
+(file sha256, input spec, runtime, precision).
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from facerec.alignment import get_template
+from facerec.cache import embedder_settings
 from facerec.checksum import file_sha256
 from facerec.errors import ModelError
 from facerec.onnx_runtime import make_batchable, open_session
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 class Teacher(Protocol):
     sha256: str
     dim: int
+    #: Everything besides a crop that changes the teacher's embeddings (the cache's key).
+    cache_settings: dict[str, Any]
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 RGB aligned crops → (N, D) float32 unit rows."""
@@ -54,6 +58,9 @@ class OnnxTeacher:
         else:
             self._session = _ort_session(cfg.teacher)
         w, h = get_template(cfg.template).size
+        self.cache_settings = {"sha256": self.sha256, "template": cfg.template, "color": cfg.color,
+                               "scale": cfg.scale, "mean": list(cfg.mean), "std": list(cfg.std),
+                               "runtime": runtime, "precision": "bf16" if self.bf16 else "fp32"}
         self.dim = int(self.embed(np.zeros((1, h, w, 3), np.uint8)).shape[1])
         log.info("teacher %s (sha256 %s…), %d-d, runtime %s%s", Path(cfg.teacher).name, self.sha256[:12], self.dim,
                  runtime, ", bf16" if self.bf16 else "")
@@ -97,6 +104,7 @@ class CheckpointTeacher:
             raise ValueError(f"teacher {cfg.teacher} expects {self.embedder.preprocessing.template} crops, "
                              f"distill.template is {cfg.template}")
         self.dim, self.batch_size = self.embedder.embedding_size, batch_size
+        self.cache_settings = {"sha256": self.sha256, **embedder_settings(self.embedder)}
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         return self.embedder.embed(crops, batch_size=self.batch_size)  # already unit rows

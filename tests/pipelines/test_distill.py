@@ -19,7 +19,7 @@ from pipelines.training.distillation import max_cosine
 from pipelines.training.run_log import read_metrics
 from pipelines.training.teacher import load_teacher
 from pipelines.training import teacher_cache
-from pipelines.training.teacher_cache import TeacherCache, teacher_embeddings
+from pipelines.training.teacher_cache import open_teacher_cache, teacher_embeddings
 from pipelines.training.trainer import resolved_config_from_run
 
 SFACE_SHA256 = "0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79"
@@ -30,6 +30,7 @@ class _Counting:
 
     def __init__(self, teacher) -> None:
         self.teacher, self.sha256, self.dim, self.calls = teacher, teacher.sha256, teacher.dim, 0
+        self.cache_settings = teacher.cache_settings
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         self.calls += len(crops)
@@ -63,7 +64,7 @@ def test_cache_reuses_embeddings_and_is_invalidated_when_the_teacher_file_change
     changed = teacher_embeddings(t2, 5, lambda i: crops[i], tmp_path / "cache", progress=False)
     assert t2.calls == 5 and not np.allclose(changed, first, atol=1e-3)
     assert np.allclose(changed, Embedder.load(path).embed(crops), atol=1e-5)
-    assert len(TeacherCache(tmp_path / "cache", t1.sha256)) == 6
+    assert len(open_teacher_cache(tmp_path / "cache", t1)) == 6
 
 
 def test_cache_decodes_each_crop_once_and_embeds_duplicates_once(tmp_path, monkeypatch):
@@ -199,11 +200,3 @@ def test_training_with_unlabeled_data_drops_test_set_near_duplicates_and_resumes
     proj = tr.distill.projection.weight.detach().clone()
     resumed = Trainer(config_from_dict({**d, "train": {**d["train"], "max_steps": 0}}), tmp_path / "run", resume=True)
     assert torch.equal(resumed.distill.projection.weight, proj) and resumed.step == 3
-
-
-def test_two_cache_writers_keep_each_others_parts(tmp_path):
-    a, b = TeacherCache(tmp_path, "ab" * 32), TeacherCache(tmp_path, "ab" * 32)  # two runs, same teacher
-    a.add([b"a" * 20], np.ones((1, 4), np.float32))
-    b.add([b"b" * 20], np.zeros((1, 4), np.float32))
-    again = TeacherCache(tmp_path, "ab" * 32)
-    assert len(again) == 2 and again.get(b"a" * 20)[0] == 1.0 and again.get(b"b" * 20)[0] == 0.0
