@@ -103,18 +103,18 @@ def embedder_settings(embedder: Any) -> dict[str, Any]:
     template = size, mean/std; colour order is RGB for every facerec embedder), runtime and
     precision. The runtime counts: torch and ONNX agree to ~1e-5, not bit for bit."""
     return {"fingerprint": embedder.fingerprint(), "preprocessing": embedder.preprocessing.to_dict(),
-            "color": "rgb", "runtime": type(embedder).__name__,
+            "color": "rgb", "runtime": str(getattr(embedder, "runtime", type(embedder).__name__)),
             "precision": str(getattr(embedder, "precision", "fp32"))}
 
 
 def detector_settings(detector: Any) -> dict[str, Any] | None:
-    """What of a detector changes its detections: its class and its settings (a
+    """What of a detector changes its detections: its settings' type and values (a
     :class:`~facerec.bounded.DetectorSettings`: registry name, copy size rule, the network's own
     settings), or None when its settings cannot be named (then nothing of it may be cached)."""
     cfg = getattr(detector, "config", None)
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
         return None
-    return {"class": type(detector).__name__, "config": dataclasses.asdict(cfg)}
+    return {"kind": type(cfg).__name__, "config": dataclasses.asdict(cfg)}
 
 
 # -- the store --------------------------------------------------------------------------------

@@ -30,10 +30,11 @@ class _Counting:
 
     def __init__(self, teacher) -> None:
         self.teacher, self.sha256, self.dim, self.calls = teacher, teacher.sha256, teacher.dim, 0
-        self.cache_settings = teacher.cache_settings
+        self.cache_settings, self.batches = teacher.cache_settings, []
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         self.calls += len(crops)
+        self.batches.append(len(crops))
         return self.teacher.embed(crops)
 
 
@@ -67,6 +68,25 @@ def test_cache_reuses_embeddings_and_is_invalidated_when_the_teacher_file_change
     assert len(open_teacher_cache(tmp_path / "cache", t1)) == 6
 
 
+def test_cache_misses_when_the_teachers_input_spec_changes(tmp_path, installed_model):
+    """Same ONNX file, same crops: another scale, mean/std or colour order is another teacher
+    (as are another runtime and precision: ``OnnxTeacher.cache_settings``), so nothing is reused (the old cache, keyed by the file alone, returned stale rows)."""
+    pytest.importorskip("onnx")
+    path = installed_model("sface").upstream_path()
+    crops = np.random.default_rng(1).integers(0, 256, (2, 112, 112, 3), dtype=np.uint8)
+    base = DistillConfig(teacher=str(path), scale=1.0, precision="fp32", runtime="onnxruntime")
+    first = _Counting(load_teacher(base))
+    ref = teacher_embeddings(first, 2, lambda i: crops[i], tmp_path, progress=False)
+    again = _Counting(load_teacher(base))
+    assert np.array_equal(teacher_embeddings(again, 2, lambda i: crops[i], tmp_path, progress=False), ref)
+    assert again.calls == 0
+    for change in ({"scale": 1.0 / 255.0}, {"mean": (127.5,) * 3, "std": (128.0,) * 3}, {"color": "bgr"}):
+        t = _Counting(load_teacher(DistillConfig(**{**base.__dict__, **change})))
+        got = teacher_embeddings(t, 2, lambda i: crops[i], tmp_path, progress=False)
+        assert t.calls == 2, change
+        assert np.allclose(got, t.teacher.embed(crops), atol=1e-6), change  # its own output, not the cached one
+
+
 def test_cache_decodes_each_crop_once_and_embeds_duplicates_once(tmp_path, monkeypatch):
     """One pass over the crops, in parts of PART_SIZE (2 here, so several parts and a partial
     last one); the oracle is the teacher's own embeddings of the same crops."""
@@ -79,7 +99,7 @@ def test_cache_decodes_each_crop_once_and_embeds_duplicates_once(tmp_path, monke
     got = teacher_embeddings(t, 6, lambda i: decoded.append(i) or listed[i], tmp_path / "cache", progress=False)
     assert decoded == list(range(6)) and t.calls == 5
     assert np.allclose(got, Embedder.load(path).embed(listed), atol=1e-5)
-    assert len(list((tmp_path / "cache").glob("*/part-*.npz"))) == 3  # parts of 2, 2 and 1 crops
+    assert t.batches == [2, 2, 1]  # parts of 2, 2 and 1 crops, each written as it is embedded
 
 
 def test_max_cosine_is_exact_search():
