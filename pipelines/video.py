@@ -233,7 +233,7 @@ def draw_tracks(frame: np.ndarray, views: Sequence[TrackView]) -> np.ndarray:
 
 # -- the workflow -----------------------------------------------------------------------------
 #: The first line of every events file: what it is and its format version (:func:`read_events`).
-EVENTS_HEADER = {"format": "facerec-video-events", "version": 1}
+EVENTS_HEADER = {"format": "facerec.video_events", "version": 1}
 
 
 class EventLog:

@@ -69,18 +69,18 @@ def test_cache_reuses_embeddings_and_is_invalidated_when_the_teacher_file_change
 
 
 def test_cache_misses_when_the_teachers_input_spec_changes(tmp_path, installed_model):
-    """Same ONNX file, same crops: another scale, mean/std or colour order is another teacher
-    (as are another runtime and precision: ``OnnxTeacher.cache_settings``), so nothing is reused (the old cache, keyed by the file alone, returned stale rows)."""
+    """Same ONNX file, same crops: another scale/mean/std or colour order is another teacher
+    (as are another runtime and precision: ``OnnxTeacher.cache_settings``), so nothing is
+    reused (the old cache, keyed by the file alone, returned stale rows)."""
     pytest.importorskip("onnx")
     path = installed_model("sface").upstream_path()
     crops = np.random.default_rng(1).integers(0, 256, (2, 112, 112, 3), dtype=np.uint8)
     base = DistillConfig(teacher=str(path), scale=1.0, precision="fp32", runtime="onnxruntime")
-    first = _Counting(load_teacher(base))
-    ref = teacher_embeddings(first, 2, lambda i: crops[i], tmp_path, progress=False)
-    again = _Counting(load_teacher(base))
-    assert np.array_equal(teacher_embeddings(again, 2, lambda i: crops[i], tmp_path, progress=False), ref)
-    assert again.calls == 0
-    for change in ({"scale": 1.0 / 255.0}, {"mean": (127.5,) * 3, "std": (128.0,) * 3}, {"color": "bgr"}):
+    t = _Counting(load_teacher(base))
+    ref = teacher_embeddings(t, 2, lambda i: crops[i], tmp_path, progress=False)
+    assert np.array_equal(teacher_embeddings(t, 2, lambda i: crops[i], tmp_path, progress=False), ref)
+    assert t.calls == 2  # the second call: from the cache
+    for change in ({"scale": 1.0 / 255.0, "mean": (0.5,) * 3}, {"color": "bgr"}):
         t = _Counting(load_teacher(DistillConfig(**{**base.__dict__, **change})))
         got = teacher_embeddings(t, 2, lambda i: crops[i], tmp_path, progress=False)
         assert t.calls == 2, change

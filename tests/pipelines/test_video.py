@@ -263,7 +263,7 @@ def test_events_file_has_a_version_header_and_is_checked(tmp_path: Path) -> None
     log_ = EventLog(path)
     log_.write({"event": "error", "message": "x", "frame": 0})
     log_.close()
-    assert json.loads(path.read_text().splitlines()[0]) == {"format": "facerec-video-events", "version": 1}
+    assert json.loads(path.read_text().splitlines()[0]) == {"format": "facerec.video_events", "version": 1}
     assert read_events(path) == [{"event": "error", "message": "x", "frame": 0}]
     newer = tmp_path / "newer.jsonl"
     newer.write_text(json.dumps({**EVENTS_HEADER, "version": EVENTS_HEADER["version"] + 1}) + "\n")
