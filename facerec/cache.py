@@ -193,6 +193,8 @@ class ArrayCache:
             log.warning("cache %s was written by a newer facerec (cache format %d; this one reads %d): not used, "
                         "results are computed in memory. Upgrade facerec, or point it at another cache folder.",
                         self.path, exc.version, CACHE_FORMAT)
+        except sqlite3.OperationalError as exc:  # locked past the timeout, read-only folder, disk full...
+            log.warning("cache %s cannot be opened (%s): results are computed in memory", self.path, exc)
         except sqlite3.DatabaseError as exc:  # not a database, damaged, or foreign: set aside, start afresh
             assert self.path is not None
             aside = self.path.with_name(f"{self.path.name}.unreadable-{os.getpid()}")
@@ -204,7 +206,7 @@ class ArrayCache:
                 return self._connect()
             except (OSError, sqlite3.Error) as again:
                 log.warning("cache %s: %s; results are computed in memory", self.path, again)
-        except (OSError, sqlite3.Error) as exc:  # e.g. a read-only folder: the run still works
+        except (OSError, sqlite3.Error) as exc:  # e.g. a folder that cannot be created: the run still works
             log.warning("cache %s cannot be opened (%s): results are computed in memory", self.path, exc)
         return None
 
