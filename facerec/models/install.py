@@ -28,7 +28,7 @@ from pathlib import Path
 from ..atomic import atomic_path, atomic_write
 from ..checksum import file_sha256
 from ..errors import ModelError
-from ..onnx_runtime import FORMAT_KEY, METADATA_FORMAT, METADATA_KEY, checkpoint_metadata, file_metadata, make_batchable
+from ..onnx_runtime import METADATA_KEY, checkpoint_metadata, file_metadata, make_batchable
 from ..preprocessing import Preprocessing
 from .registry import InputSpec, ModelSpec, get_model
 
@@ -96,7 +96,7 @@ def convert_onnx(spec: ModelSpec, upstream: Path, out: Path) -> Path:
         node.input[:] = ["input" if n == old_in else n for n in node.input]
         node.output[:] = ["features" if n == old_out else n for n in node.output]
     g.input[0].name, g.output[0].name = "input", "features"
-    meta = {FORMAT_KEY: str(METADATA_FORMAT), "facerec.backbone": spec.name, "facerec.fingerprint": spec.fingerprint,
+    meta = {"facerec.backbone": spec.name, "facerec.fingerprint": spec.fingerprint,
             "facerec.preprocessing": json.dumps(preprocessing_of(spec).to_dict()),
             "facerec.embedding_size": str(spec.embedding_size),
             "facerec.threshold": str(spec.threshold),
