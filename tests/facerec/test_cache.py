@@ -149,7 +149,8 @@ def test_remove_caches_by_prefix(tmp_path: Path):
 
 
 # A writer: WRITES entries of its own and SHARED ones every writer also puts (the same content,
-# so the same value), one transaction every FLUSH entries; then it reads everything it wrote.
+# so the same value), one transaction every FLUSH entries, after each of which it reads the
+# entries the other writers have committed so far (never a torn one).
 WRITER = """
 import sys
 import numpy as np
@@ -162,6 +163,11 @@ for i in range(WRITES):
         c.put(f"shared-{i}", v=np.full(64, -i, np.float64), n=np.zeros(1, np.int32))
     if i % FLUSH == FLUSH - 1:
         c.flush()
+        # Read what the others have written so far, while they write: whole entries or none.
+        for o in range(WRITERS):
+            for j in range(0, WRITES, 5):
+                e = c.get(f"w{o}-{j}")
+                assert e is None or ((e["v"] == o * 1000 + j).all() and list(e["n"]) == list(range(j % 5))), (o, j)
 c.close()
 print(len(ArrayCache(folder, "emb", {"model": "m"}, {"v": ((64,), "float64"), "n": ((-1,), "int32")})))
 """
@@ -170,7 +176,7 @@ WRITERS, WRITES, SHARED_EVERY, FLUSH = 4, 150, 10, 7
 
 def test_concurrent_writer_processes_all_land_nothing_torn(tmp_path: Path):
     script = WRITER.replace("WRITES", str(WRITES)).replace("SHARED_EVERY", str(SHARED_EVERY)).replace(
-        "FLUSH", str(FLUSH))
+        "FLUSH", str(FLUSH)).replace("WRITERS", str(WRITERS))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(w)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(WRITERS)]
