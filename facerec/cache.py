@@ -100,10 +100,12 @@ def content_key(data: bytes | np.ndarray) -> str:
 
 def embedder_settings(embedder: Any) -> dict[str, Any]:
     """What of an embedder changes its embeddings: weights (fingerprint), input spec (crop
-    template = size, mean/std; colour order is RGB for every facerec embedder), runtime and
-    precision. The runtime counts: torch and ONNX agree to ~1e-5, not bit for bit."""
-    return {"fingerprint": embedder.fingerprint(), "preprocessing": embedder.preprocessing.to_dict(),
-            "color": "rgb", "runtime": str(getattr(embedder, "runtime", type(embedder).__name__)),
+    template = size, mean/std, colour order), runtime and precision. The runtime counts: torch
+    and ONNX agree to ~1e-5, not bit for bit."""
+    pre = embedder.preprocessing
+    return {"fingerprint": embedder.fingerprint(), "preprocessing": pre.to_dict(),
+            "color": str(getattr(pre, "color", "rgb")),
+            "runtime": str(getattr(embedder, "runtime", type(embedder).__name__)),
             "precision": str(getattr(embedder, "precision", "fp32"))}
 
 
