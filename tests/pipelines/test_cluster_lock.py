@@ -26,7 +26,9 @@ def test_a_second_run_waits_for_the_first(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(cli_cluster, "load_recognizer", lambda args: None)
     monkeypatch.setattr(cli_cluster, "cluster_photos", fake_cluster)
     monkeypatch.setattr(cli_cluster, "emit_json", lambda d: None)
-    args = argparse.Namespace(out=str(out), photos=[], threshold=None, method="average", min_size=1, json=True)
+    args = argparse.Namespace(out=str(out), photos=[], threshold=None, method="average", min_size=1, json=True,
+                              full=False, min_quality=None, action=None)
+    args.form = args  # the command line's chosen form (photos, not a correction), where it has several
     with file_lock(out / ".lock"):  # another run holds the folder
         t = threading.Thread(target=cli_cluster.run, args=(args,))
         t.start()
