@@ -110,7 +110,7 @@ def lfw_photos(lfw_dir: Path, n: int | None = None, seed: int = 0) -> tuple[list
 
 def embed_lfw(args: argparse.Namespace) -> Dataset:
     from facerec import FaceRecognizer
-    from pipelines.embedding_cache import default_cache_dir
+    from pipelines.evaluate.embedding import default_cache_dir
     from pipelines.evaluate.embedding import embed_image_files
     from pipelines.paths import data_dir
 

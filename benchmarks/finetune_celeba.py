@@ -40,7 +40,7 @@ log = logging.getLogger("benchmarks.finetune_celeba")
 def overlap(args: argparse.Namespace) -> None:
     from facerec.models import MODELS
     from facerec.recognizer import FaceRecognizer
-    from pipelines.embedding_cache import default_cache_dir
+    from pipelines.evaluate.embedding import default_cache_dir
     from pipelines.evaluate.embedding import embed_image_files
     from pipelines.photos import identity_folders
     from pipelines.training.config import DataConfig, ModelConfig
@@ -132,7 +132,7 @@ def ident(args: argparse.Namespace) -> None:
     (exact cosine search over the 1,000 enrolled), through facerec's pipeline and its cache."""
     from facerec.recognizer import FaceRecognizer
     from facerec.verification import rank_k_accuracy
-    from pipelines.embedding_cache import default_cache_dir
+    from pipelines.evaluate.embedding import default_cache_dir
     from pipelines.evaluate.embedding import embed_image_files
     from pipelines.evaluate.identification import search_gallery
     from pipelines.photos import identity_folders

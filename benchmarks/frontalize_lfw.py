@@ -30,9 +30,9 @@ from facerec.pairs import read_lfw_pairs
 from facerec.pose import face_pose
 from facerec.similarity import l2_normalize
 from facerec.verification import evaluate_scores, roc_auc
-from pipelines.embedding_cache import default_cache_dir, file_key
+from facerec.cache import file_key
 from pipelines.evaluate import embed_image_files, evaluate_pairs, score_pairs
-from pipelines.evaluate.embedding import open_caches
+from pipelines.evaluate.embedding import default_cache_dir, open_caches
 from pipelines.paths import data_dir
 
 log = logging.getLogger(__name__)

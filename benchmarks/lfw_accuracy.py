@@ -26,8 +26,9 @@ import numpy as np
 from facerec import FaceRecognizer, MTCNNConfig, load_image
 from facerec.pairs import Pair, read_lfw_pairs
 from facerec.verification import RocCurve, evaluate_scores
-from pipelines.embedding_cache import ArrayCache, default_cache_dir, file_key, spec_hash
+from facerec.cache import ArrayCache, file_key
 from pipelines.evaluate import evaluate_pairs, model_info, plot_roc, verification_dict
+from pipelines.evaluate.embedding import default_cache_dir
 from pipelines.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def dlib_scores(pairs: Sequence[Pair], cache_dir: Path | None) -> tuple[np.ndarr
 
     t0 = time.perf_counter()
     model = DlibFaceNet()
-    cache = ArrayCache(cache_dir / f"{model.name}-{spec_hash([DLIB_FALLBACK_BOX, 1, 'central'])}.npz" if cache_dir else None,
+    cache = ArrayCache(cache_dir, model.name, {"fallback_box": DLIB_FALLBACK_BOX, "upsample": 1, "select": "central"},
                        {"embedding": ((128,), "float32"), "detected": ((), "bool")})
     paths = list(dict.fromkeys(p for pr in pairs for p in (pr.path_a, pr.path_b)))
     keys = {p: file_key(p) for p in paths}
@@ -80,9 +81,9 @@ def dlib_scores(pairs: Sequence[Pair], cache_dir: Path | None) -> tuple[np.ndarr
         e, ok = model.embed(p)
         cache.put(keys[p], embedding=e, detected=ok)
         if time.monotonic() - last > 60:
-            cache.save()
+            cache.flush()
             last = time.monotonic()
-    cache.save()
+    cache.close()
     emb = {p: cache.get(keys[p]) for p in paths}
     a = np.stack([emb[pr.path_a]["embedding"] for pr in pairs])
     b = np.stack([emb[pr.path_b]["embedding"] for pr in pairs])

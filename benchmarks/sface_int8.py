@@ -295,7 +295,7 @@ def lfw(models: dict[str, Path], threads: int) -> dict[str, Any]:
     from facerec.onnx_embedder import OnnxEmbedder
     from facerec.pairs import read_lfw_pairs
     from facerec.recognizer import create_detector
-    from pipelines.embedding_cache import default_cache_dir
+    from pipelines.evaluate.embedding import default_cache_dir
     from pipelines.evaluate import evaluate_pairs
 
     pairs = read_lfw_pairs(DATA / "lfw_pairs.txt", DATA / "lfw")

@@ -59,6 +59,8 @@ class Embedder:
     layout (about 2× faster on CPU for these CNNs).
     """
 
+    runtime = "torch"  # what runs the network (part of a cache key: :func:`facerec.cache.embedder_settings`)
+
     def __init__(self, backbone: nn.Module, backbone_name: str, preprocessing: Preprocessing | None = None,
                  backbone_kwargs: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
                  device: str | torch.device = "cpu", precision: str = "fp32", channels_last: bool = True) -> None:

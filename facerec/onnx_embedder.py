@@ -29,6 +29,7 @@ class OnnxEmbedder:
     """
 
     precision = "fp32"  # what the ONNX graph computes in (recorded by evaluation caches)
+    runtime = "onnx"  # what runs the network (part of a cache key: :func:`facerec.cache.embedder_settings`)
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
         self.path = Path(path)

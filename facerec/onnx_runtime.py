@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 THREADS_ENV = "FACEREC_ORT_THREADS"
 #: The checkpoint's whole metadata dict (fingerprint, threshold, search_threshold...), as JSON.
 METADATA_KEY = "facerec.metadata"
+#: The version of the ``facerec.*`` metadata block facerec writes into an ONNX file, under
+#: :data:`FORMAT_KEY`. Files without it (exports before the key existed) are version 0 and read
+#: through the older keys; a newer version is refused (:func:`check_metadata_format`).
+METADATA_FORMAT = 1
+FORMAT_KEY = "facerec.format"
 
 
 def open_session(path: str | os.PathLike | bytes, threads: int | None = None) -> Any:
@@ -93,6 +98,7 @@ def describe_model(props: dict[str, str], name: str) -> tuple[Any, int, str, dic
     its ``metadata_props``; :class:`ModelError` if they are not a facerec embedder's."""
     from .preprocessing import Preprocessing
 
+    check_metadata_format(props, name)
     try:
         pre = Preprocessing.from_dict(json.loads(props["facerec.preprocessing"]))
         dim = int(props["facerec.embedding_size"])
@@ -102,6 +108,20 @@ def describe_model(props: dict[str, str], name: str) -> tuple[Any, int, str, dic
     if not meta.get("fingerprint"):
         raise ModelError(f"{name}: no model fingerprint in the ONNX metadata (re-export it)")
     return pre, dim, props.get("facerec.backbone", "onnx"), meta
+
+
+def check_metadata_format(props: dict[str, str], name: str) -> int:
+    """The metadata block's format version (0: none recorded); :class:`ModelError` if it is not
+    a number or is newer than :data:`METADATA_FORMAT`."""
+    raw = props.get(FORMAT_KEY, "0")
+    try:
+        version = int(raw)
+    except ValueError:
+        raise ModelError(f"{name}: {FORMAT_KEY} is {raw!r}, not a version number") from None
+    if version > METADATA_FORMAT:
+        raise ModelError(f"{name}: exported by a newer facerec (metadata format {version}; this one reads "
+                         f"{METADATA_FORMAT}): upgrade facerec")
+    return version
 
 
 def session_metadata(session: Any) -> dict[str, str]:

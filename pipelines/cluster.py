@@ -37,6 +37,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from facerec.atomic import atomic_path, atomic_write, atomic_write_text
+from facerec.cache import ArrayCache, detector_settings, embedder_settings
 from facerec.checksum import file_sha256
 from facerec.clustering import METHOD_K, cluster_embeddings, match_previous
 from facerec.errors import FacerecError, ModelError
@@ -44,7 +45,6 @@ from facerec.photo import open_photo
 from facerec.recognizer import FaceRecognizer
 from facerec.types import LANDMARK_NAMES, Detection
 
-from .embedding_cache import spec_hash
 from .photos import IMAGE_SUFFIXES, list_images
 
 log = logging.getLogger(__name__)
@@ -111,57 +111,38 @@ class PhotoFaces:
         return Detection(self.boxes[i], float(self.scores[i]), self.landmarks[i])
 
 
-def settings_key(recognizer: FaceRecognizer) -> str:
-    """Cache folder name: the model fingerprint plus a hash of everything else that changes a
-    photo's faces (detector settings, alignment template, frontalisation)."""
-    cfg = getattr(recognizer.detector, "config", None)
-    # Not the runtime: torch and ONNX give the same detections and embeddings (parity tests).
-    spec = {"detector": dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else repr(cfg),
-            "preprocessing": recognizer.embedder.preprocessing.to_dict(), "frontalize": recognizer.frontalize,
-            "precision": getattr(recognizer.embedder, "precision", "fp32")}
-    safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in recognizer.model_id)[:64]
-    return f"{safe_id}-{spec_hash(spec)}"
+def settings_key(recognizer: FaceRecognizer) -> dict[str, Any]:
+    """Everything besides a photo's bytes that changes its faces (:mod:`facerec.cache`'s key)."""
+    return {"embedder": embedder_settings(recognizer.embedder), "detector": detector_settings(recognizer.detector)
+            or repr(getattr(recognizer.detector, "config", None)), "frontalize": recognizer.frontalize}
 
 
 class FaceCache:
-    """``root/<sha[:2]>/<sha>.npz`` (faces of the photo with that content) and
-    ``<sha>_<i>.jpg`` (the aligned thumbnail of its face ``i``). The ``.npz`` is written last and
-    atomically, so its presence means the entry is complete; an unreadable one is recomputed."""
+    """A photo's faces by the sha256 of its bytes (a :class:`facerec.cache.ArrayCache` in
+    ``root``) and ``<sha>_<i>.jpg``, the aligned thumbnail of its face ``i``, beside it. The
+    entry is written after its thumbnails, so an entry means they are there."""
 
-    def __init__(self, root: str | os.PathLike, dim: int) -> None:
-        self.root = Path(root)
-        self.dim = dim
-
-    def _npz(self, sha: str) -> Path:
-        return self.root / sha[:2] / f"{sha}.npz"
+    def __init__(self, root: str | os.PathLike, recognizer: FaceRecognizer) -> None:
+        d = recognizer.embedder.embedding_size
+        self.store = ArrayCache(root, "faces", settings_key(recognizer), {
+            "boxes": ((-1, 4), "float32"), "scores": ((-1,), "float32"), "landmarks": ((-1, 5, 2), "float32"),
+            "embeddings": ((-1, d), "float32")})
 
     def thumbnail(self, sha: str, i: int) -> Path:
-        return self.root / sha[:2] / f"{sha}_{i}.jpg"
+        return self.store.file_for(sha, f"_{i}.jpg")
 
     def get(self, sha: str) -> PhotoFaces | None:
-        path = self._npz(sha)
-        if not path.is_file():
+        hit = self.store.get(sha)
+        if hit is None or not all(self.thumbnail(sha, i).is_file() for i in range(len(hit["scores"]))):
             return None
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                faces = PhotoFaces(*(z[k] for k in ("boxes", "scores", "landmarks", "embeddings")))
-            n = len(faces)
-            if (faces.boxes.shape != (n, 4) or faces.landmarks.shape != (n, 5, 2)
-                    or faces.embeddings.shape != (n, self.dim)):
-                raise ValueError("array shapes do not match")
-            if not all(self.thumbnail(sha, i).is_file() for i in range(n)):
-                raise ValueError("a thumbnail is missing")
-        except Exception as exc:  # disposable: recompute rather than fail
-            log.warning("recomputing the faces of %s (cache entry unusable: %s)", sha[:12], exc)
-            return None
-        return faces
+        return PhotoFaces(**hit)
 
     def put(self, sha: str, faces: PhotoFaces, crops: Sequence[np.ndarray]) -> None:
         for i, crop in enumerate(crops):
             with atomic_path(self.thumbnail(sha, i)) as tmp:
                 Image.fromarray(crop).save(tmp, format="JPEG", quality=THUMB_QUALITY)
-        with atomic_write(self._npz(sha)) as f:
-            np.savez(f, **{k: getattr(faces, k) for k in ("boxes", "scores", "landmarks", "embeddings")})
+        self.store.put(sha, **dataclasses.asdict(faces))
+        self.store.flush()
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -287,7 +268,7 @@ def cluster_photos(recognizer: FaceRecognizer, inputs: Sequence[str | os.PathLik
                                 f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     out.mkdir(parents=True, exist_ok=True)
     report = ClusterReport(out, recognizer.model_name, recognizer.model_id, thr, method, min_size)
-    cache = FaceCache(out / CACHE_DIR / settings_key(recognizer), recognizer.embedder.embedding_size)
+    cache = FaceCache(out / CACHE_DIR, recognizer)
 
     # 1. Each photo's faces: from the cache by content, else detected and embedded below.
     found: dict[int, tuple[str, PhotoFaces]] = {}  # photo index → (sha256, faces)

@@ -30,7 +30,7 @@ from torch import nn
 
 from facerec.atomic import atomic_path
 from facerec.embedder import Embedder
-from facerec.onnx_runtime import METADATA_KEY
+from facerec.onnx_runtime import FORMAT_KEY, METADATA_FORMAT, METADATA_KEY
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def export_onnx(embedder: Embedder, out: str | os.PathLike, opset: int = DEFAULT
     w, h = embedder.preprocessing.size
     model = NormalizedEmbedding(embedder.model).eval().to("cpu", memory_format=torch.contiguous_format)
     fingerprint = embedder.fingerprint()
-    meta = {"facerec.backbone": embedder.backbone_name, "facerec.fingerprint": fingerprint,
+    meta = {FORMAT_KEY: str(METADATA_FORMAT), "facerec.backbone": embedder.backbone_name, "facerec.fingerprint": fingerprint,
             "facerec.preprocessing": json.dumps(embedder.preprocessing.to_dict()),
             "facerec.embedding_size": str(embedder.embedding_size),
             METADATA_KEY: json.dumps({**embedder.metadata, "fingerprint": fingerprint}, sort_keys=True)}
@@ -111,7 +111,8 @@ def export_mtcnn(folder: str | os.PathLike, opset: int = DEFAULT_OPSET) -> list[
         out_axes = {o: ({0: "batch"} if name != "pnet" else {2: "height", 3: "width"}) for o in outputs}
         with atomic_path(out) as tmp:
             _onnx_export(net.eval(), dummy, tmp, outputs, {"input": axes, **out_axes}, opset)
-            _set_metadata(tmp, {"facerec.network": f"mtcnn.{name}", "facerec.source": "facenet-pytorch"})
+            _set_metadata(tmp, {FORMAT_KEY: str(METADATA_FORMAT), "facerec.network": f"mtcnn.{name}",
+                                "facerec.source": "facenet-pytorch"})
         written.append(out)
     return written
 

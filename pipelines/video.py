@@ -11,8 +11,8 @@ track is re-verified when its box jumps, after it was lost and every ``refresh_s
 when the face on it contradicts its name (the identity guard).
 
 :func:`process_video` is the workflow (the CLI calls it; the service could too): events go to
-a JSON Lines file as they happen (``appeared`` / ``identified`` / ``left``, then ``summary``,
-or ``error``), an annotated copy to an mp4, and a :class:`VideoReport` comes back.
+a JSON Lines file as they happen (a header line with the format version, then ``appeared`` /
+``identified`` / ``left``, then ``summary``, or ``error``; :func:`read_events`), an annotated copy to an mp4, and a :class:`VideoReport` comes back.
 """
 from __future__ import annotations
 
@@ -235,13 +235,20 @@ def draw_tracks(frame: np.ndarray, views: Sequence[TrackView]) -> np.ndarray:
 
 
 # -- the workflow -----------------------------------------------------------------------------
+#: The first line of every events file: what it is and its format version (:func:`read_events`).
+EVENTS_HEADER = {"format": "facerec.video_events", "version": 1}
+
+
 class EventLog:
-    """Events as JSON Lines, flushed one by one (a crash or a kill keeps what was found)."""
+    """Events as JSON Lines after an :data:`EVENTS_HEADER` line, flushed one by one (a crash or
+    a kill keeps what was found)."""
 
     def __init__(self, sink: str | os.PathLike | IO[str] | None) -> None:
         self._own = sink is not None and not hasattr(sink, "write")
         self._f: IO[str] | None = open(sink, "w", encoding="utf-8") if self._own else sink  # type: ignore[arg-type]
         self.records: list[dict[str, Any]] = []
+        if self._f is not None:
+            self._f.write(json.dumps(EVENTS_HEADER) + "\n")
 
     def write(self, record: dict[str, Any]) -> None:
         self.records.append(record)
@@ -252,6 +259,19 @@ class EventLog:
     def close(self) -> None:
         if self._own and self._f is not None:
             self._f.close()
+
+
+def read_events(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The event records of an events file (header checked, not returned); ValueError for a
+    file that is not one, or one of a newer format version."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    head = json.loads(lines[0]) if lines else {}
+    if not isinstance(head, dict) or head.get("format") != EVENTS_HEADER["format"]:
+        raise ValueError(f"{path}: not a facerec video events file (no {EVENTS_HEADER['format']} header line)")
+    if not isinstance(head.get("version"), int) or head["version"] > EVENTS_HEADER["version"]:
+        raise ValueError(f"{path}: events format version {head.get('version')!r}; this facerec reads "
+                         f"version {EVENTS_HEADER['version']} (upgrade facerec)")
+    return [json.loads(line) for line in lines[1:] if line.strip()]
 
 
 def _summarise(events: Sequence[dict[str, Any]], merge_gap_s: float) -> list[PersonSummary]:

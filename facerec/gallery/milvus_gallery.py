@@ -94,6 +94,9 @@ class MilvusGallery(GalleryBase):
         rows = self._client.query(self._collection, filter=f"kind == {HEADER}", output_fields=["meta"], limit=1)
         if not rows or rows[0]["meta"].get("format") != FORMAT:
             raise GalleryError(f"Milvus collection {self._collection!r} exists but is not a facerec gallery")
+        if int(rows[0]["meta"].get("version", -1)) > FORMAT_VERSION:
+            raise GalleryError(f"Milvus collection {self._collection!r}: gallery format {rows[0]['meta'].get('version')} "
+                               "is newer than this facerec supports")
         return rows[0]["meta"]
 
     def _ensure_collection(self) -> None:

@@ -27,17 +27,16 @@ Readers need no lock: a saved version is never modified and ``CURRENT`` switches
 """
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import re
 import shutil
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..atomic import atomic_write_text, fsync_dir, fsync_file
+from ..locking import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -71,67 +70,19 @@ def _versions(root: Path) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
-# Lock files this thread holds, keyed by (pid, st_dev, st_ino) of the file, with a depth.
-# flock() belongs to an open file description: a second open() of the same file in the same
-# process blocks on the first one's lock. So save_version, called inside a
-# gallery_write_lock of the same folder, must not lock again; one lock file (rather than a
-# separate ".write.lock") also makes a bare save by a writer that holds no write lock wait for
-# a locked read-modify-write instead of slipping between its load and its save. Per thread:
-# another thread of the process opening the file gets its own description and waits, as it
-# should. The pid keeps a forked child from taking its parent's lock as its own.
-_held = threading.local()
-
-
-def _held_locks() -> dict[tuple[int, int, int], int]:
-    if not hasattr(_held, "locks"):
-        _held.locks = {}
-    return _held.locks
-
-
 @contextmanager
 def gallery_write_lock(directory: str | os.PathLike) -> Iterator[None]:
-    """Hold the exclusive inter-process write lock of a gallery folder (created if missing).
+    """Hold the exclusive inter-process write lock of a gallery folder (created if missing):
+    :func:`facerec.locking.file_lock` of ``DIR/.lock``.
 
     Hold it around the whole load -> modify -> save of a saved gallery, so that no other
     writer (process or thread) saves in between and no update is lost. Re-entrant within a
-    thread: :func:`save_version` of the same folder inside it does not lock again.
+    thread: :func:`save_version` of the same folder inside it does not lock again (one lock
+    file, rather than a separate ".write.lock", also makes a bare save wait for a locked
+    read-modify-write instead of slipping between its load and its save).
     """
-    root = Path(directory)
-    path = root / LOCK
-    while True:
-        root.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+b") as f:
-            st = os.fstat(f.fileno())
-            key = (os.getpid(), st.st_dev, st.st_ino)
-            held = _held_locks()
-            if key in held:  # this thread holds it already (see _held)
-                held[key] += 1
-                try:
-                    yield
-                finally:
-                    held[key] -= 1
-                return
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.info("%s: waiting for another writer to finish", root)
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                # The folder may have been deleted (or the lock file replaced) while this waited:
-                # a lock on a file no longer at ``path`` excludes nobody, so lock the new one.
-                now = os.stat(path)
-            except FileNotFoundError:
-                now = None
-            if now is None or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-                continue
-            held[key] = 1
-            try:
-                yield
-            finally:
-                del held[key]
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-            return
+    with file_lock(Path(directory) / LOCK, what=str(directory)):
+        yield
 
 
 def save_version(root: str | os.PathLike, write: Callable[[Path], None]) -> Path:

@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from facerec.atomic import atomic_write_text
 from facerec.models import choose_model
 from facerec.recognizer import load_embedder
 
@@ -44,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
                             threshold_source="held-out identities (facerec calibrate)")
         emb.save(args.out)  # type: ignore[attr-defined]  # a torch Embedder (runtime "torch" above)
     elif args.out:
-        Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+        atomic_write_text(args.out, json.dumps(res, indent=2) + "\n")
     print(json.dumps(res))
     return 0

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from facerec.locking import file_lock
 
 from ..cluster import INDEX_HTML, METHODS, cluster_photos, photo_count, plural
 from .args import add_model_args, emit_json, load_recognizer
@@ -33,8 +36,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = cluster_photos(load_recognizer(args), args.photos, args.out, threshold=args.threshold,
-                            method=args.method, min_size=args.min_size, progress=not args.json)
+    rec = load_recognizer(args)
+    # One run at a time per output folder: a run reads the previous clusters.json (to keep its
+    # ids) and replaces it and faces/ whole; a second run waits instead of interleaving.
+    with file_lock(Path(args.out) / ".lock", what=str(args.out)):
+        report = cluster_photos(rec, args.photos, args.out, threshold=args.threshold, method=args.method,
+                                min_size=args.min_size, progress=not args.json)
     if args.json:
         emit_json(report.summary_dict())
         return 0

@@ -15,8 +15,8 @@ from facerec.recognizer import load_embedder
 from facerec.similarity import cosine_similarity
 from facerec.verification import evaluate_scores
 
-from ..embedding_cache import ArrayCache, default_cache_dir, file_key, spec_hash
-from ..evaluate.embedding import _model_spec
+from facerec.cache import ArrayCache
+from ..evaluate.embedding import _embed_prefix, default_cache_dir, embed_fields, embed_settings
 from ..evaluate.identification import (
     evaluate_identification,
     format_identification,
@@ -137,11 +137,9 @@ def run_bin(args: argparse.Namespace) -> int:
     embedder = load_embedder(args.weights, model=args.model, runtime=args.runtime, device=args.device,
                              precision=args.precision)
     cache_dir = _cache_dir(args)
-    cache = ArrayCache(
-        cache_dir / f"embed-{embedder.fingerprint()}-{spec_hash(_model_spec(embedder, args.flip, 'bin'))}.npz"
-        if cache_dir else None, {"embedding": ((embedder.embedding_size,), "float32"), "detected": ((), "bool")})
-    emb = embed_bin(embedder, binset, flip=args.flip, batch_size=args.batch_size, cache=cache,
-                    key_prefix=file_key(args.bin_file))
+    cache = ArrayCache(cache_dir, _embed_prefix(embedder).rstrip("-"), embed_settings(embedder, args.flip, "bin"),
+                       embed_fields(embedder))
+    emb = embed_bin(embedder, binset, flip=args.flip, batch_size=args.batch_size, cache=cache)
     scores = cosine_similarity(emb[0::2], emb[1::2]).astype(np.float64)
     folds = binset.folds(args.n_folds)
     report = evaluate_scores(scores, binset.issame, folds)

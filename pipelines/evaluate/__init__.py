@@ -12,7 +12,7 @@ Images are detected with MTCNN and the face nearest the image centre is aligned 
 convention, as ``FaceRecognizer.face(select="central", fallback_center=True)``); an image
 without a detection falls back to the fixed centre crop of
 :func:`facerec.alignment.center_crop_landmarks` and is counted and listed in the report.
-Detections and embeddings are cached (:mod:`pipelines.embedding_cache`).
+Detections and embeddings are cached (:mod:`facerec.cache`).
 
 Modules: :mod:`.embedding` (image files → cached embeddings), :mod:`.pair_scores` (pairs,
 reports, ROC, ``.bin`` sets), :mod:`.identification` (LFW open/closed set), :mod:`.cli`.

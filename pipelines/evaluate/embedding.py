@@ -1,9 +1,8 @@
 """Embedding image files for evaluation: detect → the face nearest the image centre (the
 LFW convention; no detection falls back to the fixed centre crop, counted) → align →
-batched embed, with detections and embeddings cached (:mod:`pipelines.embedding_cache`)."""
+batched embed, with detections and embeddings cached (:mod:`facerec.cache`)."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -19,7 +18,7 @@ from facerec.recognizer import EmbedderLike
 from facerec.alignment import center_crop_landmarks
 from facerec.detection import choose_face
 
-from ..embedding_cache import ArrayCache, file_key, spec_hash
+from facerec.cache import ArrayCache, cache_dir, detector_settings, embedder_settings, file_key, remove_caches
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +43,24 @@ class EmbeddedImages:
         return [p for p, d in zip(self.paths, self.detected) if not d]
 
 
-def _model_spec(embedder: EmbedderLike, flip: bool, source: Any) -> dict[str, Any]:
-    return {"fingerprint": embedder.fingerprint(), "preprocessing": embedder.preprocessing.to_dict(),
-            "flip": bool(flip), "precision": embedder.precision, "source": source}
+def default_cache_dir() -> Path:
+    """``<cache root>/embeddings`` (:func:`facerec.cache.cache_root`: ``$FACEREC_CACHE_DIR``,
+    else ``~/.cache/facerec``)."""
+    return cache_dir("embeddings")
+
+
+#: The fields of the two caches: the central face's detection, and the embedding of its crop.
+DETECT_FIELDS = {"landmarks": ((5, 2), "float32"), "score": ((), "float32"), "detected": ((), "bool")}
+
+
+def embed_fields(embedder: EmbedderLike) -> dict[str, tuple[tuple[int, ...], str]]:
+    return {"embedding": ((embedder.embedding_size,), "float32"), "detected": ((), "bool")}
+
+
+def embed_settings(embedder: EmbedderLike, flip: bool, source: Any) -> dict[str, Any]:
+    """What changes a cached embedding besides the image: the model, flip, and ``source`` (how
+    the crop was made: the detector's settings, frontalisation; ``"bin"`` for aligned sets)."""
+    return {**embedder_settings(embedder), "flip": bool(flip), "source": source}
 
 
 def _embed_prefix(embedder: EmbedderLike) -> str:
@@ -55,28 +69,20 @@ def _embed_prefix(embedder: EmbedderLike) -> str:
 
 def drop_embedding_caches(embedder: EmbedderLike, cache_dir: str | os.PathLike) -> int:
     """Delete ``cache_dir``'s cached embeddings of this model (any settings); other models'
-    and the detections stay. Returns the number of files removed."""
-    files = list(Path(cache_dir).glob(f"{_embed_prefix(embedder)}*.npz"))
-    for f in files:
-        f.unlink(missing_ok=True)
-    return len(files)
+    and the detections stay. Returns the number of caches removed."""
+    return remove_caches(cache_dir, _embed_prefix(embedder))
 
 
 def open_caches(recognizer: FaceRecognizer, flip: bool, cache_dir: Path | None) -> tuple[ArrayCache, ArrayCache]:
     """(detections, embeddings) caches; in memory only without ``cache_dir`` or with a detector
     whose settings cannot be named."""
-    cfg = getattr(recognizer.detector, "config", None)
-    use_disk = cache_dir is not None and dataclasses.is_dataclass(cfg)
-    det_spec = {"detector": type(recognizer.detector).__name__,
-                "config": dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else None, "select": "central"}
+    det = detector_settings(recognizer.detector)
+    det_spec = None if det is None else {"detector": det, "select": "central"}
+    source = None if det_spec is None else {**det_spec, "frontalize": bool(getattr(recognizer, "frontalize", False))}
     emb = recognizer.embedder
-    det_path = cache_dir / f"detect-{spec_hash(det_spec)}.npz" if use_disk else None
-    source = {**det_spec, "frontalize": True} if getattr(recognizer, "frontalize", False) else det_spec
-    emb_path = (cache_dir / f"{_embed_prefix(emb)}{spec_hash(_model_spec(emb, flip, source))}.npz"
-                if use_disk else None)
-    det_cache = ArrayCache(det_path, {"landmarks": ((5, 2), "float32"), "score": ((), "float32"),
-                                      "detected": ((), "bool")})
-    emb_cache = ArrayCache(emb_path, {"embedding": ((emb.embedding_size,), "float32"), "detected": ((), "bool")})
+    det_cache = ArrayCache(cache_dir, "detect", det_spec, DETECT_FIELDS)
+    emb_cache = ArrayCache(cache_dir, _embed_prefix(emb).rstrip("-"),
+                           None if source is None else embed_settings(emb, flip, source), embed_fields(emb))
     return det_cache, emb_cache
 
 
@@ -125,11 +131,11 @@ def embed_image_files(recognizer: FaceRecognizer, paths: Sequence[str | os.PathL
             for i, e, ok in zip(chunk, embs, found):
                 emb_cache.put(keys[i], embedding=e, detected=ok)
             if time.monotonic() - last_save > CACHE_SAVE_EVERY_S:
-                det_cache.save()
-                emb_cache.save()
+                det_cache.flush()
+                emb_cache.flush()
                 last_save = time.monotonic()
-    det_cache.save()
-    emb_cache.save()
+    det_cache.close()
     rows = [emb_cache.get(k) for k in keys]
+    emb_cache.close()
     return EmbeddedImages(uniq, np.stack([r["embedding"] for r in rows]).astype(np.float32),
                           np.array([bool(r["detected"]) for r in rows]))

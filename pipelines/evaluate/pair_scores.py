@@ -15,13 +15,13 @@ from facerec.recognizer import EmbedderLike
 from facerec.alignment import ARCFACE_112, get_template
 from facerec.atomic import atomic_write
 from facerec.binset import BinSet
+from facerec.cache import ArrayCache, content_key
 from facerec.pairs import Pair
 from facerec.similarity import cosine_similarity
 from facerec.verification import DEFAULT_FARS, RocCurve, VerificationReport, evaluate_scores
 
-from ..embedding_cache import ArrayCache
 from ..extras import require
-from .embedding import EmbeddedImages, embed_image_files
+from .embedding import EmbeddedImages, embed_fields, embed_image_files
 
 
 def score_pairs(images: EmbeddedImages, pairs: Sequence[Pair]) -> np.ndarray:
@@ -163,12 +163,12 @@ def _fit_bin_crop(rgb: np.ndarray, template: str) -> np.ndarray:
 
 
 def embed_bin(embedder: EmbedderLike, binset: BinSet, *, flip: bool = False, batch_size: int = 64,
-              cache: ArrayCache | None = None, key_prefix: str = "", progress: bool = True) -> np.ndarray:
-    """(2N, D) embeddings of a .bin set's already-aligned images."""
+              cache: ArrayCache | None = None, progress: bool = True) -> np.ndarray:
+    """(2N, D) embeddings of a .bin set's already-aligned images (cached by each image's bytes)."""
     from tqdm import tqdm
 
-    cache = cache or ArrayCache(None, {"embedding": ((embedder.embedding_size,), "float32"), "detected": ((), "bool")})
-    keys = [f"{key_prefix}#{i}" for i in range(len(binset.images))]
+    cache = cache or ArrayCache(None, "embed", None, embed_fields(embedder))
+    keys = [content_key(bytes(b)) for b in binset.images]
     todo = [i for i, k in enumerate(keys) if k not in cache]
     tpl = embedder.preprocessing.template
     for start in tqdm(range(0, len(todo), batch_size), desc="embed", unit="batch", disable=not progress or None):
@@ -176,5 +176,6 @@ def embed_bin(embedder: EmbedderLike, binset: BinSet, *, flip: bool = False, bat
         crops = np.stack([_fit_bin_crop(load_image(binset.images[i]), tpl) for i in chunk])
         for i, e in zip(chunk, embedder.embed(crops, batch_size=batch_size, flip=flip)):
             cache.put(keys[i], embedding=e, detected=True)
-    cache.save()
-    return np.stack([cache.get(k)["embedding"] for k in keys]).astype(np.float32)
+    out = np.stack([cache.get(k)["embedding"] for k in keys]).astype(np.float32)
+    cache.close()
+    return out

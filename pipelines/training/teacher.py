@@ -7,16 +7,18 @@ per-batch teacher of ``distill.online``. A teacher is named by a :class:`~.pretr
 (:func:`teacher_source`): a named model, a facerec ``.pt``/``.onnx`` (their own preprocessing)
 or an ONNX graph without facerec metadata read with an :class:`~facerec.preprocessing.InputSpec`.
 Its embeddings are computed once per training crop and cached (:mod:`.teacher_cache`), keyed
-by the source's ``sha256`` (file and input spec).
+by the crop's content and the teacher's ``cache_settings``: the source's ``sha256`` (file and
+input spec) and what runs it (runtime, precision, preprocessing).
 """
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from facerec.cache import embedder_settings
 from facerec.embedder import Embedder
 from facerec.errors import ModelError
 from facerec.onnx_runtime import make_batchable, open_session
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 class Teacher(Protocol):
     sha256: str
     dim: int
+    #: Everything besides a crop that changes the teacher's embeddings (the cache's key).
+    cache_settings: dict[str, Any]
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 RGB aligned crops → (N, D) float32 unit rows."""
@@ -48,6 +52,7 @@ class EmbedderTeacher:
         for p in embedder.model.parameters():
             p.requires_grad_(False)
         self.dim = embedder.embedding_size
+        self.cache_settings = {"sha256": sha256, **embedder_settings(embedder)}
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         return self.embedder.embed(crops, batch_size=self.batch_size)  # unit rows
@@ -66,6 +71,8 @@ class OrtTeacher:
         make_batchable(model.graph)
         self._session = open_session(model.SerializeToString())
         self.preprocessing, self.sha256, self.batch_size = preprocessing, src.sha256, batch_size
+        self.cache_settings = {"sha256": src.sha256, "runtime": "onnxruntime", "precision": "fp32",
+                               "preprocessing": preprocessing.to_dict()}
         w, h = preprocessing.size
         self.dim = int(self._run(np.zeros((1, h, w, 3), np.uint8)).shape[1])
 

@@ -1,31 +1,27 @@
-"""Teacher embeddings computed once per crop and kept on disk outside the repository.
-
-Layout: ``<cache_dir>/<teacher sha256[:16]>/part-<time>-<pid>.npz``, each part holding ``keys``
-(M, 20) uint8 — the sha1 of a crop's decoded pixels (and shape) — and ``emb`` (M, D) float32.
-A different teacher file has a different sha256, hence a different folder: changing the teacher
-invalidates everything, and two teachers never mix. Parts are written atomically as they are
-computed, so an interrupted run keeps what it finished; part names are unique per process, so
-concurrent runs never overwrite each other's parts. Loaded with ``allow_pickle=False``.
+"""Teacher embeddings computed once per crop and kept on disk outside the repository, in
+:mod:`facerec.cache`'s store: an entry per crop, keyed by the content of its decoded pixels
+(:func:`facerec.cache.content_key`), in a cache named by the teacher's ``cache_settings`` —
+its file's sha256 and everything else that changes its output (input spec: crop template,
+colour order, scale/mean/std; runtime; precision). Another teacher or another setting, another
+cache. Entries are written every :data:`PART_SIZE` crops, so an interrupted run keeps what it
+finished, and several runs may fill one cache at once.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
 
-from facerec.atomic import atomic_write
-from facerec.cache import cache_dir
+from facerec.cache import ArrayCache, cache_dir, content_key
 
 from .teacher import Teacher
 
 log = logging.getLogger(__name__)
 
+#: Crops embedded (and written) at a time.
 PART_SIZE = 2048
 
 
@@ -34,67 +30,36 @@ def default_teacher_cache() -> Path:
     return cache_dir("teacher")
 
 
-def crop_key(crop: np.ndarray) -> bytes:
-    """20-byte content key of one decoded (H, W, 3) uint8 crop."""
-    h = hashlib.sha1(np.ascontiguousarray(crop).tobytes())
-    h.update(repr(crop.shape).encode())
-    return h.digest()
-
-
-class TeacherCache:
-    """The cached embeddings of one teacher file (identified by its sha256)."""
-
-    def __init__(self, cache_dir: str | Path, teacher_sha256: str) -> None:
-        self.dir = Path(cache_dir) / teacher_sha256[:16]
-        self._rows: dict[bytes, np.ndarray] = {}
-        if self.dir.is_dir():
-            for part in sorted(self.dir.glob("part-*.npz")):
-                try:
-                    with np.load(part, allow_pickle=False) as z:
-                        keys, emb = z["keys"], z["emb"]
-                except (OSError, ValueError, KeyError) as exc:  # a damaged part is recomputed
-                    log.warning("teacher cache: ignoring %s (%s)", part.name, exc)
-                    continue
-                self._rows.update((bytes(k), e) for k, e in zip(keys, emb))
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def get(self, key: bytes) -> np.ndarray | None:
-        return self._rows.get(key)
-
-    def add(self, keys: Sequence[bytes], emb: np.ndarray) -> None:
-        """Store rows and write them as a new part (atomically)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / f"part-{time.time_ns():020d}-{os.getpid()}.npz"
-        with atomic_write(path) as f:
-            np.savez(f, keys=np.frombuffer(b"".join(keys), np.uint8).reshape(len(keys), 20),
-                     emb=emb.astype(np.float32))
-        self._rows.update(zip(keys, emb.astype(np.float32)))
+def open_teacher_cache(folder: str | Path, teacher: Teacher) -> ArrayCache:
+    """The cache of ``teacher``'s embeddings in ``folder``."""
+    return ArrayCache(folder, f"teacher-{teacher.sha256[:16]}", teacher.cache_settings,
+                      {"emb": ((teacher.dim,), "float32")})
 
 
 def teacher_embeddings(teacher: Teacher, n: int, crop: Callable[[int], np.ndarray], cache_dir: str | Path,
                        progress: bool = True, desc: str = "teacher") -> np.ndarray:
     """(n, D) teacher embeddings of crops ``crop(0..n-1)``; embeds (with a progress bar over the
-    n crops) and caches only the crops not already cached for this teacher file. One pass: each
+    n crops) and caches only the crops not already cached for this teacher. One pass: each
     crop is decoded once, for its key and, when missing, for the teacher (at most PART_SIZE
     decoded crops are held at a time)."""
-    cache = TeacherCache(cache_dir, teacher.sha256)
-    keys: list[bytes] = []
-    pending: dict[bytes, np.ndarray] = {}  # missing crops, by key (a crop listed twice is embedded once)
+    cache = open_teacher_cache(cache_dir, teacher)
+    keys: list[str] = []
+    pending: dict[str, np.ndarray] = {}  # missing crops, by key (a crop listed twice is embedded once)
 
     def flush() -> None:
         if pending:
-            cache.add(list(pending), teacher.embed(np.stack(list(pending.values()))))
+            for k, e in zip(pending, teacher.embed(np.stack(list(pending.values())))):
+                cache.put(k, emb=e)
+            cache.flush()
             pending.clear()
 
     embedded = 0
     with tqdm(total=n, desc=desc, unit="crop", disable=not progress) as bar:
         for i in range(n):
             c = crop(i)
-            k = crop_key(c)
+            k = content_key(c)
             keys.append(k)
-            if cache.get(k) is None and k not in pending:
+            if k not in pending and k not in cache:
                 pending[k] = c
                 embedded += 1
                 if len(pending) == PART_SIZE:
@@ -102,5 +67,7 @@ def teacher_embeddings(teacher: Teacher, n: int, crop: Callable[[int], np.ndarra
             bar.update(1)
         flush()
     if embedded:
-        log.info("%s: embedded %d of %d crops (%d were cached in %s)", desc, embedded, n, n - embedded, cache.dir)
-    return np.stack([cache.get(k) for k in keys]).astype(np.float32) if n else np.zeros((0, teacher.dim), np.float32)
+        log.info("%s: embedded %d of %d crops (%d were cached in %s)", desc, embedded, n, n - embedded, cache.path)
+    out = np.stack([cache.get(k)["emb"] for k in keys]).astype(np.float32) if n else np.zeros((0, teacher.dim), np.float32)
+    cache.close()
+    return out

@@ -81,3 +81,16 @@ def test_milvus_remove_update_and_reopen(tmp_path: Path, data) -> None:
         g.enroll("a", t[0])
     with MilvusGallery(uri, collection="means") as g:  # aggregation read back from the collection
         assert g.aggregation == "mean" and g.info("a").num_templates == 3
+
+
+def test_milvus_collection_of_a_newer_format_is_refused(tmp_path: Path, monkeypatch) -> None:
+    from facerec.gallery import milvus_gallery
+    from facerec.gallery.base import GalleryError
+
+    uri = str(tmp_path / "g.db")
+    monkeypatch.setattr(milvus_gallery, "FORMAT_VERSION", milvus_gallery.FORMAT_VERSION + 1)  # a newer facerec wrote it
+    with MilvusGallery(uri, collection="people", model_id="model-A", dim=D) as g:
+        g.enroll("a", unit(np.ones(D)))
+    monkeypatch.undo()
+    with pytest.raises(GalleryError, match="gallery format 2 is newer than this facerec supports"):
+        MilvusGallery(uri, collection="people")

@@ -19,7 +19,7 @@ from pipelines.training.distillation import max_cosine
 from pipelines.training.run_log import read_metrics
 from pipelines.training.teacher import load_teacher
 from pipelines.training import teacher_cache
-from pipelines.training.teacher_cache import TeacherCache, teacher_embeddings
+from pipelines.training.teacher_cache import open_teacher_cache, teacher_embeddings
 from pipelines.training.trainer import resolved_config_from_run
 
 SFACE_SHA256 = "0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79"
@@ -30,9 +30,11 @@ class _Counting:
 
     def __init__(self, teacher) -> None:
         self.teacher, self.sha256, self.dim, self.calls = teacher, teacher.sha256, teacher.dim, 0
+        self.cache_settings, self.batches = teacher.cache_settings, []
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         self.calls += len(crops)
+        self.batches.append(len(crops))
         return self.teacher.embed(crops)
 
 
@@ -63,7 +65,26 @@ def test_cache_reuses_embeddings_and_is_invalidated_when_the_teacher_file_change
     changed = teacher_embeddings(t2, 5, lambda i: crops[i], tmp_path / "cache", progress=False)
     assert t2.calls == 5 and not np.allclose(changed, first, atol=1e-3)
     assert np.allclose(changed, Embedder.load(path).embed(crops), atol=1e-5)
-    assert len(TeacherCache(tmp_path / "cache", t1.sha256)) == 6
+    assert len(open_teacher_cache(tmp_path / "cache", t1)) == 6
+
+
+def test_cache_misses_when_the_teachers_input_spec_changes(tmp_path, installed_model):
+    """Same ONNX file, same crops: another scale/mean/std or colour order is another teacher
+    (as are another runtime and precision: ``OnnxTeacher.cache_settings``), so nothing is
+    reused (the old cache, keyed by the file alone, returned stale rows)."""
+    pytest.importorskip("onnx")
+    path = installed_model("sface").upstream_path()
+    crops = np.random.default_rng(1).integers(0, 256, (2, 112, 112, 3), dtype=np.uint8)
+    base = DistillConfig(teacher=str(path), scale=1.0, precision="fp32", runtime="onnxruntime")
+    t = _Counting(load_teacher(base))
+    ref = teacher_embeddings(t, 2, lambda i: crops[i], tmp_path, progress=False)
+    assert np.array_equal(teacher_embeddings(t, 2, lambda i: crops[i], tmp_path, progress=False), ref)
+    assert t.calls == 2  # the second call: from the cache
+    for change in ({"scale": 1.0 / 255.0, "mean": (0.5,) * 3}, {"color": "bgr"}):
+        t = _Counting(load_teacher(DistillConfig(**{**base.__dict__, **change})))
+        got = teacher_embeddings(t, 2, lambda i: crops[i], tmp_path, progress=False)
+        assert t.calls == 2, change
+        assert np.allclose(got, t.teacher.embed(crops), atol=1e-6), change  # its own output, not the cached one
 
 
 def test_cache_decodes_each_crop_once_and_embeds_duplicates_once(tmp_path, monkeypatch):
@@ -78,7 +99,7 @@ def test_cache_decodes_each_crop_once_and_embeds_duplicates_once(tmp_path, monke
     got = teacher_embeddings(t, 6, lambda i: decoded.append(i) or listed[i], tmp_path / "cache", progress=False)
     assert decoded == list(range(6)) and t.calls == 5
     assert np.allclose(got, Embedder.load(path).embed(listed), atol=1e-5)
-    assert len(list((tmp_path / "cache").glob("*/part-*.npz"))) == 3  # parts of 2, 2 and 1 crops
+    assert t.batches == [2, 2, 1]  # parts of 2, 2 and 1 crops, each written as it is embedded
 
 
 def test_max_cosine_is_exact_search():
@@ -199,11 +220,3 @@ def test_training_with_unlabeled_data_drops_test_set_near_duplicates_and_resumes
     proj = tr.distill.projection.weight.detach().clone()
     resumed = Trainer(config_from_dict({**d, "train": {**d["train"], "max_steps": 0}}), tmp_path / "run", resume=True)
     assert torch.equal(resumed.distill.projection.weight, proj) and resumed.step == 3
-
-
-def test_two_cache_writers_keep_each_others_parts(tmp_path):
-    a, b = TeacherCache(tmp_path, "ab" * 32), TeacherCache(tmp_path, "ab" * 32)  # two runs, same teacher
-    a.add([b"a" * 20], np.ones((1, 4), np.float32))
-    b.add([b"b" * 20], np.zeros((1, 4), np.float32))
-    again = TeacherCache(tmp_path, "ab" * 32)
-    assert len(again) == 2 and again.get(b"a" * 20)[0] == 1.0 and again.get(b"b" * 20)[0] == 0.0

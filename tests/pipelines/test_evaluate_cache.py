@@ -1,75 +1,90 @@
-"""The evaluation cache: round trip through the .npz file, invalidation, corrupt files."""
+"""Evaluation's detection and embedding caches (:mod:`facerec.cache`): keyed by image content,
+and missed whenever the model, runtime, precision, input spec or detector settings change."""
 from __future__ import annotations
 
-import os
+import dataclasses
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
-import pytest
+from PIL import Image
 
-from pipelines.embedding_cache import ArrayCache, file_key, spec_hash
-
-FIELDS = {"embedding": ((4,), "float32"), "detected": ((), "bool")}
-
-
-def test_round_trip(tmp_path: Path):
-    path = tmp_path / "c" / "emb.npz"
-    c = ArrayCache(path, FIELDS)
-    rng = np.random.default_rng(0)
-    rows = {f"k{i}": rng.normal(size=4).astype(np.float32) for i in range(5)}
-    for k, v in rows.items():
-        c.put(k, embedding=v, detected=k != "k3")
-    assert c.dirty == 5
-    c.save()
-    assert c.dirty == 0 and not list(path.parent.glob(".*tmp*"))  # temporary file renamed away
-    again = ArrayCache(path, FIELDS)
-    assert len(again) == 5
-    for k, v in rows.items():
-        np.testing.assert_array_equal(again.get(k)["embedding"], v)
-        assert bool(again.get(k)["detected"]) == (k != "k3")
-    with np.load(path, allow_pickle=False) as z:  # plain numpy can read it, no pickle
-        assert sorted(z.files) == ["detected", "embedding", "keys"]
+from facerec import Preprocessing
+from pipelines.evaluate.embedding import drop_embedding_caches, embed_image_files
 
 
-def test_wrong_rows_refused(tmp_path: Path):
-    c = ArrayCache(None, FIELDS)
-    with pytest.raises(ValueError, match="shape"):
-        c.put("a", embedding=np.zeros(3), detected=True)
-    with pytest.raises(ValueError, match="fields"):
-        c.put("a", embedding=np.zeros(4))
-    c.put("a", embedding=np.zeros(4), detected=True)
-    c.save()  # no path: nothing written, no error
-    assert "a" in c and not list(tmp_path.iterdir())
+@dataclasses.dataclass(frozen=True)
+class _DetCfg:
+    max_side: int = 1280
 
 
-def test_corrupt_or_mismatched_file_is_ignored(tmp_path: Path):
-    bad = tmp_path / "bad.npz"
-    bad.write_bytes(b"not a zip")
-    assert len(ArrayCache(bad, FIELDS)) == 0
-    other = tmp_path / "other.npz"
-    np.savez(other, keys=np.array(["a"]), embedding=np.zeros((1, 8), np.float32), detected=np.ones(1, bool))
-    assert len(ArrayCache(other, FIELDS)) == 0  # embedding size 8 ≠ 4: another model's file
+class _Detector:
+    def __init__(self, cfg: _DetCfg) -> None:
+        self.config, self.calls = cfg, 0
+
+    def detect(self, photo):
+        self.calls += 1
+        return []  # the centre-crop fallback
 
 
-def test_file_key_changes_with_content(tmp_path: Path):
-    f = tmp_path / "img.jpg"
-    f.write_bytes(b"abc")
-    k1 = file_key(f)
-    assert k1 == file_key(tmp_path / "." / "img.jpg")  # resolved path
-    f.write_bytes(b"abcd")
-    os.utime(f, ns=(1, 1))
-    assert file_key(f) != k1
-    assert spec_hash({"a": 1, "b": [1, 2]}) == spec_hash({"b": [1, 2], "a": 1}) != spec_hash({"a": 2})
+class _Embedder:
+    """Embeds a crop as a unit vector of its mean pixel: any real change shows in the output."""
+
+    embedding_size = 4
+
+    def __init__(self, fingerprint: str = "f1", precision: str = "fp32", mean: float = 0.5) -> None:
+        self.fp, self.precision, self.calls = fingerprint, precision, 0
+        self.preprocessing = Preprocessing(mean=(mean,) * 3)
+
+    def fingerprint(self) -> str:
+        return self.fp
+
+    def embed(self, crops, batch_size=64, flip=False):
+        self.calls += len(crops)
+        v = np.stack([np.r_[c.mean(axis=(0, 1)), 1.0] for c in crops]).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def test_dropping_one_models_embeddings_keeps_the_others(tmp_path):
+def _recognizer(embedder: _Embedder, detector: _Detector) -> SimpleNamespace:
+    return SimpleNamespace(embedder=embedder, detector=detector, frontalize=False,
+                           crop=lambda photo, lm: photo.at_scale(1.0)[0][:8, :8])  # (8, 8, 3) of the image
+
+
+def test_content_hits_under_another_path_and_every_setting_misses(tmp_path: Path):
+    img = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 30, 3), np.uint8)).save(img)
+    cache = tmp_path / "cache"
+    det, emb = _Detector(_DetCfg()), _Embedder()
+    first = embed_image_files(_recognizer(emb, det), [img], cache_dir=cache, progress=False)
+    assert (det.calls, emb.calls) == (1, 1)
+    copy = tmp_path / "sub" / "b.png"
+    copy.parent.mkdir()
+    shutil.copyfile(img, copy)
+    again = embed_image_files(_recognizer(emb, det), [copy], cache_dir=cache, progress=False)
+    assert (det.calls, emb.calls) == (1, 1)  # the same bytes elsewhere: both caches hit
+    np.testing.assert_array_equal(again.embeddings, first.embeddings)
+    # Each change of what makes the embedding: embedded again (detections reused unless the detector changed).
+    for changed in (_Embedder("f2"), _Embedder(precision="bf16"), _Embedder(mean=0.0)):
+        embed_image_files(_recognizer(changed, det), [copy], cache_dir=cache, progress=False)
+        assert changed.calls == 1 and det.calls == 1
+    other_det = _Detector(_DetCfg(max_side=640))
+    embed_image_files(_recognizer(emb, other_det), [copy], cache_dir=cache, progress=False)
+    assert other_det.calls == 1 and emb.calls == 2
+    embed_image_files(_recognizer(emb, det), [img], flip=True, cache_dir=cache, progress=False)
+    assert emb.calls == 3  # flip TTA is another embedding
+
+
+def test_dropping_one_models_embeddings_keeps_the_others(tmp_path: Path):
     """Training's validation drops the cache of the state it evaluated, nothing else."""
-    from types import SimpleNamespace
-
-    from pipelines.evaluate.embedding import drop_embedding_caches
-
-    mine, other = SimpleNamespace(fingerprint=lambda: "aaaa"), "bbbb"
-    for name in ("embed-aaaa-1.npz", "embed-aaaa-2.npz", f"embed-{other}-1.npz", "detect-1.npz"):
-        (tmp_path / name).write_bytes(b"x")
-    assert drop_embedding_caches(mine, tmp_path) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["detect-1.npz", f"embed-{other}-1.npz"]
+    img = tmp_path / "a.png"
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(img)
+    det, mine, other = _Detector(_DetCfg()), _Embedder("aaaa"), _Embedder("bbbb")
+    for e in (mine, other):
+        embed_image_files(_recognizer(e, det), [img], cache_dir=tmp_path / "c", progress=False)
+        embed_image_files(_recognizer(e, det), [img], flip=True, cache_dir=tmp_path / "c", progress=False)
+    assert drop_embedding_caches(mine, tmp_path / "c") == 2
+    left = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "c").glob("*.sqlite"))
+    assert left == ["detect", "embed-bbbb", "embed-bbbb"]
+    embed_image_files(_recognizer(mine, det), [img], cache_dir=tmp_path / "c", progress=False)
+    assert mine.calls == 3 and det.calls == 1  # re-embedded; the detection stayed

@@ -34,6 +34,7 @@ def test_onnx_matches_pytorch(tmp_path, backbone, template, capsys):
     meta = sess.get_modelmeta().custom_metadata_map
     assert json.loads(meta["facerec.preprocessing"]) == emb.preprocessing.to_dict()
     assert float(meta["facerec.threshold"]) == 0.42 and meta["facerec.fingerprint"] == emb.fingerprint()
+    assert meta["facerec.format"] == "1"
     w, h = emb.preprocessing.size
     rng = np.random.default_rng(0)
     for n in (1, 3):
@@ -47,3 +48,19 @@ def test_onnx_matches_pytorch(tmp_path, backbone, template, capsys):
 def test_export_errors(tmp_path, capsys):
     assert main(["export", "--weights", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.onnx")]) == 2
     assert "no such model file" in capsys.readouterr().err
+
+
+def test_metadata_format_version_is_checked(tmp_path):
+    """An export of a newer facerec is refused in one line; one from before the version key
+    existed (version 0) still reads, through the older keys."""
+    from facerec.errors import ModelError
+    from facerec.onnx_runtime import FORMAT_KEY, METADATA_FORMAT, describe_model
+
+    props = {"facerec.preprocessing": json.dumps(Preprocessing().to_dict()), "facerec.embedding_size": "128",
+             "facerec.fingerprint": "abcd"}
+    assert describe_model(props, "old.onnx")[1:3] == (128, "onnx")  # no version recorded: read as before
+    assert describe_model({**props, FORMAT_KEY: str(METADATA_FORMAT)}, "m.onnx")[3] == {"fingerprint": "abcd"}
+    with pytest.raises(ModelError, match=f"newer facerec \\(metadata format {METADATA_FORMAT + 1}; this one reads"):
+        describe_model({**props, FORMAT_KEY: str(METADATA_FORMAT + 1)}, "new.onnx")
+    with pytest.raises(ModelError, match="not a version number"):
+        describe_model({**props, FORMAT_KEY: "x"}, "bad.onnx")

@@ -19,7 +19,7 @@ import pytest
 
 from benchmarks.video_clips import ORL_STRANGERS, Clip, enroll_gallery, make_clip, score_clip
 from pipelines import cli
-from pipelines.video import VideoError, process_video
+from pipelines.video import VideoError, process_video, read_events
 
 SIZE = (320, 240)
 FRAMES = 75
@@ -69,10 +69,6 @@ def facerec_main():
     """``pipelines.cli.main`` (the video command is registered there)."""
     assert "video" in cli.COMMANDS
     return cli.main
-
-
-def read_events(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def run_clip(recognizer, gallery, clip: Clip, threshold: float, **kw):
@@ -258,3 +254,22 @@ def test_bad_arguments(recognizer, gallery, clips) -> None:
         process_video(recognizer, gallery, clips["crossing"].path, detect_every=0)
     with pytest.raises(ValueError, match="max_frames"):
         process_video(recognizer, gallery, clips["crossing"].path, max_frames=0)
+
+
+def test_events_file_has_a_version_header_and_is_checked(tmp_path: Path) -> None:
+    from pipelines.video import EVENTS_HEADER, EventLog
+
+    path = tmp_path / "events.jsonl"
+    log_ = EventLog(path)
+    log_.write({"event": "error", "message": "x", "frame": 0})
+    log_.close()
+    assert json.loads(path.read_text().splitlines()[0]) == {"format": "facerec.video_events", "version": 1}
+    assert read_events(path) == [{"event": "error", "message": "x", "frame": 0}]
+    newer = tmp_path / "newer.jsonl"
+    newer.write_text(json.dumps({**EVENTS_HEADER, "version": EVENTS_HEADER["version"] + 1}) + "\n")
+    with pytest.raises(ValueError, match="events format version 2; this facerec reads version 1"):
+        read_events(newer)
+    old = tmp_path / "old.jsonl"
+    old.write_text('{"event": "error", "message": "x", "frame": 0}\n')  # before the header existed
+    with pytest.raises(ValueError, match="not a facerec video events file"):
+        read_events(old)
