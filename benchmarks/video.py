@@ -55,7 +55,7 @@ def _naive(rec: Any, gallery: Any, clip: Any, frames: int,
     """Detect + embed + search on every frame: (shown boxes per frame, wall s, CPU s)."""
     import cv2
 
-    from pipelines.video import _detect
+    from pipelines.video import _detect, frame_detector
 
     cap = cv2.VideoCapture(str(clip.path))
     shown: dict[int, list] = {}
@@ -66,7 +66,7 @@ def _naive(rec: Any, gallery: Any, clip: Any, frames: int,
             break
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         if detect_width:
-            boxes, _, crops = _detect(rec, rgb, detect_width)
+            boxes, _, crops = _detect(rec, rgb, frame_detector(rec, rgb.shape[1], rgb.shape[0], detect_width))
         else:
             faces = rec.faces(rgb, embed=False)
             boxes = np.array([fc.detection.box for fc in faces]).reshape(-1, 4)
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            embeddings_per_frame=emb / nframes, detector_passes=det)
                 rows.append(row)
                 _print_row(row)
-            for label, width in (("naive", None), (f"naive @{DEFAULT_DETECT_WIDTH}", DEFAULT_DETECT_WIDTH)):
+            for label, width in (("naive", None), ("naive @320", 320)):
                 scores, wall, cpu, nframes = [], 0.0, 0.0, 0
                 for clip in clips:
                     n = min(args.naive_frames, clip.frames)

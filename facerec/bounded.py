@@ -104,6 +104,22 @@ class BoundedDetector:
         need = -(-long_side * self.smallest_face // MIN_FACE)  # ceil
         return min(long_side, max(self.base_side, min(need, self.max_side)))
 
+    def for_frames(self, width: int, height: int, detect_side: int | None = None,
+                   min_face: int | None = None) -> "BoundedDetector":
+        """This detector with a fixed bound for video frames of ``width`` × ``height``: given
+        ``detect_side`` (0: full size), else the smallest copy in which a face of ``min_face``
+        source pixels (default :func:`video_min_face`) is ``smallest_face`` pixels (per-frame
+        cost is what matters in video, so there is no ``base_side`` floor), never above the frame."""
+        long_side = max(width, height)
+        if detect_side is None:
+            face = min_face if min_face is not None else video_min_face(width, height)
+            if face < 1:
+                raise ValueError(f"min_face must be at least 1 pixel, got {face}")
+            need = -(-long_side * self.smallest_face // face)  # ceil
+            detect_side = min(long_side, max(need, 64))
+        return BoundedDetector(self.inner, self.name, detect_side, base_side=self.base_side, max_side=self.max_side,
+                               smallest_face=self.smallest_face)
+
     def view(self, photo: Photo) -> tuple[np.ndarray, float, float]:
         """The copy the network sees and its scale to the original, ``(rgb, sx, sy)``."""
         side = self.side_for(max(photo.size))
@@ -127,6 +143,13 @@ class BoundedDetector:
     def detect_many(self, images: Sequence["ImageInput | Photo"]) -> list[list[Detection]]:
         """:meth:`detect` for each image."""
         return [self.detect(im) for im in images]
+
+
+def video_min_face(width: int, height: int) -> int:
+    """The smallest face (short side, source pixels) video detection must find: :data:`MIN_FACE`,
+    and 1/18 of the frame's short side for large frames (60 px at 1080p: a 40-px face there is
+    a far background face, and finding it would cost ~2.3x the pixels on every frame)."""
+    return max(MIN_FACE, round(min(width, height) / 18))
 
 
 def crop_face(photo: Photo, landmarks: np.ndarray, template: str | Template,
