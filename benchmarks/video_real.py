@@ -3,6 +3,7 @@ recall of labelled faces by size against the detection copy's size.
 
     python -m benchmarks.video_real [run] [--approaches naive today new] [--videos DIR]
     python -m benchmarks.video_real sizes [--videos DIR]
+    python -m benchmarks.video_real frame --clips selfie_640x480 --at 120   # docs/video_frame.png
 
 The clips (:mod:`benchmarks.make_video_clips`, sources in ``benchmarks/video_real.json``) are
 real, openly licensed video segments joined with hard cuts: ``selfie_640x480`` (three people
@@ -324,9 +325,43 @@ def sizes(args: argparse.Namespace) -> dict[str, Any]:
     return {"rows": rows, "bins": bins}
 
 
+def annotated_frame(args: argparse.Namespace) -> dict[str, Any]:
+    """One frame of a clip as ``facerec video --out`` draws it (the pipeline's own
+    :func:`pipelines.video.draw_tracks`), saved as a palette PNG for the docs."""
+    import cv2
+    from PIL import Image
+
+    from facerec import FaceRecognizer
+    from facerec.gallery import Gallery
+    from pipelines.video import draw_tracks, process_video
+
+    manifest = load_json(MANIFEST)
+    folder = _videos(args, manifest)
+    clip = args.clips[0] if args.clips else manifest["clips"][0]["name"]
+    rec = FaceRecognizer.load()
+    gallery = Gallery(rec)
+    for person in sorted((folder / "enrol").iterdir()):
+        gallery.enroll(person.name, [str(p) for p in sorted(person.glob("*.png"))], face="largest")
+    views: list = []
+    process_video(rec, gallery, folder / f"{clip}.mp4", max_frames=args.at + 1,
+                  on_frame=lambda i, v: views.extend(v) if i == args.at else None)
+    cap = cv2.VideoCapture(str(folder / f"{clip}.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, args.at)
+    ok, bgr = cap.read()
+    if not ok:
+        raise SystemExit(f"{clip}: no frame {args.at}")
+    rgb = cv2.cvtColor(draw_tracks(bgr, views), cv2.COLOR_BGR2RGB)
+    png = Path(args.png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).quantize(colors=args.colors, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
+    print(f"wrote {png} ({png.stat().st_size // 1024} KB): {clip} frame {args.at}, "
+          + ", ".join(f"#{v.track_id} {v.label}" for v in views))
+    return {"clip": clip, "frame": args.at, "png": str(png), "shown": [[v.track_id, v.label] for v in views]}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", nargs="?", choices=("run", "sizes"), default="run")
+    ap.add_argument("what", nargs="?", choices=("run", "sizes", "frame"), default="run")
     ap.add_argument("--videos", default=os.environ.get(VIDEOS_ENV), help=f"clip folder (${VIDEOS_ENV})")
     ap.add_argument("--clips", nargs="+", help="only these clips (names in video_real.json)")
     ap.add_argument("--approaches", nargs="+", default=["naive", "today", "new"],
@@ -335,11 +370,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sides", type=int, nargs="+", default=[192, 320, 480, 640, 960],
                     help="sizes: fixed copy sides to compare with the rule (besides auto and full)")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime/OpenCV threads (default: 1)")
+    ap.add_argument("--at", type=int, default=120, help="frame: which frame of the (first --clips) clip")
+    ap.add_argument("--png", default=str(REPO / "docs" / "video_frame.png"), help="frame: where to write it")
+    ap.add_argument("--colors", type=int, default=160, help="frame: palette size of the PNG")
     ap.add_argument("--out", help=f"JSON results (default: {RESULTS.parent}/video_real[_sizes].json)")
     args = ap.parse_args(argv)
     os.environ["FACEREC_ORT_THREADS"] = str(args.threads)
     load0 = os.getloadavg()
     t0 = time.time()
+    if args.what == "frame":
+        annotated_frame(args)
+        return 0
     result = run(args) if args.what == "run" else sizes(args)
     out = Path(args.out) if args.out else RESULTS.with_name("video_real.json" if args.what == "run"
                                                             else "video_real_sizes.json")
