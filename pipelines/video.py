@@ -297,13 +297,16 @@ def _summarise(events: Sequence[dict[str, Any]], merge_gap_s: float) -> list[Per
 def frame_detector(recognizer: "FaceRecognizer", width: int, height: int,
                    detect_width: int | None = DEFAULT_DETECT_WIDTH, min_face: int | None = None) -> "BoundedDetector":
     """The recognizer's detector bounded for ``width`` × ``height`` frames: ``detect_width``
-    fixes the copy's longest side (0: full size); None sizes it to the source so that faces of
+    fixes the copy's longest side (0: full size); None keeps a size fixed on the recognizer's
+    detector (``--detect-size``), else sizes the copy to the source so that faces of
     ``min_face`` source pixels (default 40, 60 in 1080p) are found (:mod:`facerec.bounded`)."""
     from facerec.bounded import BoundedDetector, create_detector
 
     det = recognizer.detector
     if not isinstance(det, BoundedDetector):  # a bare detector handed in by the caller
         det = BoundedDetector(det, getattr(det, "name", "custom")) if det is not None else create_detector()
+    if detect_width is None and min_face is None:
+        detect_width = det.detect_side
     return det.for_frames(width, height, detect_width, min_face)
 
 

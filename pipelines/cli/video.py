@@ -35,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"run the detector every N frames and on scene cuts; boxes are predicted in between "
                         f"(default: {DEFAULT_DETECT_EVERY})")
     p.add_argument("--detect-width", type=int, default=DEFAULT_DETECT_WIDTH, metavar="PX",
-                   help="detect on a copy of the frame this wide (longest side); 0: full size (default: sized to "
-                        "the source so that faces of --min-face pixels are found)")
+                   help="detect on a copy of the frame this wide (longest side; --detect-size does the same); "
+                        "0: full size (default: sized to the source so that faces of --min-face pixels are found)")
     p.add_argument("--min-face", type=int, default=None, metavar="PX",
                    help="smallest face to find, in source pixels, when --detect-width is not given "
                         "(default: 40, or 1/18 of the frame height for large frames: 60 at 1080p)")

@@ -64,3 +64,18 @@ def test_frame_detector_finds_a_min_size_face_on_the_rules_copy(lfw_dir, person)
     assert len(found) == 1
     expect = ref * s + np.array([300, 200, 300, 200])
     assert np.abs(found[0].box - expect).max() < 0.25 * MIN_FACE
+
+
+def test_frame_detector_takes_a_fixed_size_from_the_recognizer_or_the_call():
+    """pipelines.video.frame_detector: --detect-width beats --detect-size (the recognizer's
+    fixed bound), which beats the rule; --min-face asks for the rule."""
+    from types import SimpleNamespace
+
+    from pipelines.video import frame_detector
+
+    rule = SimpleNamespace(detector=BoundedDetector(_Null(), "x", smallest_face=12))
+    fixed = SimpleNamespace(detector=BoundedDetector(_Null(), "x", 480, smallest_face=12))
+    assert frame_detector(rule, 1920, 1080).detect_side == 640          # 60-px faces at 20 px
+    assert frame_detector(fixed, 1920, 1080).detect_side == 480
+    assert frame_detector(fixed, 1920, 1080, 800).detect_side == 800
+    assert frame_detector(fixed, 1920, 1080, min_face=96).detect_side == 400
