@@ -10,8 +10,8 @@ enrolled from photos 1–5; clips show their photos 6–10 and people never enro
 
 Methods, each reading the same mp4 files with OpenCV:
 
-* ``tracker N=k`` — :func:`pipelines.video.process_video`: MTCNN every k-th frame (and on
-  cuts) on a copy 320 pixels wide, constant-velocity tracking in between, a few best crops
+* ``tracker N=k`` — :func:`pipelines.video.process_video`: the default detector every k-th frame
+  (and on cuts) on a copy sized to the source (320 px for 640-wide frames), constant-velocity tracking in between, a few best crops
   embedded per track (``+mp4``: also drawing and writing the annotated video);
 * ``naive`` — detect (the recognizer's detector at full size, default settings) + embed +
   search every face on every frame; ``naive @320`` — the same on the 320-wide copy, to
