@@ -260,12 +260,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 sc = score(truth, shown, starts, enrolled)
                 n = res["frames_processed"]
                 rec = [sum(v[0] for v in sc["recall_by_size"].values()), sum(v[1] for v in sc["recall_by_size"].values())]
-                row = {"clip": clip["name"], "size": clip["size"], "approach": approach, **sc,
+                row = {"clip": clip["name"], "size": clip["size"], **sc,
                        "recall": rec[0] / rec[1] if rec[1] else None,
                        "fps_wall": n / res["wall_s"] if res["wall_s"] else None,
                        "fps_cpu": n / res["cpu_s"] if res["cpu_s"] else None,
-                       **{k: v for k, v in res.items() if k not in ("wall_s", "cpu_s")},
-                       "wall_s": res["wall_s"], "cpu_s": res["cpu_s"]}
+                       **{k: v for k, v in res.items() if k not in ("wall_s", "cpu_s", "approach")},
+                       "runner": res["approach"], "approach": approach, "wall_s": res["wall_s"], "cpu_s": res["cpu_s"]}
                 rows.append(row)
                 print(f"{clip['name']:<16} {approach:<14} {sc['mota']:>6.3f} {sc['idf1']:>6.3f} {sc['id_switches']:>5} "
                       f"{_fmt(sc['named_fraction'], '.3f'):>10} {_fmt(row['recall'], '.3f'):>7} "
