@@ -49,9 +49,9 @@ Source = Union[str, int, os.PathLike]
 #: Called after each frame with its index and the visible tracks (benchmarks, previews).
 FrameCallback = Callable[[int, list[TrackView]], None]
 
-# Real footage (benchmarks/video_real.py): faces >= 40 px named right in 94-96 % of labelled frames
-# at N=2 against 85 % at N=5 (a new face waits for its detection passes), at 64 frames/s of one
-# core for 640x480 and 32 for 1920x1080 (CPU time); benchmarks/results/video_real.json.
+# Real footage (benchmarks/video_real.py): faces >= 40 px named right in 95-99 % of labelled frames
+# at N=2 against 85-90 % at N=5 (a new face waits for its detection passes), at 65-72 frames/s of
+# one core at 640x360/640x480 and 35 at 1920x1080 (CPU time); benchmarks/results/video_real.json.
 DEFAULT_DETECT_EVERY = 2
 #: None: the detection copy is sized to the source (:meth:`BoundedDetector.for_frames`);
 #: benchmarks/video_real.py measured recall by face size against cost for the choices.
