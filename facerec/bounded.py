@@ -11,6 +11,10 @@ reliably, but never beyond its ``max_detect_side`` (the cost bound). A fixed sid
 (``--detect-size``) replaces the rule; 0 is the full image. :func:`crop_face` aligns each face from a level with at least the crop's
 resolution around it — the full image only when a face is small in a large photo.
 
+Video frames (:meth:`BoundedDetector.for_frames`) get a fixed copy per source instead: the
+smallest in which a face of 40 source pixels (60 in 1080p, :func:`video_min_face`) is
+:data:`VIDEO_SMALLEST_FACE` pixels, since per-frame cost is what counts there.
+
 ``create_detector`` builds a named detector (:mod:`facerec.models.detectors`) under this rule.
 """
 from __future__ import annotations
