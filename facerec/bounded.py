@@ -42,6 +42,9 @@ MIN_FACE = 40
 #: photos, but on real footage 58/67 of the 40-60 px faces at a copy where they are 12-19 px
 #: against 65/67 at 20-30 px; benchmarks/video_real.py sizes).
 VIDEO_SMALLEST_FACE = 20
+#: Nor is a video copy smaller than this (a 320-px copy costs YuNet ~7 ms: going below saves
+#: little and loses the small faces of small frames).
+VIDEO_MIN_SIDE = 320
 
 
 @dataclass(frozen=True)
@@ -118,15 +121,15 @@ class BoundedDetector:
         """This detector with a fixed bound for video frames of ``width`` × ``height``: given
         ``detect_side`` (0: full size), else the smallest copy in which a face of ``min_face``
         source pixels (default :func:`video_min_face`) is ``smallest_face`` pixels, at least
-        :data:`VIDEO_SMALLEST_FACE` (per-frame cost is what matters in video, so there is no
-        ``base_side`` floor), never above the frame."""
+        :data:`VIDEO_SMALLEST_FACE` (per-frame cost is what matters in video, so the floor is
+        :data:`VIDEO_MIN_SIDE`, not the photos' ``base_side``), never above the frame."""
         long_side = max(width, height)
         if detect_side is None:
             face = min_face if min_face is not None else video_min_face(width, height)
             if face < 1:
                 raise ValueError(f"min_face must be at least 1 pixel, got {face}")
             need = -(-long_side * max(self.smallest_face, VIDEO_SMALLEST_FACE) // face)  # ceil
-            detect_side = min(long_side, max(need, 64))
+            detect_side = min(long_side, max(need, VIDEO_MIN_SIDE))
         return BoundedDetector(self.inner, self.name, detect_side, base_side=self.base_side, max_side=self.max_side,
                                smallest_face=self.smallest_face)
 

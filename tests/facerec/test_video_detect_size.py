@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facerec.bounded import MIN_FACE, VIDEO_SMALLEST_FACE, BoundedDetector, create_detector, video_min_face
+from facerec.bounded import MIN_FACE, VIDEO_MIN_SIDE, VIDEO_SMALLEST_FACE, BoundedDetector, create_detector, video_min_face
 from facerec.image import load_image
 from facerec.models.detectors import get_detector
 
@@ -24,13 +24,13 @@ class _Null:
 
 
 @pytest.mark.parametrize("w,h,face", [(640, 360, 40), (640, 480, 40), (1280, 720, 40), (1920, 1080, 60),
-                                      (3840, 2160, 120), (320, 240, 40)])
+                                      (3840, 2160, 120), (320, 240, 40), (480, 270, 40), (240, 180, 40)])
 @pytest.mark.parametrize("smallest", [12, 20, 24])
 def test_rule_sizes_the_copy_so_the_min_face_reaches_the_detectors_smallest(w, h, face, smallest):
     assert video_min_face(w, h) == face
     det = BoundedDetector(_Null(), "x", smallest_face=smallest).for_frames(w, h)
     need = max(smallest, VIDEO_SMALLEST_FACE)
-    expect = min(max(w, h), max(64, math.ceil(max(w, h) * need / face)))
+    expect = min(max(w, h), max(VIDEO_MIN_SIDE, math.ceil(max(w, h) * need / face)))
     assert det.detect_side == expect
     # a face of `face` source pixels is at least `need` pixels in that copy (or the copy is the frame)
     assert face * det.detect_side / max(w, h) >= need or det.detect_side == max(w, h)
@@ -79,3 +79,34 @@ def test_frame_detector_takes_a_fixed_size_from_the_recognizer_or_the_call():
     assert frame_detector(fixed, 1920, 1080).detect_side == 480
     assert frame_detector(fixed, 1920, 1080, 800).detect_side == 800
     assert frame_detector(fixed, 1920, 1080, min_face=96).detect_side == 400
+
+
+@pytest.mark.parametrize("size,seen", [((1280, 720), 640), ((640, 360), 320), ((320, 240), 320), ((480, 270), 320)])
+def test_process_video_detects_on_the_rules_copy(tmp_path, size, seen):
+    """pipelines.video.process_video hands the detector the copy the rule sizes (written out
+    above: 40-px faces at 20 px), not a fixed width, on every detection pass."""
+    from types import SimpleNamespace
+
+    from pipelines.video import process_video
+
+    class Recording:
+        def __init__(self) -> None:
+            self.shapes: list = []
+
+        def detect(self, rgb):
+            self.shapes.append(rgb.shape)
+            return []
+
+    w, h = size
+    path = tmp_path / "grey.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (w, h))
+    for i in range(4):
+        writer.write(np.full((h, w, 3), 60 + 40 * i, np.uint8))
+    writer.release()
+    inner = Recording()
+    rec = SimpleNamespace(detector=BoundedDetector(inner, "x", smallest_face=12), model_id="m", threshold=0.5,
+                          embedder=SimpleNamespace(embed=lambda crops: np.zeros((len(crops), 4), np.float32)))
+    gallery = SimpleNamespace(threshold=0.5, search_embeddings=lambda *a, **k: [], __len__=lambda: 0)
+    report = process_video(rec, gallery, path, detect_every=2)
+    assert report.detections_run >= 2
+    assert inner.shapes and all(s[:2] == (round(seen * h / w), seen) for s in inner.shapes)
