@@ -10,8 +10,8 @@ enrolled from photos 1–5; clips show their photos 6–10 and people never enro
 
 Methods, each reading the same mp4 files with OpenCV:
 
-* ``tracker N=k`` — :func:`pipelines.video.process_video`: MTCNN every k-th frame (and on
-  cuts) on a copy 320 pixels wide, constant-velocity tracking in between, a few best crops
+* ``tracker N=k`` — :func:`pipelines.video.process_video`: the default detector every k-th frame
+  (and on cuts) on a copy sized to the source (320 px for 640-wide frames), constant-velocity tracking in between, a few best crops
   embedded per track (``+mp4``: also drawing and writing the annotated video);
 * ``naive`` — detect (the recognizer's detector at full size, default settings) + embed +
   search every face on every frame; ``naive @320`` — the same on the 320-wide copy, to
@@ -55,7 +55,7 @@ def _naive(rec: Any, gallery: Any, clip: Any, frames: int,
     """Detect + embed + search on every frame: (shown boxes per frame, wall s, CPU s)."""
     import cv2
 
-    from pipelines.video import _detect
+    from pipelines.video import _detect, frame_detector
 
     cap = cv2.VideoCapture(str(clip.path))
     shown: dict[int, list] = {}
@@ -66,7 +66,7 @@ def _naive(rec: Any, gallery: Any, clip: Any, frames: int,
             break
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         if detect_width:
-            boxes, _, crops = _detect(rec, rgb, detect_width)
+            boxes, _, crops = _detect(rec, rgb, frame_detector(rec, rgb.shape[1], rgb.shape[0], detect_width))
         else:
             faces = rec.faces(rgb, embed=False)
             boxes = np.array([fc.detection.box for fc in faces]).reshape(-1, 4)
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            embeddings_per_frame=emb / nframes, detector_passes=det)
                 rows.append(row)
                 _print_row(row)
-            for label, width in (("naive", None), (f"naive @{DEFAULT_DETECT_WIDTH}", DEFAULT_DETECT_WIDTH)):
+            for label, width in (("naive", None), ("naive @320", 320)):
                 scores, wall, cpu, nframes = [], 0.0, 0.0, 0
                 for clip in clips:
                     n = min(args.naive_frames, clip.frames)

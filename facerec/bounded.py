@@ -11,6 +11,10 @@ reliably, but never beyond its ``max_detect_side`` (the cost bound). A fixed sid
 (``--detect-size``) replaces the rule; 0 is the full image. :func:`crop_face` aligns each face from a level with at least the crop's
 resolution around it — the full image only when a face is small in a large photo.
 
+Video frames (:meth:`BoundedDetector.for_frames`) get a fixed copy per source instead: the
+smallest in which a face of 40 source pixels (60 in 1080p, :func:`video_min_face`) is
+:data:`VIDEO_SMALLEST_FACE` pixels, since per-frame cost is what counts there.
+
 ``create_detector`` builds a named detector (:mod:`facerec.models.detectors`) under this rule.
 """
 from __future__ import annotations
@@ -33,6 +37,14 @@ log = logging.getLogger(__name__)
 #: Faces of at least this many pixels (short side, in the original) are to be found in any
 #: photo, within the detector's cost bound.
 MIN_FACE = 40
+#: The smallest face (pixels of the copy) a detector is counted on to find in video frames:
+#: compressed, often blurred frames need more than a photo's ``smallest_face`` (YuNet: 12 px in
+#: photos, but on real footage 58/67 of the 40-60 px faces at a copy where they are 12-19 px
+#: against 65/67 at 20-30 px; benchmarks/video_real.py sizes).
+VIDEO_SMALLEST_FACE = 20
+#: Nor is a video copy smaller than this (a 320-px copy costs YuNet ~7 ms: going below saves
+#: little and loses the small faces of small frames).
+VIDEO_MIN_SIDE = 320
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,23 @@ class BoundedDetector:
         need = -(-long_side * self.smallest_face // MIN_FACE)  # ceil
         return min(long_side, max(self.base_side, min(need, self.max_side)))
 
+    def for_frames(self, width: int, height: int, detect_side: int | None = None,
+                   min_face: int | None = None) -> "BoundedDetector":
+        """This detector with a fixed bound for video frames of ``width`` × ``height``: given
+        ``detect_side`` (0: full size), else the smallest copy in which a face of ``min_face``
+        source pixels (default :func:`video_min_face`) is ``smallest_face`` pixels, at least
+        :data:`VIDEO_SMALLEST_FACE` (per-frame cost is what matters in video, so the floor is
+        :data:`VIDEO_MIN_SIDE`, not the photos' ``base_side``), never above the frame."""
+        long_side = max(width, height)
+        if detect_side is None:
+            face = min_face if min_face is not None else video_min_face(width, height)
+            if face < 1:
+                raise ValueError(f"min_face must be at least 1 pixel, got {face}")
+            need = -(-long_side * max(self.smallest_face, VIDEO_SMALLEST_FACE) // face)  # ceil
+            detect_side = min(long_side, max(need, VIDEO_MIN_SIDE))
+        return BoundedDetector(self.inner, self.name, detect_side, base_side=self.base_side, max_side=self.max_side,
+                               smallest_face=self.smallest_face)
+
     def view(self, photo: Photo) -> tuple[np.ndarray, float, float]:
         """The copy the network sees and its scale to the original, ``(rgb, sx, sy)``."""
         side = self.side_for(max(photo.size))
@@ -127,6 +156,13 @@ class BoundedDetector:
     def detect_many(self, images: Sequence["ImageInput | Photo"]) -> list[list[Detection]]:
         """:meth:`detect` for each image."""
         return [self.detect(im) for im in images]
+
+
+def video_min_face(width: int, height: int) -> int:
+    """The smallest face (short side, source pixels) video detection must find: :data:`MIN_FACE`,
+    and 1/18 of the frame's short side for large frames (60 px at 1080p: a 40-px face there is
+    a far background face, and finding it would cost ~2.3x the pixels on every frame)."""
+    return max(MIN_FACE, round(min(width, height) / 18))
 
 
 def crop_face(photo: Photo, landmarks: np.ndarray, template: str | Template,

@@ -2,8 +2,10 @@
 Who appears in a video, and when.
 
 SOURCE is a video file, a camera index (``0``) or a stream URL, read with OpenCV. Faces are
-detected every ``--detect-every`` frames (and on every scene cut) on a frame scaled down to
-``--detect-width`` pixels, tracked in between with :class:`facerec.tracking.FaceTracker`
+detected every ``--detect-every`` frames (and on every scene cut) on a copy of the frame sized
+by the library's detection rule for video (:meth:`facerec.bounded.BoundedDetector.for_frames`:
+a face of 40 source pixels, 60 in 1080p, is as large in the copy as the smallest face the
+detector finds; ``--detect-width`` fixes the size instead), tracked in between with :class:`facerec.tracking.FaceTracker`
 (constant-velocity prediction, IoU + Hungarian matching, appearance only where boxes overlap),
 and each track is identified from a few of its best crops, not every frame. At a shot cut
 (an HSV-histogram spike, :class:`facerec.tracking.SceneCutDetector`) every track ends; a named
@@ -40,6 +42,7 @@ from facerec.tracking import (
 )
 
 if TYPE_CHECKING:
+    from facerec.bounded import BoundedDetector
     from facerec.gallery import GalleryBase
     from facerec.recognizer import FaceRecognizer
 
@@ -49,8 +52,13 @@ Source = Union[str, int, os.PathLike]
 #: Called after each frame with its index and the visible tracks (benchmarks, previews).
 FrameCallback = Callable[[int, list[TrackView]], None]
 
-DEFAULT_DETECT_EVERY = 5   # benchmarks/video.py: see benchmarks/results/video.json
-DEFAULT_DETECT_WIDTH = 320
+# Real footage (benchmarks/video_real.py): faces >= 40 px named right in 95-99 % of labelled frames
+# at N=2 against 85-90 % at N=5 (a new face waits for its detection passes), at 65-72 frames/s of
+# one core at 640x360/640x480 and 35 at 1920x1080 (CPU time); benchmarks/results/video_real.json.
+DEFAULT_DETECT_EVERY = 2
+#: None: the detection copy is sized to the source (:meth:`BoundedDetector.for_frames`);
+#: benchmarks/video_real.py measured recall by face size against cost for the choices.
+DEFAULT_DETECT_WIDTH: int | None = None
 FALLBACK_FPS = 25.0        # for sources that do not say (cameras, some streams)
 
 # File signatures. Video containers are accepted as they are; images and text are refused
@@ -312,22 +320,37 @@ def _summarise(events: Sequence[dict[str, Any]], merge_gap_s: float) -> list[Per
     return people
 
 
+def frame_detector(recognizer: "FaceRecognizer", width: int, height: int,
+                   detect_width: int | None = DEFAULT_DETECT_WIDTH, min_face: int | None = None) -> "BoundedDetector":
+    """The recognizer's detector bounded for ``width`` × ``height`` frames: ``detect_width``
+    fixes the copy's longest side (0: full size); None keeps a size fixed on the recognizer's
+    detector (``--detect-size``), else sizes the copy to the source so that faces of
+    ``min_face`` source pixels (default 40, 60 in 1080p) are found (:mod:`facerec.bounded`)."""
+    from facerec.bounded import BoundedDetector, create_detector
+
+    det = recognizer.detector
+    if not isinstance(det, BoundedDetector):  # a bare detector handed in by the caller
+        det = BoundedDetector(det, getattr(det, "name", "custom")) if det is not None else create_detector()
+    if detect_width is None and min_face is None:
+        detect_width = det.detect_side
+    return det.for_frames(width, height, detect_width, min_face)
+
+
 def _detect(recognizer: "FaceRecognizer", rgb: np.ndarray,
-            detect_width: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Faces of ``rgb`` found on a copy scaled to ``detect_width``: (N, 4) boxes, (N, 5, 2)
-    landmarks in full-frame pixels and (N, 112, 112, 3) crops aligned from the full frame."""
-    h, w = rgb.shape[:2]
-    scale = detect_width / w if detect_width and w > detect_width else 1.0
-    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
-                                                interpolation=cv2.INTER_AREA)
+            detector: "BoundedDetector | None" = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Faces of ``rgb`` found by ``detector`` (default: :func:`frame_detector` for this frame's
+    size): (N, 4) boxes, (N, 5, 2) landmarks in full-frame pixels and (N, 112, 112, 3) crops
+    aligned from the full frame."""
+    if detector is None:
+        detector = frame_detector(recognizer, rgb.shape[1], rgb.shape[0])
     boxes, lms, crops = [], [], []
-    for d in recognizer.detector.detect(small):
-        lm = np.asarray(d.landmarks, dtype=np.float32) / scale
+    for d in detector.detect(rgb):
+        lm = np.asarray(d.landmarks, dtype=np.float32)
         try:
             crop = recognizer.crop(rgb, lm)  # aligned at full resolution: the detail is there
         except AlignmentError:
             continue
-        boxes.append(np.asarray(d.box, dtype=np.float32) / scale)
+        boxes.append(np.asarray(d.box, dtype=np.float32))
         lms.append(lm)
         crops.append(crop)
     if not boxes:
@@ -343,6 +366,7 @@ def tracker_config(fps: float, lost_timeout_s: float = 2.0, refresh_s: float = 2
 
 def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: Source, *,
                   detect_every: int = DEFAULT_DETECT_EVERY, detect_width: int | None = DEFAULT_DETECT_WIDTH,
+                  min_face: int | None = None,
                   out: str | os.PathLike | None = None,
                   events: str | os.PathLike | IO[str] | None = None, max_frames: int | None = None,
                   threshold: float | None = None, lost_timeout_s: float = 2.0, refresh_s: float = 2.0,
@@ -354,7 +378,8 @@ def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: 
     ``recognizer``: a :class:`facerec.FaceRecognizer` (its detector, aligner and embedder);
     ``gallery``: a gallery attached to it (``search_embeddings``, ``threshold``).
     ``detect_every``: run the detector on every N-th frame (and on scene cuts), predict boxes
-    in between; ``detect_width``: detect on a copy this wide (None: full size).
+    in between; ``detect_width``: detect on a copy this wide (0: full size; None: sized to the
+    source so that faces of ``min_face`` source pixels are found, :func:`frame_detector`).
     ``out``: annotated mp4 (mp4v); ``events``: JSON Lines path or text stream; ``threshold``
     overrides the gallery's open-set threshold; ``config`` overrides the tracker settings
     derived from ``lost_timeout_s``, ``refresh_s``, ``cut_detector`` (the shot-cut rule:
@@ -371,8 +396,10 @@ def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: 
         raise ValueError(f"detect_every must be at least 1, got {detect_every}")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be at least 1, got {max_frames}")
-    if detect_width is not None and detect_width < 32:
-        raise ValueError(f"detect_width must be at least 32 pixels, got {detect_width}")
+    if detect_width is not None and detect_width != 0 and detect_width < 32:
+        raise ValueError(f"detect_width must be 0 (full size) or at least 32 pixels, got {detect_width}")
+    if min_face is not None and min_face < 1:
+        raise ValueError(f"min_face must be at least 1 pixel, got {min_face}")
     log_ = EventLog(events)
     try:
         cap = open_video(source)
@@ -382,6 +409,7 @@ def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: 
         raise
     w, h = int(cap.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     report = VideoReport(source=cap.name, width=w, height=h, fps=cap.fps, total_frames=cap.total)
+    detector = frame_detector(recognizer, w, h, detect_width, min_face) if w > 0 and h > 0 else None
     cfg = config or tracker_config(cap.fps, lost_timeout_s, refresh_s, reid_similarity=_reid_threshold(recognizer),
                                    cut_detector=cut_detector, identity_guard=identity_guard)
     embed = recognizer.embedder.embed
@@ -434,7 +462,9 @@ def process_video(recognizer: "FaceRecognizer", gallery: "GalleryBase", source: 
                     stamps = {k: v for k, v in stamps.items() if k in keep}
                     stamps[index] = now
                 rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                boxes, lms, crops = _detect(recognizer, rgb, detect_width)
+                if detector is None:  # a stream that did not say its frame size
+                    detector = frame_detector(recognizer, rgb.shape[1], rgb.shape[0], detect_width, min_face)
+                boxes, lms, crops = _detect(recognizer, rgb, detector)
                 tracker.update(index, boxes, lms, crops if len(boxes) else None)
                 report.detections_run += 1
                 last_detect = index

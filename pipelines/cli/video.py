@@ -37,8 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"run the detector every N frames and on scene cuts; boxes are predicted in between "
                         f"(default: {DEFAULT_DETECT_EVERY})")
     p.add_argument("--detect-width", type=int, default=DEFAULT_DETECT_WIDTH, metavar="PX",
-                   help=f"detect on a copy of the frame this wide; 0: full size (default: {DEFAULT_DETECT_WIDTH}; "
-                        "--min-face-size applies to that copy)")
+                   help="detect on a copy of the frame this wide (longest side; --detect-size does the same); "
+                        "0: full size (default: sized to the source so that faces of --min-face pixels are found)")
+    p.add_argument("--min-face", type=int, default=None, metavar="PX",
+                   help="smallest face to find, in source pixels, when --detect-width is not given "
+                        "(default: 40, or 1/18 of the frame height for large frames: 60 at 1080p)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--threshold", type=float,
                    help="open-set threshold on the cosine score (default: the gallery's, else the model's)")
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     try:
         report = process_video(gallery.recognizer, gallery, source, detect_every=args.detect_every,
-                               detect_width=args.detect_width or None, out=args.out, events=args.events,
+                               detect_width=args.detect_width, min_face=args.min_face, out=args.out, events=args.events,
                                max_frames=args.max_frames, threshold=args.threshold,
                                lost_timeout_s=args.lost_timeout, cut_detector=args.cuts,
                                identity_guard=args.identity_guard, progress=progress)
