@@ -30,7 +30,6 @@ OpenMPF's ``scene_change.mp4`` (one fade through white, frames 14–21) are scor
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import shutil
@@ -41,6 +40,8 @@ from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
+
+from facerec.checksum import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +138,6 @@ DISSOLVE_FRAMES = 8
 FADE_FRAMES = 4  # out, then as many in
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_sources(src: Path, names: Sequence[str]) -> None:
@@ -150,7 +145,7 @@ def check_sources(src: Path, names: Sequence[str]) -> None:
         p = src / n
         if not p.is_file():
             raise SystemExit(f"{p}: missing (see tests/data/cuts_real.json for where it comes from)")
-        if sha256(p) != SOURCES[n].sha256:
+        if file_sha256(p) != SOURCES[n].sha256:
             raise SystemExit(f"{p}: sha256 differs from the recorded one")
 
 
@@ -270,7 +265,7 @@ def build_eval(src: Path, out: Path) -> list[Path]:
         cmd = write_video(path, frames)
         (out / f"{name}.json").write_text(json.dumps(
             {"fps": FPS, "frames": len(frames), "transitions": truth, "segments": SEGMENTS, "encoder": cmd,
-             "sha256": sha256(path)}, indent=1))
+             "sha256": file_sha256(path)}, indent=1))
         made.append(path)
         log.info("%s: %d frames, %d transitions", path, len(frames), len(truth))
     return made
@@ -283,7 +278,7 @@ def build_ci(src: Path, path: Path) -> dict:
     frames, truth = join(segs, [k for *_, k in CI_SEGMENTS])
     cmd = write_video(path, frames, crf=26)
     return {"fps": FPS, "frames": len(frames), "size": list(SIZE), "transitions": truth, "encoder": cmd,
-            "sha256": sha256(path), "segments": [list(s) for s in CI_SEGMENTS]}
+            "sha256": file_sha256(path), "segments": [list(s) for s in CI_SEGMENTS]}
 
 
 def iter_frames(path: Path) -> Iterator[np.ndarray]:

@@ -12,7 +12,6 @@ person) are written as PNG under ``OUT/enrol/NAME/``. Nothing is written inside 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from facerec.checksum import file_sha256
 
 MANIFEST = Path(__file__).with_name("video_real.json")
 VIDEOS_ENV = "FACEREC_VIDEOS_DIR"
@@ -49,7 +50,7 @@ def check_sources(folder: Path, sources: dict[str, Any]) -> dict[str, Path]:
         p = folder / s["file"]
         if not p.is_file():
             raise SystemExit(f"{p}: missing (see {MANIFEST.name}'s fetch steps)")
-        digest = hashlib.sha256(p.read_bytes()).hexdigest()
+        digest = file_sha256(p)
         if digest != s["sha256"]:
             raise SystemExit(f"{p}: sha256 {digest} differs from the manifest's {s['sha256']}")
         out[key] = p

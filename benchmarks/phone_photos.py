@@ -46,6 +46,7 @@ import numpy as np
 from PIL import Image
 
 from facerec.cache import cache_dir, models_dir
+from facerec.tracking import iou_matrix
 
 from .machine import cpu_model
 
@@ -80,15 +81,7 @@ def sized(path: Path, size: str, work: Path) -> Path:
     return out
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 4) × (M, 4) boxes → (N, M) IoU."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda z: (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9)
+iou = iou_matrix  # (N, 4) × (M, 4) boxes → (N, M) IoU: the tracker's one definition
 
 
 def match(ref: np.ndarray, found: np.ndarray, thr: float = 0.4) -> tuple[np.ndarray, int]:

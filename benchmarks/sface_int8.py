@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import hashlib
 import json
 import os
 import random
@@ -65,6 +64,7 @@ _COLD_CHILD = r"""
 import json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
 import numpy as np
+from facerec.checksum import file_sha256
 from facerec.onnx_runtime import open_session
 t1, c1 = time.perf_counter(), time.process_time()
 s = open_session(sys.argv[1], threads=int(sys.argv[3]))
@@ -103,12 +103,6 @@ def load_crops(files: Sequence[Path]) -> np.ndarray:
 
 # -- build --------------------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build(fp32: Path, out: Path, calib: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
@@ -156,7 +150,7 @@ def build(fp32: Path, out: Path, calib: np.ndarray, args: argparse.Namespace) ->
                         weight_type=QuantType.QInt8, activation_type=act, calibrate_method=method,
                         nodes_to_exclude=list(args.fp32_nodes), extra_options=extra,
                         calibration_cache_path=str(calib_cache))
-        digest = _sha256(q)
+        digest = file_sha256(q)
         model = onnx.load(str(q))
     src = {p.key: p.value for p in onnx.load(str(fp32), load_external_data=False).metadata_props}
     meta = json.loads(src["facerec.metadata"])
@@ -172,7 +166,7 @@ def build(fp32: Path, out: Path, calib: np.ndarray, args: argparse.Namespace) ->
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))
     return {"seconds": time.perf_counter() - t0, "fingerprint": fingerprint, "sha256_before_metadata": digest,
-            "sha256": _sha256(out), "calibration_cache": str(calib_cache), **quant}
+            "sha256": file_sha256(out), "calibration_cache": str(calib_cache), **quant}
 
 
 # -- measurements -------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from facerec.tracking import iou_matrix
+
 from .machine import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,16 +111,7 @@ def expected_name(person: str, enrolled: Iterable[str]) -> str:
 
 
 # -- metrics ----------------------------------------------------------------------------------
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda z: (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+_iou = iou_matrix  # (N, 4) × (M, 4) boxes → (N, M) IoU: the tracker's one definition
 
 
 def _match(gt: np.ndarray, hyp: np.ndarray, thr: float = MATCH_IOU) -> list[tuple[int, int]]:

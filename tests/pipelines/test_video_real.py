@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
+from benchmarks.make_video_clips import read_frames
 from facerec.tracking import SceneCutDetector
 from pipelines.video import _reid_threshold, process_video, tracker_config
 
@@ -30,15 +30,7 @@ DETECT_EVERY = 5
 
 
 def frames() -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(CLIP))
-    out = []
-    while True:
-        ok, fr = cap.read()
-        if not ok:
-            break
-        out.append(fr)
-    cap.release()
-    return out
+    return read_frames(CLIP)
 
 
 def fired(method: str) -> list[int]:
