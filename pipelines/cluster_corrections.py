@@ -147,8 +147,8 @@ def name_cluster(out_dir: str | os.PathLike, cluster_id: int, name: str) -> Corr
         _refuse_same_photo(faces + other, f"naming cluster {cluster_id} {name!r} (another cluster is {name!r})")
         return {"op": "name", "name": name, "faces": _refs(faces)}, faces[:1]
 
-    return _correct(out_dir, decide, lambda r, fs: f"{name}: {_where(r, fs[0])}, "
-                    f"{sum(f.cluster == fs[0].cluster for f in r.faces)} faces")
+    return _correct(out_dir, decide, lambda r, fs: f"cluster {fs[0].cluster} is {name} "
+                    f"({sum(f.cluster == fs[0].cluster for f in r.faces)} faces)")
 
 
 def merge_clusters(out_dir: str | os.PathLike, cluster_id: int, other_id: int) -> Correction:
