@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = np.bincount(old[old >= 0]) if (old >= 0).any() else np.zeros(0, int)
     g2 = groups.copy()
     g2[(g2 >= 0) & (sizes[np.maximum(g2, 0)] < 2)] = -1
-    inc2 = cluster_embeddings(emb, thr, constraints=Constraints(groups=g2, cannot_link=pairs, frozen=g2 >= 0, core=core))
+    inc2 = cluster_embeddings(emb, thr, constraints=Constraints(groups=g2, cannot_link=pairs, frozen=g2 >= 0,
+                                                                core=core))
     rows["incremental (singletons free)"] = scores(inc2)
 
     doc = {"benchmark": "cluster_library", "photos": len(photos), "people": int(len(set(truth.tolist()))),

@@ -128,7 +128,8 @@ class FaceTable:
         return f"{self.sha256[row]}:{int(self.face[row])}"
 
     def ref(self, row: int) -> FaceRef:
-        return FaceRef(self.sha256[row], int(self.face[row]), tuple(float(v) for v in self.boxes[row]))  # type: ignore[arg-type]
+        box = tuple(float(v) for v in self.boxes[row])
+        return FaceRef(self.sha256[row], int(self.face[row]), box)  # type: ignore[arg-type]
 
     def rows(self, ref: FaceRef) -> list[int]:
         """Rows showing ``ref``'s face (several for copies of one photo; [] if it is gone)."""

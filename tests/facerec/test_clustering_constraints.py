@@ -21,7 +21,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def _blobs(seed: int, sizes=(12, 9, 7, 5, 3, 2, 1), dim: int = 32, noise: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+def _blobs(seed: int, sizes=(12, 9, 7, 5, 3, 2, 1), dim: int = 32,
+           noise: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     centres = _unit(rng.normal(size=(len(sizes), dim)))
     x = np.concatenate([c + noise * rng.normal(size=(s, dim)) / np.sqrt(dim) for c, s in zip(centres, sizes)])

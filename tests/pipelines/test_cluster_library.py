@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -164,7 +165,8 @@ def test_merge_or_move_of_two_faces_of_one_photo_is_refused(library, tmp_path: P
     assert left != right
     rc, _, err = run(capsys, ["cluster", "merge", str(out), str(left), str(right)])
     assert rc == 2 and "one photo" in err and err.count("\n") == 1 and "Traceback" not in err
-    rc, _, err = run(capsys, ["cluster", "move", str(out), f"{right}/{n}", str(left)])
+    face = next(c for c in doc["clusters"] if c["id"] == right)["faces"][n]
+    rc, _, err = run(capsys, ["cluster", "move", str(out), face["id"], str(left)])  # by its id HASH:INDEX
     assert rc == 2 and "one photo" in err
     assert not (out / DECISIONS_JSON).exists()
 
@@ -224,3 +226,26 @@ def test_concurrent_writers_keep_every_update(library, tmp_path: Path) -> None:
     assert sorted(d["name"] for d in decisions) == sorted(f"person {cid} #{r}" for cid in ids for r in range(ROUNDS))
     names = {c["id"]: c.get("name") for c in doc_of(out)["clusters"] if c["id"] in ids}
     assert names == {cid: f"person {cid} #{ROUNDS - 1}" for cid in ids}
+
+
+def test_face_refs_follow_the_box_when_a_photo_is_detected_differently() -> None:
+    """A decision's face is found by hash + index while its box still matches, else by the
+    best-overlapping box of the same photo (a detector change re-ordered the faces); a face
+    whose photo is gone matches nothing (the decision is dropped for it, not misapplied)."""
+    from pipelines.cluster_decisions import FaceRef, FaceTable, replay
+
+    a, b = "a" * 64, "b" * 64
+    boxes = np.array([[0, 0, 10, 10], [100, 100, 120, 120], [0, 0, 10, 10]], float)
+    table = FaceTable([a, a, b], [0, 1, 0], boxes)
+    assert table.rows(FaceRef(a, 0, (0, 0, 10, 10))) == [0]
+    assert table.rows(FaceRef(a, 0, (101, 99, 121, 119))) == [1]  # index 0 now, but the box says face 1
+    assert table.rows(FaceRef(a, 2, (50, 50, 60, 60))) == []
+    assert table.rows(FaceRef("c" * 64, 0, (0, 0, 10, 10))) == []
+    ref = lambda sha, i: {"sha256": sha, "face": i, "box": boxes[i if sha == a else 2].tolist()}  # noqa: E731
+    # Naming two faces of one photo as one person is skipped (and said), a later "not" wins
+    # over an earlier name.
+    st = replay([{"op": "name", "name": "X", "faces": [ref(a, 0), ref(a, 1)]},
+                 {"op": "name", "name": "Y", "faces": [ref(a, 0), ref(b, 0)]},
+                 {"op": "not", "face": ref(b, 0), "from": [ref(a, 0)]}], table)
+    assert len(st.skipped) == 1 and "one photo" in st.skipped[0]
+    assert st.pin == {f"{a}:0": st.group_of_name("Y")} and (f"{a}:0", f"{b}:0") in st.cannot
