@@ -3,8 +3,9 @@
 Two forms share the command: ``facerec cluster PHOTOS... --out DIR`` clusters a library, and
 ``facerec cluster ACTION DIR ...`` (``name``, ``merge``, ``not``, ``move``, ``split``) corrects
 it (:mod:`pipelines.cluster_corrections`). The ``cluster`` subparser takes its words as they
-are and the form is chosen by the first one, each form then parsed by its own parser (a photo
-folder literally named like an action is given as ``./name``).
+are and the form is chosen by the first one, each form then parsed by its own parser while
+the command line is parsed (so errors and ``--help`` behave as for any command; a photo folder
+literally named like an action is given as ``./name``).
 """
 from __future__ import annotations
 
@@ -27,8 +28,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     # No options of its own ("\0" prefix): every word goes to run(), which picks the form.
     p = sub.add_parser("cluster", help="group the faces of a photo library into people, and correct the groups",
                        prefix_chars="\0", add_help=False)
-    p.add_argument("words", nargs="*")
+    p.add_argument("words", nargs="*", action=_ParseForm)
     p.set_defaults(func=run)
+
+
+class _ParseForm(argparse.Action):
+    """Parses the words with the parser of their form into ``namespace.form``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        words = list(values)  # type: ignore[call-overload]
+        form = corrections_parser() if words and words[0] in ACTIONS else photos_parser()
+        namespace.form = form.parse_args(words)
 
 
 def photos_parser() -> argparse.ArgumentParser:
@@ -96,10 +107,8 @@ def corrections_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    words = list(args.words)
-    if words and words[0] in ACTIONS:
-        return run_correction(corrections_parser().parse_args(words))
-    return run_photos(photos_parser().parse_args(words))
+    form = args.form
+    return run_correction(form) if getattr(form, "action", None) else run_photos(form)
 
 
 def run_correction(args: argparse.Namespace) -> int:
