@@ -22,7 +22,10 @@ one photo):
   join clusters but never start or bridge one;
 * ``incremental``: a seeded ``--split`` share of the photos clustered first (the same rule), then
   the rest added by an incremental run: earlier clusters frozen, new faces join them by the
-  mean-cosine rule or cluster among themselves; compared with ``full`` on all photos.
+  mean-cosine rule or cluster among themselves; compared with ``full`` on all photos. Once
+  with the library calls, and once end to end (``facerec cluster`` on the first share, then
+  on all photos, in a fresh folder sharing the face cache); "singletons free": a variant
+  that freezes only earlier clusters of 2+ faces.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -60,6 +64,10 @@ def violations(labels: np.ndarray, pairs: np.ndarray, photo: np.ndarray) -> tupl
     return int(same.sum()), int(np.unique(photo[pairs[same, 0]]).size)
 
 
+def thr_arg(value: str, recognizer: Any) -> float:
+    return float(recognizer.threshold) if value == "verification" else float(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--max-photos", type=int, help="whole people in name order up to this many photos (default: all)")
@@ -70,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-quality", type=float, help="default: pipelines.cluster.MIN_QUALITY")
     ap.add_argument("--threshold", help="cosine threshold (default: the model's open-set search "
                                                     "threshold); 'verification' = the model's 1:1 threshold")
+    ap.add_argument("--no-pipeline", action="store_true",
+                    help="skip the end-to-end check (facerec cluster on the first share, then on all photos)")
     ap.add_argument("--out", default="benchmarks/results/cluster_library.json")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -82,15 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     recognizer = FaceRecognizer.load()
     min_q = MIN_QUALITY if args.min_quality is None else args.min_quality
     t0 = time.perf_counter()
-    report = cluster_photos(recognizer, photos, args.work, full=True, min_quality=min_q, progress=True)
+    report = cluster_photos(recognizer, photos, args.work, full=True, min_quality=min_q, progress=True,
+                            threshold=None if args.threshold is None else thr_arg(args.threshold, recognizer))
     embed_s = time.perf_counter() - t0
     emb = np.load(Path(args.work) / "embeddings.npy")
     faces = report.faces
     thr = report.threshold
-    if args.threshold == "verification":
-        thr = float(recognizer.threshold)
-    elif args.threshold is not None:
-        thr = float(args.threshold)
     shas = [f.sha256 for f in faces]
     _, photo = np.unique(np.array(shas), return_inverse=True)
     photo = photo.ravel().astype(np.int64)
@@ -147,6 +154,22 @@ def main(argv: list[str] | None = None) -> int:
     inc2 = cluster_embeddings(emb, thr, constraints=Constraints(groups=g2, cannot_link=pairs, frozen=g2 >= 0,
                                                                 core=core))
     rows["incremental (singletons free)"] = scores(inc2)
+
+    if not args.no_pipeline:
+        # The same through the workflow itself: `facerec cluster FIRST --out W`, then
+        # `facerec cluster ALL --out W` (an incremental rerun), faces from the shared cache.
+        work2 = Path(args.work) / "incremental"
+        if work2.exists():
+            shutil.rmtree(work2)
+        work2.mkdir(parents=True)
+        (work2 / "cache").symlink_to((Path(args.work) / "cache").resolve())
+        first_photos = sorted({faces[i].photo for i in idx})
+        t = time.perf_counter()
+        cluster_photos(recognizer, first_photos, work2, min_quality=min_q, threshold=thr)
+        rerun = cluster_photos(recognizer, photos, work2, min_quality=min_q, threshold=thr)
+        by_key = {(f.photo, f.face): f.cluster for f in rerun.faces}
+        labels = np.array([by_key[(f.photo, f.face)] for f in faces])
+        rows["incremental, facerec cluster twice"] = {**scores(labels), "seconds": round(time.perf_counter() - t, 2)}
 
     doc = {"benchmark": "cluster_library", "photos": len(photos), "people": int(len(set(truth.tolist()))),
            "faces": len(faces), "faces_in_multi_face_photos": int(multi.sum()),
