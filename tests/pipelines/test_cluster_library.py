@@ -249,3 +249,21 @@ def test_face_refs_follow_the_box_when_a_photo_is_detected_differently() -> None
                  {"op": "not", "face": ref(b, 0), "from": [ref(a, 0)]}], table)
     assert len(st.skipped) == 1 and "one photo" in st.skipped[0]
     assert st.pin == {f"{a}:0": st.group_of_name("Y")} and (f"{a}:0", f"{b}:0") in st.cannot
+
+
+def test_an_earlier_cluster_that_breaks_a_cannot_link_is_clustered_afresh() -> None:
+    """A clusters.json written before these rules may hold two faces of one photo in one
+    cluster: an incremental run drops that cluster's grouping (its faces are clustered again,
+    under the cannot-link) and keeps the others frozen."""
+    from facerec.clustering import cluster_embeddings
+    from pipelines.cluster_decisions import FaceTable, compile_decisions, library_constraints
+
+    a, b, c = "a" * 64, "b" * 64, "c" * 64
+    table = FaceTable([a, a, b, c], [0, 1, 0, 0], np.array([[0, 0, 9, 9], [20, 0, 29, 9], [0, 0, 9, 9], [0, 0, 9, 9]]))
+    decided, _ = compile_decisions([], table)
+    con = library_constraints(table, decided, previous=np.array([0, 0, 0, 1]))
+    assert con.groups[:3].tolist() == [-1, -1, -1] and con.groups[3] >= 0 and con.frozen.tolist() == [0, 0, 0, 1]
+    assert {tuple(sorted(p)) for p in con.cannot_link.tolist()} == {(0, 1)}
+    x = np.ones((4, 8), np.float32)  # all four look alike: only the cannot-link keeps 0 and 1 apart
+    labels = cluster_embeddings(x, 0.5, constraints=con)
+    assert labels[0] != labels[1]
