@@ -101,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     shas = [f.sha256 for f in faces]
     _, photo = np.unique(np.array(shas), return_inverse=True)
     photo = photo.ravel().astype(np.int64)
+    face_index = np.array([f.face for f in faces])
     pairs = same_photo_pairs(photo)
+    # Two files with the same bytes (LFW has a few, under two names) are one photo twice: the
+    # same face index is the same face, not two people.
+    pairs = pairs[face_index[pairs[:, 0]] != face_index[pairs[:, 1]]]
     quality = np.array([f.quality for f in faces])
     core = quality >= min_q
     # Truth: per photo the face nearest the centre of the 250x250 LFW image.
