@@ -113,14 +113,16 @@ GraphLike = Union[KnnGraph, sp.spmatrix, sp.sparray]
 
 def knn_graph(embeddings: np.ndarray, k: int = DEFAULT_K, threshold: float = 0.0,
               exact: bool | None = None, *, approx: Literal["ivf", "hnsw"] = APPROX_INDEX,
-              batch_size: int = QUERY_BATCH) -> KnnGraph:
+              batch_size: int = QUERY_BATCH, query: np.ndarray | None = None) -> KnnGraph:
     """k-nearest-neighbour cosine graph, keeping edges with ``cosine >= threshold``.
 
     ``embeddings`` (N, D): one face per row (normalised here; rows should already be unit).
     ``exact``: True = ``IndexFlatIP`` (every inner product), False = the ``approx`` index (IVF
     or HNSW: a few true neighbours can be missed), None = exact while ``N <= EXACT_MAX``. An
     edge i–j is kept when j is among i's k neighbours or i among j's (union): the graph is
-    symmetric. Deterministic for a given input and FAISS thread count.
+    symmetric. Deterministic for a given input and FAISS thread count. ``query`` (N,) bool:
+    search the neighbours of these faces only (every face is still a possible neighbour): an
+    incremental run asks only for its new faces' neighbours, O(new · N) instead of O(N²).
     """
     if k < 1:
         raise ValueError(f"k must be ≥ 1, got {k}")
@@ -135,15 +137,17 @@ def knn_graph(embeddings: np.ndarray, k: int = DEFAULT_K, threshold: float = 0.0
     index.add(x)
     # k + 1: each face normally finds itself first; it is dropped below (by id, not by rank,
     # because exact duplicates can come back in either order).
-    scores = np.empty((n, k + 1), np.float32)
-    ids = np.empty((n, k + 1), np.int64)
+    rows = np.arange(n, dtype=np.int64) if query is None else np.flatnonzero(np.asarray(query, bool))
+    scores = np.empty((rows.size, k + 1), np.float32)
+    ids = np.empty((rows.size, k + 1), np.int64)
     if use_exact:  # enough queries per call for BLAS at any d (the setting is only read)
         batch_size = max(batch_size, int(faiss.cvar.distance_compute_blas_threshold) // d + 1)
-    for start in range(0, n, batch_size):
+    for start in range(0, rows.size, batch_size):
         stop = start + batch_size
-        scores[start:stop], ids[start:stop] = index.search(x[start:stop], k + 1)
-    log.debug("knn_graph: %d faces, d=%d, k=%d, %s", n, d, k, "exact" if use_exact else approx)
-    return _graph_from_neighbours(n, ids, scores, threshold)
+        scores[start:stop], ids[start:stop] = index.search(x[rows[start:stop]], k + 1)
+    log.debug("knn_graph: %d faces (%d queried), d=%d, k=%d, %s", n, rows.size, d, k,
+              "exact" if use_exact else approx)
+    return _graph_from_neighbours(n, ids, scores, threshold, rows)
 
 
 def _approx_index(x: np.ndarray, k: int, kind: str) -> faiss.Index:
@@ -166,9 +170,12 @@ def _approx_index(x: np.ndarray, k: int, kind: str) -> faiss.Index:
     return index
 
 
-def _graph_from_neighbours(n: int, ids: np.ndarray, scores: np.ndarray, threshold: float) -> KnnGraph:
-    """Symmetric edge list from (N, k) neighbour ids and scores (FAISS's ``-1`` = no result)."""
-    src = np.repeat(np.arange(n, dtype=np.int64), ids.shape[1])
+def _graph_from_neighbours(n: int, ids: np.ndarray, scores: np.ndarray, threshold: float,
+                           rows: np.ndarray | None = None) -> KnnGraph:
+    """Symmetric edge list from (Q, k) neighbour ids and scores of the faces ``rows`` (default:
+    all N, Q = N; FAISS's ``-1`` = no result)."""
+    rows = np.arange(n, dtype=np.int64) if rows is None else rows
+    src = np.repeat(rows, ids.shape[1])
     dst, w = ids.ravel(), scores.ravel()
     keep = (dst >= 0) & (dst != src) & (w >= np.float32(threshold))
     src, dst, w = src[keep], dst[keep], w[keep]
@@ -296,8 +303,115 @@ def connected_components(graph: GraphLike, n: int | None = None, *, min_weight: 
     return _csgraph_components(a, directed=False)[1].astype(np.int64)
 
 
+@dataclass(frozen=True)
+class Constraints:
+    """What a clustering must respect besides the threshold; every field optional, N = faces.
+
+    * ``groups`` (N,) int: faces with the same id ``>= 0`` start in one cluster and stay in it
+      (must-link: a user's merge or name, an earlier run's cluster); ``-1`` = free.
+    * ``cannot_link`` (C, 2) int: face pairs never put in one cluster (two faces of one photo,
+      a user's "not this person"). A pair inside one group is a ValueError.
+    * ``frozen`` (N,) bool: two clusters that each hold a frozen face never merge (an earlier
+      run's people: new faces may join them; they are not merged with each other again).
+    * ``core`` (N,) bool: ``False`` = a low-quality face: it may join a cluster (the one with
+      the highest mean cosine, if ``>= threshold``), but never starts one or links two; one
+      that joins none is unclustered (``-1``). Faces in a group always count as core.
+    """
+
+    groups: np.ndarray | None = None
+    cannot_link: np.ndarray | None = None
+    frozen: np.ndarray | None = None
+    core: np.ndarray | None = None
+
+
+def same_photo_pairs(photo: np.ndarray) -> np.ndarray:
+    """(C, 2) int64 cannot-link pairs: every two faces with the same ``photo`` id (N,)
+    (``-1`` = no photo). A photo shows each person once, so its faces are different people."""
+    photo = np.asarray(photo, np.int64)
+    order = np.argsort(photo, kind="stable")
+    p = photo[order]
+    starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+    ends = np.r_[starts[1:], p.size]
+    out = []
+    for s0, e0 in zip(starts, ends):
+        if e0 - s0 > 1 and p[s0] >= 0:
+            members = order[s0:e0]
+            i, j = np.triu_indices(members.size, 1)
+            out.append(np.stack([members[i], members[j]], 1))
+    return np.concatenate(out).astype(np.int64) if out else np.zeros((0, 2), np.int64)
+
+
+def _initial_clusters(n: int, c: Constraints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(init, core, frozen): each face's starting cluster (the smallest face index of its group,
+    else itself), (N,) core mask, and frozen per cluster id (N,)."""
+    init = np.arange(n, dtype=np.int64)
+    core = np.ones(n, bool) if c.core is None else np.asarray(c.core, bool).copy()
+    if c.groups is not None:
+        g = np.asarray(c.groups, np.int64)
+        if g.shape != (n,):
+            raise ValueError(f"groups must have shape ({n},), got {g.shape}")
+        grouped = np.flatnonzero(g >= 0)
+        if grouped.size:
+            uniq, inv = np.unique(g[grouped], return_inverse=True)
+            rep = np.full(uniq.size, n, np.int64)
+            np.minimum.at(rep, inv.ravel(), grouped)
+            init[grouped] = rep[inv.ravel()]
+            core[grouped] = True  # a user's (or an earlier run's) group is never left out
+    if core.shape != (n,):
+        raise ValueError(f"core must have shape ({n},), got {core.shape}")
+    frozen = np.zeros(n, bool)
+    if c.frozen is not None:
+        fz = np.asarray(c.frozen, bool)
+        if fz.shape != (n,):
+            raise ValueError(f"frozen must have shape ({n},), got {fz.shape}")
+        frozen[init[fz]] = True
+    return init, core, frozen
+
+
+def _conflicts(pairs: np.ndarray | None, init: np.ndarray) -> dict[int, set[int]]:
+    """Cluster id → the cluster ids it must never merge with (symmetric)."""
+    out: dict[int, set[int]] = {}
+    if pairs is None:
+        return out
+    pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= init.size):
+        raise ValueError("cannot_link pairs must index faces")
+    a, b = init[pairs[:, 0]], init[pairs[:, 1]]
+    if np.any(a == b):
+        i = int(np.flatnonzero(a == b)[0])
+        raise ValueError(f"faces {pairs[i, 0]} and {pairs[i, 1]} are both must-link (one group) and cannot-link")
+    for x, y in zip(a.tolist(), b.tolist()):
+        out.setdefault(x, set()).add(y)
+        out.setdefault(y, set()).add(x)
+    return out
+
+
+def _merge_conflicts(conflicts: dict[int, set[int]], keep: int, gone: int) -> None:
+    """Cluster ``gone`` was merged into ``keep``: its conflicts become ``keep``'s."""
+    cg = conflicts.pop(gone, None)
+    if not cg:
+        return
+    for other in cg:
+        s = conflicts[other]
+        s.discard(gone)
+        s.add(keep)
+    conflicts.setdefault(keep, set()).update(cg)
+
+
+def _forbidden(conflicts: dict[int, set[int]], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(P,) bool: cluster pairs (a[i], b[i]) that a cannot-link keeps apart."""
+    out = np.zeros(a.size, bool)
+    if not conflicts:
+        return out
+    has = np.zeros(int(max(a.max(initial=0), b.max(initial=0))) + 1, bool)
+    has[[c for c in conflicts if c < has.size and conflicts[c]]] = True
+    for i in np.flatnonzero(has[a] & has[b]).tolist():  # only pairs that can conflict
+        out[i] = int(b[i]) in conflicts[int(a[i])]
+    return out
+
+
 def average_linkage(graph: KnnGraph, embeddings: np.ndarray, threshold: float, *,
-                    max_rounds: int = 10_000) -> np.ndarray:
+                    constraints: Constraints | None = None, max_rounds: int = 10_000) -> np.ndarray:
     """Average-linkage agglomerative clustering cut at ``threshold``, on the graph's candidate
     pairs → (N,) int labels (not renumbered; see :func:`order_labels`).
 
@@ -310,23 +424,43 @@ def average_linkage(graph: KnnGraph, embeddings: np.ndarray, threshold: float, *
     other; the similarity of a compared pair is always exact. With every pair in the graph
     this is scikit-learn's ``AgglomerativeClustering(linkage="average", metric="cosine")``
     (tests); on LFW the k=20 graph already gave its clusters exactly.
+
+    ``constraints`` (:class:`Constraints`): groups start as one cluster, a pair kept apart by
+    a cannot-link or by two frozen clusters is never merged (it leaves the candidates for good:
+    merges only add conflicts), and non-core faces join the finished clusters afterwards by
+    the same mean-cosine rule without changing them (label ``-1`` when none takes them).
     """
     x = _unit_rows(embeddings)
     n = x.shape[0]
     if graph.n != n:
         raise ValueError(f"graph has {graph.n} nodes but embeddings have {n} rows")
-    sums = x.astype(np.float64)  # (N, D) running sums of each cluster's rows; float64: no drift
-    sizes = np.ones(n)
-    parent = np.arange(n)  # cluster id → the cluster it was merged into (itself if alive)
-    up = graph.rows < graph.cols
-    a, b = graph.rows[up], graph.cols[up]  # candidate cluster pairs, a < b
+    c = constraints or Constraints()
+    init, core, frozen = _initial_clusters(n, c)
+    conflicts = _conflicts(c.cannot_link, init)
+    grouped = bool(np.any(init != np.arange(n)))
+    sums = np.zeros(x.shape, np.float64)  # (N, D) running sums of each cluster's rows; float64: no drift
+    np.add.at(sums, init[core], x[core])
+    sizes = np.bincount(init[core], minlength=n).astype(np.float64)
+    parent = init.copy()  # face/cluster id → the cluster it was merged into (itself if alive)
+    up = (graph.rows < graph.cols) & core[graph.rows] & core[graph.cols]
+    a, b = init[graph.rows[up]], init[graph.cols[up]]  # candidate cluster pairs
     sim = graph.weights[up].astype(np.float64)  # single faces: the mean cosine is the edge's
+    if grouped:  # pairs of pre-merged groups: one pair each, its exact mean cosine
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        inside = lo == hi
+        uniq = np.unique(lo[~inside] * n + hi[~inside])
+        a, b = uniq // n, uniq % n
+        sim = np.einsum("ij,ij->i", sums[a], sums[b]) / (sizes[a] * sizes[b])
+    else:
+        a, b = np.minimum(a, b), np.maximum(a, b)
     changed = np.zeros(n, bool)
     for round_ in range(max_rounds):
         # Below the threshold a pair never merges: when B merges with C, sim(A, B∪C) is a
         # size-weighted mean of sim(A, B) and sim(A, C), so it reaches the threshold only if
         # sim(A, C) does, and that pair is then a candidate of its own.
         keep = sim >= threshold
+        keep &= ~(frozen[a] & frozen[b])
+        keep &= ~_forbidden(conflicts, a, b)
         a, b, sim = a[keep], b[keep], sim[keep]
         if a.size == 0:
             break
@@ -343,6 +477,10 @@ def average_linkage(graph: KnnGraph, embeddings: np.ndarray, threshold: float, *
         sums[keep_id] += sums[gone]
         sizes[keep_id] += sizes[gone]
         parent[gone] = keep_id
+        frozen[keep_id] |= frozen[gone]
+        if conflicts:
+            for k_, g_ in zip(keep_id.tolist(), gone.tolist()):
+                _merge_conflicts(conflicts, k_, g_)
         changed[:] = False
         changed[keep_id] = True
         # Re-point candidate pairs at the merged clusters (one level: ids were alive this
@@ -358,12 +496,69 @@ def average_linkage(graph: KnnGraph, embeddings: np.ndarray, threshold: float, *
             i = stale[s0:s0 + _SIM_CHUNK]
             sim[i] = np.einsum("ij,ij->i", sums[a[i]], sums[b[i]]) / (sizes[a[i]] * sizes[b[i]])
         log.debug("average_linkage round %d: %d merges, %d candidate pairs left", round_ + 1, keep_id.size, a.size)
+    labels = _follow(parent)
+    if not core.all():
+        _attach(graph, x, labels, core, sums, sizes, conflicts, threshold)
+    return labels
+
+
+def _follow(parent: np.ndarray) -> np.ndarray:
+    """Follow merge chains to the surviving cluster id of every face."""
     labels = parent.copy()
-    while True:  # follow merge chains to the surviving cluster id
+    while True:
         nxt = parent[labels]
         if np.array_equal(nxt, labels):
             return labels
         labels = nxt
+
+
+def _attach(graph: KnnGraph, x: np.ndarray, labels: np.ndarray, core: np.ndarray, sums: np.ndarray,
+            sizes: np.ndarray, conflicts: dict[int, set[int]], threshold: float) -> None:
+    """Non-core faces join, in place, the cluster of a graph neighbour with the highest mean
+    cosine ``x·μ`` if ``>= threshold`` and no cannot-link forbids it (best pairs first; a face
+    that joins brings its cannot-links along). The clusters' means do not change: a
+    low-quality face never pulls a cluster towards another. The others get ``-1``."""
+    loose = ~core
+    labels[loose] = -1
+    e = loose[graph.rows] & core[graph.cols]
+    f, cl = graph.rows[e], labels[graph.cols[e]]
+    if f.size:
+        key = np.unique(f * x.shape[0] + cl)
+        f, cl = key // x.shape[0], key % x.shape[0]
+        sim = np.einsum("ij,ij->i", x[f], sums[cl]) / sizes[cl]
+        ok = sim >= threshold
+        f, cl, sim = f[ok], cl[ok], sim[ok]
+        for i in np.argsort(-sim, kind="stable").tolist():
+            face, cluster = int(f[i]), int(cl[i])
+            if labels[face] >= 0 or cluster in conflicts.get(face, ()):
+                continue
+            labels[face] = cluster
+            _merge_conflicts(conflicts, cluster, face)
+    log.debug("attached %d of %d low-quality faces", int(np.sum(labels[loose] >= 0)), int(loose.sum()))
+
+
+def split_cannot_links(labels: np.ndarray, embeddings: np.ndarray, threshold: float,
+                       cannot_link: np.ndarray) -> np.ndarray:
+    """``labels`` with every cluster that holds a cannot-link pair re-clustered on its own by
+    constrained average linkage (all its pairs compared): a repair for methods that cannot take
+    constraints while they cluster. New clusters get fresh ids above ``labels.max()``."""
+    labels = np.asarray(labels, np.int64).copy()
+    pairs = np.asarray(cannot_link, np.int64).reshape(-1, 2)
+    bad = pairs[(labels[pairs[:, 0]] == labels[pairs[:, 1]]) & (labels[pairs[:, 0]] >= 0)]
+    next_id = int(labels.max(initial=-1)) + 1
+    for cid in np.unique(labels[bad[:, 0]]).tolist():
+        members = np.flatnonzero(labels == cid)
+        where = np.full(labels.size, -1, np.int64)
+        where[members] = np.arange(members.size)
+        inner = pairs[(where[pairs[:, 0]] >= 0) & (where[pairs[:, 1]] >= 0)]
+        sub = embeddings[members]
+        graph = knn_graph(sub, k=max(members.size - 1, 1), threshold=threshold, exact=True)
+        sub_labels = average_linkage(graph, sub, threshold,
+                                     constraints=Constraints(cannot_link=where[inner]))
+        _, new = np.unique(sub_labels, return_inverse=True)
+        labels[members] = next_id + new.ravel()
+        next_id += int(new.max()) + 1
+    return labels
 
 
 def order_labels(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
@@ -387,32 +582,51 @@ def order_labels(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
 
 
 def cluster_graph(graph: KnnGraph, embeddings: np.ndarray, threshold: float, method: Method = "average", *,
-                  seed: int = 0, mutual: bool = False, min_weight: float | None = None) -> np.ndarray:
-    """The clustering step alone, on a graph already built: (N,) raw labels of ``method``."""
+                  seed: int = 0, mutual: bool = False, min_weight: float | None = None,
+                  constraints: Constraints | None = None) -> np.ndarray:
+    """The clustering step alone, on a graph already built: (N,) raw labels of ``method``.
+
+    ``constraints``: average linkage respects all of them while it merges; the other methods
+    take only cannot-links, by :func:`split_cannot_links` after they ran."""
+    if method == "average":
+        return average_linkage(graph, embeddings, threshold, constraints=constraints)
+    c = constraints or Constraints()
+    if c.groups is not None or c.frozen is not None or c.core is not None:
+        raise ValueError(f"method {method!r} takes only cannot-link constraints (groups, frozen "
+                         "clusters and low-quality faces need method 'average')")
     if method == "chinese_whispers":
-        return chinese_whispers(graph, seed=seed)
-    if method == "components":
-        return connected_components(graph, mutual=mutual, min_weight=min_weight)
-    return average_linkage(graph, embeddings, threshold)
+        labels = chinese_whispers(graph, seed=seed)
+    else:
+        labels = connected_components(graph, mutual=mutual, min_weight=min_weight)
+    if c.cannot_link is not None and len(c.cannot_link):
+        labels = split_cannot_links(labels, embeddings, threshold, c.cannot_link)
+    return labels
 
 
 def cluster_embeddings(embeddings: np.ndarray, threshold: float, method: Method = "average", *,
                        k: int | None = None, min_size: int = 1, seed: int = 0, exact: bool | None = None,
-                       mutual: bool = False, min_weight: float | None = None) -> np.ndarray:
+                       mutual: bool = False, min_weight: float | None = None,
+                       constraints: Constraints | None = None) -> np.ndarray:
     """Cluster faces → (N,) labels: 0 = the biggest cluster, ``-1`` = unclustered.
 
     ``threshold``: the cosine at which two faces count as the same person (use the model's
     open-set search threshold; see the module docstring). ``method``: ``"average"``
     (:func:`average_linkage`), ``"chinese_whispers"`` (``seed``) or ``"components"`` (with the
     optional ``mutual``/``min_weight`` pruning of :func:`connected_components`). ``k``
-    (default: the method's :data:`METHOD_K`), ``exact``: see :func:`knn_graph`.
+    (default: the method's :data:`METHOD_K`), ``exact``: see :func:`knn_graph`. ``constraints``:
+    see :class:`Constraints`; with frozen faces (an incremental run) only the other faces'
+    neighbours are searched: frozen clusters never merge with each other, so their own
+    neighbour lists would propose nothing new.
     """
     if method not in METHOD_K:
         raise ValueError(f"unknown clustering method {method!r}: average, chinese_whispers or components")
     k = METHOD_K[method] if k is None else k
-    graph = knn_graph(embeddings, k=k, threshold=threshold, exact=exact)
+    query = None
+    if constraints is not None and constraints.frozen is not None:
+        query = ~np.asarray(constraints.frozen, bool)
+    graph = knn_graph(embeddings, k=k, threshold=threshold, exact=exact, query=query)
     labels = order_labels(cluster_graph(graph, embeddings, threshold, method, seed=seed, mutual=mutual,
-                                        min_weight=min_weight), min_size)
+                                        min_weight=min_weight, constraints=constraints), min_size)
     log.info("clustered %d faces into %d clusters (%s, threshold %.4g, k=%d; %d unclustered)", graph.n,
              int(labels.max()) + 1 if labels.size else 0, method, threshold, k, int(np.sum(labels < 0)))
     return labels

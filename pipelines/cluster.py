@@ -14,7 +14,15 @@ model's open-set search threshold). Outputs in ``DIR``:
 * ``cache/`` — per photo, keyed by the sha256 of its bytes and the model and detector
   settings: its detections, embeddings and thumbnails. A rerun on a grown folder detects and
   embeds only the new photos, and clusters that hold the same people as the previous run's
-  ``clusters.json`` keep their ids (:func:`facerec.clustering.match_previous`).
+  ``clusters.json`` keep their ids (:func:`facerec.clustering.match_previous`);
+* ``decisions.json`` — the user's corrections (:mod:`pipelines.cluster_decisions`, made with
+  :mod:`pipelines.cluster_corrections`), replayed as constraints on every run.
+
+A rerun is incremental: the previous run's clusters keep their faces and never merge with
+each other; new faces join them by the rule of a full run (average linkage: mean cosine to
+the cluster ``>= threshold``) or cluster among themselves. Two faces of one photo are never
+put in one cluster, and low-quality faces (:data:`MIN_QUALITY`) may join a cluster but never
+start or bridge one. Every write of the folder holds :func:`library_lock`.
 
 ``facerec enroll --gallery G NAME --cluster DIR/ID`` turns a cluster into a gallery identity.
 """
@@ -26,11 +34,13 @@ import html
 import json
 import logging
 import os
+import shlex
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -41,10 +51,14 @@ from facerec.cache import ArrayCache, detector_settings, embedder_settings
 from facerec.checksum import file_sha256
 from facerec.clustering import METHOD_K, cluster_embeddings, match_previous
 from facerec.errors import FacerecError, ModelError
+from facerec.locking import file_lock
 from facerec.photo import open_photo
+from facerec.quality import face_quality
 from facerec.recognizer import FaceRecognizer
 from facerec.types import LANDMARK_NAMES, Detection
 
+from .cluster_decisions import (FaceTable, cluster_names, compile_decisions, library_constraints,
+                                read_decisions)
 from .photos import IMAGE_SUFFIXES, list_images
 
 log = logging.getLogger(__name__)
@@ -66,6 +80,23 @@ EMBED_BATCH = 16
 THUMB_QUALITY = 90
 #: Thumbnails shown at once by the contact sheet; later ones load as they scroll into view.
 EAGER_THUMBNAILS = 300
+#: Faces whose :func:`facerec.quality.face_quality` score is below this may join a cluster but
+#: never start or bridge one. Provisional (the quality rule's own threshold is being
+#: calibrated): on all of LFW with every face detected (14,822 faces; default model and
+#: detector, quality of the cached 112 px thumbnails) 2.6 % of the faces score below it (1st
+#: percentile 0.009, 5th 0.12, median 0.40), mostly faces cut by the frame, turned or blurred;
+#: pairwise F1 0.9952 with it, 0.9953 without (``python -m benchmarks.cluster_library``).
+#: ``--min-quality 0`` turns the rule off.
+MIN_QUALITY = 0.05
+
+
+@contextmanager
+def library_lock(out_dir: str | os.PathLike) -> Iterator[None]:
+    """The one lock of a library folder: every read-modify-write of ``clusters.json``,
+    ``decisions.json``, ``faces/`` and ``index.html`` holds it (processes wait for each other;
+    no update is lost)."""
+    with file_lock(Path(out_dir) / ".lock", what=os.fspath(out_dir)):
+        yield
 
 
 # -- finding photos ---------------------------------------------------------------------------
@@ -157,10 +188,25 @@ class FaceRecord:
     row: int
     cluster: int = -1  # -1: unclustered
     thumbnail: str = ""  # relative to the output folder (POSIX)
+    quality: float = 1.0  # facerec.quality.face_quality score
+
+    @property
+    def id(self) -> str:
+        """Stable face id for the command line: 12 hex digits of the photo hash, ``:``, the index."""
+        return f"{self.sha256[:12]}:{self.face}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"photo": self.photo, "sha256": self.sha256, "face": self.face, **self.detection.to_dict(),
-                "row": self.row, "thumbnail": self.thumbnail}
+        return {"id": self.id, "photo": self.photo, "sha256": self.sha256, "face": self.face,
+                **self.detection.to_dict(), "quality": round(float(self.quality), 4), "row": self.row,
+                "thumbnail": self.thumbnail}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], cluster: int) -> "FaceRecord":
+        """A face record of ``clusters.json``."""
+        det = Detection(np.array(d["box"], np.float32), float(d["score"]),
+                        np.array([d["landmarks"][n] for n in LANDMARK_NAMES], np.float32))
+        return cls(str(d["photo"]), str(d["sha256"]), int(d["face"]), det, int(d["row"]), cluster,
+                   str(d.get("thumbnail", "")), float(d.get("quality", 1.0)))
 
 
 @dataclass
@@ -180,6 +226,11 @@ class ClusterReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     faces: list[FaceRecord] = field(default_factory=list)
     seconds: float = 0.0
+    names: dict[int, str] = field(default_factory=dict)  # cluster id → the name a user gave it
+    min_quality: float = MIN_QUALITY
+    incremental: bool = False  # earlier clusters kept, new faces assigned to them
+    decisions: int = 0  # user decisions applied
+    decisions_skipped: list[str] = field(default_factory=list)
 
     @property
     def labels(self) -> np.ndarray:
@@ -204,8 +255,10 @@ class ClusterReport:
         """The ``clusters.json`` document."""
         return {"format": "facerec.clusters", "version": FORMAT_VERSION, "model": self._model(),
                 "threshold": self.threshold, "method": self.method, "min_size": self.min_size,
-                "photos": self.photos, "faces": len(self.faces), "embeddings": EMBEDDINGS_NPY,
-                "clusters": [{"id": cid, "size": len(fs), "photos": photo_count(fs),
+                "min_quality": self.min_quality, "photos": self.photos, "faces": len(self.faces),
+                "embeddings": EMBEDDINGS_NPY,
+                "clusters": [{"id": cid, **({"name": self.names[cid]} if cid in self.names else {}),
+                              "size": len(fs), "photos": photo_count(fs),
                               "faces": [f.to_dict() for f in fs]} for cid, fs in self.clusters()],
                 "unclustered": [f.to_dict() for f in self.unclustered],
                 "photos_without_faces": self.photos_without_faces,
@@ -218,8 +271,10 @@ class ClusterReport:
                 "method": self.method, "min_size": self.min_size, "photos": self.photos,
                 "photos_embedded": self.embedded_photos, "photos_cached": self.cached_photos,
                 "photos_without_faces": len(self.photos_without_faces), "faces": len(self.faces),
-                "clusters": [{"id": cid, "faces": len(fs), "photos": photo_count(fs)} for cid, fs in self.clusters()],
-                "unclustered": len(self.unclustered),
+                "clusters": [{"id": cid, **({"name": self.names[cid]} if cid in self.names else {}),
+                              "faces": len(fs), "photos": photo_count(fs)} for cid, fs in self.clusters()],
+                "unclustered": len(self.unclustered), "incremental": self.incremental,
+                "decisions": self.decisions, "decisions_skipped": self.decisions_skipped,
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
                 "seconds": round(self.seconds, 2)}
 
@@ -236,7 +291,8 @@ def plural(count: int, noun: str) -> str:
 # -- the workflow -----------------------------------------------------------------------------
 def cluster_photos(recognizer: FaceRecognizer, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
                    threshold: float | None = None, method: str = "average", min_size: int = 1,
-                   progress: bool = False, batch_size: int = EMBED_BATCH) -> ClusterReport:
+                   progress: bool = False, batch_size: int = EMBED_BATCH, full: bool = False,
+                   min_quality: float = MIN_QUALITY) -> ClusterReport:
     """Detect, embed and cluster every face of the photos in ``inputs`` (files or folders) and
     write ``clusters.json``, ``embeddings.npy``, the thumbnails and ``index.html`` to ``out_dir``.
 
@@ -245,6 +301,13 @@ def cluster_photos(recognizer: FaceRecognizer, inputs: Sequence[str | os.PathLik
     clusters smaller than ``min_size`` are unclustered. Unreadable photos are skipped and listed
     in the report; no photo at all raises ``FileNotFoundError``. ``progress``: a tqdm bar (with
     the time left) over the photos that need detecting.
+
+    A rerun is incremental: the faces of the previous run's clusters stay in them, new faces
+    join them by the same rule (mean cosine to the cluster ``>= threshold``) or cluster among
+    themselves; ``full=True`` re-clusters everything. Either way the user's decisions
+    (``decisions.json``: names, merges, moves, splits) are applied, two faces of one photo
+    never share a cluster, and faces with quality below ``min_quality`` may join a cluster but
+    never start or bridge one.
     """
     t0 = time.perf_counter()
     if method not in METHODS:
@@ -267,7 +330,9 @@ def cluster_photos(recognizer: FaceRecognizer, inputs: Sequence[str | os.PathLik
         raise FileNotFoundError(f"no images found in {', '.join(os.fspath(p) for p in inputs)} "
                                 f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     out.mkdir(parents=True, exist_ok=True)
-    report = ClusterReport(out, recognizer.model_name, recognizer.model_id, thr, method, min_size)
+    report = ClusterReport(out, recognizer.model_name, recognizer.model_id, thr, method, min_size,
+                           min_quality=min_quality)
+    read_decisions(out)  # a newer or broken decisions file: refused before any work
     cache = FaceCache(out / CACHE_DIR, recognizer)
 
     # 1. Each photo's faces: from the cache by content, else detected and embedded below.
@@ -307,28 +372,98 @@ def cluster_photos(recognizer: FaceRecognizer, inputs: Sequence[str | os.PathLik
         if not len(faces):
             report.photos_without_faces.append(photo)
         for j in range(len(faces)):
-            report.faces.append(FaceRecord(photo, sha, j, faces.detection(j), row=len(report.faces)))
+            det = faces.detection(j)
+            report.faces.append(FaceRecord(photo, sha, j, det, row=len(report.faces),
+                                           quality=_quality(cache.thumbnail(sha, j), det)))
         rows.append(faces.embeddings)
     dim = recognizer.embedder.embedding_size
     embeddings = np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
 
-    # 3. Cluster, keeping the ids of the previous run's clusters where the people are the same.
-    if len(report.faces):
-        labels = cluster_embeddings(embeddings, thr, method, min_size=min_size)  # type: ignore[arg-type]
-        labels = _keep_previous_ids(out / CLUSTERS_JSON, report.faces, labels)
-        for f, lab in zip(report.faces, labels):
-            f.cluster = int(lab)
+    # 3. Cluster under the user's decisions (incrementally on a rerun) and write the outputs,
+    #    all under the library lock: a correction made meanwhile is read, not overwritten.
+    with library_lock(out):
+        assign_clusters(report, embeddings, _previous_doc(out / CLUSTERS_JSON), read_decisions(out),
+                        incremental=not full)
+        write_library(report, embeddings, lambda f: cache.thumbnail(f.sha256, f.face), t0)
+    return report
 
-    # 4. Outputs: thumbnails first, clusters.json and the page last (they point at them).
-    _write_thumbnails(report, cache)
+
+def _quality(thumbnail: Path, det: Detection) -> float:
+    """:func:`facerec.quality.face_quality` of a face from its aligned thumbnail."""
+    try:
+        crop = np.asarray(Image.open(thumbnail).convert("RGB"))
+    except OSError as exc:  # the cache checked it exists; an unreadable one only loses the rule
+        log.warning("no quality for %s (%s)", thumbnail, exc)
+        return 1.0
+    return face_quality(crop, det.landmarks, det.box).score
+
+
+def _previous_doc(path: Path) -> dict[str, Any] | None:
+    """The previous run's ``clusters.json``, or None (none, or unreadable: the run starts afresh)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_clusters_json(path)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring the previous %s (%s): clustering afresh", path, exc)
+        return None
+
+
+def assign_clusters(report: ClusterReport, embeddings: np.ndarray, previous: dict[str, Any] | None,
+                    decisions: Sequence[dict[str, Any]], incremental: bool = True) -> None:
+    """Set every face's ``cluster`` and the report's names: the decisions replayed as
+    constraints, over the clusters of ``previous`` (the previous ``clusters.json``) when
+    ``incremental``; cluster ids are kept from ``previous`` where the people are the same."""
+    faces = report.faces
+    report.decisions = len(decisions)
+    if not faces:
+        return
+    table = FaceTable([f.sha256 for f in faces], [f.face for f in faces],
+                      np.array([f.detection.box for f in faces], np.float64))
+    decided, replayed = compile_decisions(decisions, table)
+    report.decisions_skipped = list(replayed.skipped)
+    old = _previous_labels(previous, table) if previous is not None and incremental else None
+    report.incremental = old is not None and bool(np.any(old >= 0))
+    core = np.array([f.quality >= report.min_quality for f in faces])
+    constraints = library_constraints(table, decided, old if report.incremental else None, core)
+    if report.method != "average":  # the other methods take only the photos' cannot-links
+        if decisions:
+            raise FacerecError(f"this library has {len(decisions)} decisions: they need --method average")
+        constraints = dataclasses.replace(constraints, groups=None, frozen=None, core=None)
+    labels = cluster_embeddings(embeddings, report.threshold, report.method,  # type: ignore[arg-type]
+                                min_size=report.min_size, constraints=constraints)
+    if previous is not None:
+        labels = _keep_previous_ids(previous, faces, labels)
+    for f, lab in zip(faces, labels):
+        f.cluster = int(lab)
+    report.names = cluster_names(labels, decided)
+
+
+def _previous_labels(doc: dict[str, Any], table: FaceTable) -> np.ndarray | None:
+    """(N,) the previous run's cluster of each face of ``table`` (-1: new or unclustered then)."""
+    try:
+        old = {f"{f['sha256']}:{int(f['face'])}": int(c["id"]) for c in doc["clusters"] for f in c["faces"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("ignoring the previous clusters (%s): clustering afresh", exc)
+        return None
+    return np.array([old.get(table.key(r), -1) for r in range(len(table))], np.int64)
+
+
+def write_library(report: ClusterReport, embeddings: np.ndarray, thumbnail: Callable[[FaceRecord], Path],
+                  t0: float | None = None) -> None:
+    """Write the thumbnails (linked from ``thumbnail(face)``), ``embeddings.npy``,
+    ``clusters.json`` and ``index.html`` (those two last: they point at the others).
+    Call it holding :func:`library_lock`."""
+    out = report.out_dir
+    _write_thumbnails(report, thumbnail)
     with atomic_write(out / EMBEDDINGS_NPY) as fh:
         np.save(fh, embeddings)
-    report.seconds = time.perf_counter() - t0
+    if t0 is not None:
+        report.seconds = time.perf_counter() - t0
     atomic_write_text(out / CLUSTERS_JSON, json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n")
     atomic_write_text(out / INDEX_HTML, contact_sheet_html(report))
     log.info("%d faces in %d photos → %d clusters, %d unclustered (%.1f s)", len(report.faces), report.photos,
              len(report.clusters()), len(report.unclustered), report.seconds)
-    return report
 
 
 def _detect_and_embed(recognizer: FaceRecognizer, todo: Sequence[tuple[int, Path]], cache: FaceCache,
@@ -412,17 +547,15 @@ def read_clusters_json(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _keep_previous_ids(previous_json: Path, faces: Sequence[FaceRecord], labels: np.ndarray) -> np.ndarray:
-    """``labels`` renumbered so clusters of the same people as the previous run keep its ids.
-    Faces are matched by photo content and face index, so moved or renamed photos still count."""
-    if not previous_json.is_file():
-        return labels
+def _keep_previous_ids(doc: dict[str, Any], faces: Sequence[FaceRecord], labels: np.ndarray) -> np.ndarray:
+    """``labels`` renumbered so clusters of the same people as the previous run (``doc``, its
+    ``clusters.json``) keep its ids. Faces are matched by photo content and face index, so
+    moved or renamed photos still count."""
     try:
-        doc = read_clusters_json(previous_json)
         old = [(f["sha256"], int(f["face"]), int(c["id"])) for c in doc["clusters"] for f in c["faces"]]
         old += [(f["sha256"], int(f["face"]), -1) for f in doc.get("unclustered", [])]
     except (ValueError, KeyError, TypeError) as exc:
-        log.warning("ignoring the previous %s (%s): cluster ids start afresh", previous_json, exc)
+        log.warning("ignoring the previous clusters (%s): cluster ids start afresh", exc)
         return labels
     # The previous file lists faces by cluster; restore photo order so duplicates pair up in order.
     old.sort(key=lambda t: (t[0], t[1]))
@@ -436,9 +569,10 @@ def _keep_previous_ids(previous_json: Path, faces: Sequence[FaceRecord], labels:
     return match_previous(previous, labels, index)
 
 
-def _write_thumbnails(report: ClusterReport, cache: FaceCache) -> None:
+def _write_thumbnails(report: ClusterReport, thumbnail: Callable[[FaceRecord], Path]) -> None:
     """``faces/<id>/<n>.jpg`` per cluster (``faces/unclustered/<n>.jpg``), linked or copied from
-    the cache, built beside the old folder and swapped in whole."""
+    ``thumbnail(face)`` (the cache's file, or the current one), built beside the old folder and
+    swapped in whole."""
     out = report.out_dir
     new = out / f".{FACES_DIR}.new"
     if new.exists():
@@ -451,7 +585,7 @@ def _write_thumbnails(report: ClusterReport, cache: FaceCache) -> None:
             (new / name).mkdir()
         for n, f in enumerate(faces):
             rel = f"{FACES_DIR}/{name}/{n}.jpg"
-            src, dst = cache.thumbnail(f.sha256, f.face), new / name / f"{n}.jpg"
+            src, dst = thumbnail(f), new / name / f"{n}.jpg"
             try:
                 os.link(src, dst)  # the cache's file itself: no copy, no re-encoding
             except OSError:
@@ -482,6 +616,10 @@ h2 .count { display: block; font-weight: normal; font-size: 13px; color: #666; }
 .faces { display: flex; flex-wrap: wrap; gap: 4px; }
 .faces img { width: 80px; height: 80px; display: block; border-radius: 3px; }
 section.unclustered { background: #f3f3f3; }
+h2 .name { display: block; color: #0a5; }
+.fix { flex: 0 0 100%; margin: 2px 0 0; font-size: 12px; color: #555; }
+.fix code { user-select: all; }
+.faces figure { margin: 0; text-align: center; font-size: 11px; color: #666; }
 """
 
 
@@ -493,6 +631,7 @@ def contact_sheet_html(report: ClusterReport) -> str:
     model = report.model_name or report.model_id
     clusters = report.clusters()
     out = report.out_dir.resolve()
+    d = e(_shell_quote(str(report.out_dir)))
     parts = [
         "<!doctype html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f"<title>facerec clusters: {len(clusters)} clusters, {len(report.faces)} faces</title>",
@@ -501,35 +640,58 @@ def contact_sheet_html(report: ClusterReport) -> str:
         f"<p>model {e(model)} · threshold {report.threshold:.4f} · method {e(report.method)} · "
         f"min size {report.min_size} · {len(report.unclustered)} unclustered · "
         f"{len(report.photos_without_faces)} photos without faces · {len(report.skipped)} skipped</p>",
-        "<p>Name a cluster: <code>facerec enroll --gallery GALLERY NAME --cluster "
-        f"{e(str(report.out_dir))}/ID</code></p>", "</header>"]
+        f"<p>{len(report.names)} named · {report.decisions} decisions applied"
+        f"{' · incremental' if report.incremental else ''} · faces below quality {report.min_quality:g} "
+        "join clusters but never start one</p>",
+        f"<p>Correct it (each correction is kept in <code>decisions.json</code> and survives every rerun): "
+        f"<code>facerec cluster name {d} ID NAME</code> · <code>facerec cluster merge {d} ID OTHER_ID</code> · "
+        f"<code>facerec cluster not {d} ID/N</code> (face N of cluster ID is not this person) · "
+        f"<code>facerec cluster move {d} ID/N OTHER_ID</code> · "
+        f"<code>facerec cluster split {d} ID N [N ...]</code> (those faces are another person). "
+        f"Face ID/N is the N-th thumbnail of cluster ID (shown under it). Then add photos and rerun "
+        f"<code>facerec cluster PHOTOS --out {d}</code>.</p>",
+        "<p>Make a cluster a gallery identity: <code>facerec enroll --gallery GALLERY NAME --cluster "
+        f"{d}/ID</code></p>", "</header>"]
     shown = 0
 
-    def row(faces: Sequence[FaceRecord]) -> str:
+    def row(faces: Sequence[FaceRecord], cid: int | None) -> str:
         nonlocal shown
         cells = []
-        for f in faces:
+        for n, f in enumerate(faces):
             lazy = ' loading="lazy"' if shown >= EAGER_THUMBNAILS else ""
             shown += 1
-            title = f"{f.photo} (face {f.face}, score {f.detection.score:.3f})"
-            cells.append(f'<a href="{e(_photo_href(f.photo, out))}" title="{e(title)}">'
+            spec = f"{cid}/{n}" if cid is not None else f.id
+            title = (f"{f.photo} (face {f.face}, score {f.detection.score:.3f}, quality {f.quality:.2f}); "
+                     + (f"not this person: facerec cluster not {report.out_dir} {spec}" if cid is not None
+                        else f"put it in a cluster: facerec cluster move {report.out_dir} {spec} ID"))
+            cells.append(f'<figure data-face="{e(f.id)}"><a href="{e(_photo_href(f.photo, out))}" title="{e(title)}">'
                          f'<img src="{e(f.thumbnail)}" alt="face {f.face} of {e(Path(f.photo).name)}"'
-                         f' width="80" height="80"{lazy}></a>')
+                         f' width="80" height="80"{lazy}></a><figcaption>{e(spec)}</figcaption></figure>')
         return f'<div class="faces">{"".join(cells)}</div>'
 
     for cid, faces in clusters:
         n_photos = photo_count(faces)
+        name = report.names.get(cid)
+        label = f'<span class="name">{e(name)}</span>' if name else ""
+        fix = (f'<p class="fix"><code>facerec cluster name {d} {cid} {"NAME" if not name else e(_shell_quote(name))}'
+               f'</code> · <code>facerec cluster merge {d} {cid} OTHER_ID</code> · '
+               f'<code>facerec cluster split {d} {cid} N ...</code></p>')
         parts += [f'<section class="cluster" id="cluster-{cid}" data-cluster="{cid}" data-faces="{len(faces)}" '
-                  f'data-photos="{n_photos}">',
-                  f'<h2>Cluster {cid}<span class="count">{plural(len(faces), "face")} · {plural(n_photos, "photo")}'
-                  '</span></h2>', row(faces), "</section>"]
+                  f'data-photos="{n_photos}"' + (f' data-name="{e(name)}"' if name else "") + ">",
+                  f'<h2>Cluster {cid}{label}<span class="count">{plural(len(faces), "face")} · '
+                  f'{plural(n_photos, "photo")}</span></h2>', row(faces, cid), fix, "</section>"]
     if report.unclustered:
         faces = report.unclustered
         parts += [f'<section class="unclustered" id="unclustered" data-faces="{len(faces)}">',
                   f'<h2>Unclustered<span class="count">{plural(len(faces), "face")} in clusters smaller than '
-                  f'{report.min_size}</span></h2>', row(faces), "</section>"]
+                  f'{report.min_size} or of low quality</span></h2>', row(faces, None), "</section>"]
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
+
+
+def _shell_quote(text: str) -> str:
+    """``text`` as one shell word (quoted only when it needs it)."""
+    return shlex.quote(text)
 
 
 def _photo_href(photo: str, out: Path) -> str:
