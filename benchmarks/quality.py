@@ -1,0 +1,402 @@
+"""Does face quality predict recognition errors? Error-versus-reject curves, calibration, and
+the enrollment gate's effect on open-set errors.
+
+    python -m benchmarks.quality [--out benchmarks/results/quality.json] [--plot quality_erc.png]
+                                 [--lfw-all] [--degrade-images 300] [--per-identity 8]
+
+Data (``$FACEREC_DATA_DIR``): LFW (official ``lfw_pairs.txt``; the test set, never fitted on)
+and the CelebA subset, split by identity (seeded) into a *fit* half (the quality model and
+every threshold are chosen there) and a *held-out* half (measured only). Signals per image
+(:mod:`benchmarks.quality_features`, cached beside the evaluation caches): the face nearest
+the centre, its landmarks and detector score, the aligned crop's sharpness, the raw model
+output's norm. Model: the default (SFace).
+
+1. **Error versus reject** (Grother & Tabassi; ISO/IEC 29794-1 EDC), :mod:`facerec.quality_erc`:
+   threshold fixed at FMR 1e-3 on all impostor comparisons; the genuine comparisons of lowest
+   quality (pair quality = the lower face's) are rejected, 0–30 %; FNMR of the rest. Rows:
+   face size alone (the baseline), each other signal alone, the tracker's product score, the
+   raw-output norm (MagFace-style), and ``quality`` (:func:`facerec.quality.face_quality`).
+2. **Fit + calibration** (CelebA fit half): ``quality`` = linear regression of each face's
+   cosine to its identity's leave-one-out mean (the CR-FIQA target) on the cheap features.
+   Per-cause thresholds from controlled degradation of ``--degrade-images`` fit-half photos
+   (downscaled by known factors, blurred by known Gaussian sigmas; landmarks moved exactly, no
+   re-detection): the size / sharpness at which the FNMR of the degraded photo against its
+   identity's other photos reaches twice the undegraded FNMR. Turned away: the yaw bin where
+   the natural FNMR doubles. Overall: the quality below which faces' FNMR is at least twice
+   the overall one.
+3. **Enrollment gate** (LFW people with ≥ 2 photos): enroll each person's worst photo (lowest
+   quality) or best; with the gate, a photo under the threshold is refused and the person's
+   best photo that passes is enrolled instead (none passes: not enrolled). Probes: the other
+   photos of everyone (enrolled people must be found; the rest must be called unknown) and
+   LFW's single-photo people (strangers). Open-set errors at the model's search threshold.
+
+The constants the calibration prints go to :mod:`facerec.quality` (their one home) by hand.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from benchmarks.machine import cpu_model
+from benchmarks.quality_features import ImageSignals, image_signals
+from facerec import FaceRecognizer, load_image
+from facerec.alignment import align_face
+from facerec.pairs import read_lfw_pairs
+from facerec.quality import (FEATURES, THRESHOLDS, QualityModel, combine, face_size_px, frontalness,
+                             quality_features, sharpness, yaw_degrees)
+from facerec.quality_erc import error_versus_reject, pair_quality, threshold_at_fmr
+from pipelines.embedding_cache import default_cache_dir
+from pipelines.paths import data_dir
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "quality.json"
+FRACTIONS = tuple(np.round(np.arange(0.0, 0.301, 0.01), 2))
+SHOW = (0.0, 0.05, 0.10, 0.20, 0.30)
+FMR = 1e-3
+SEED = 0
+SCALES = (1.0, 0.75, 0.5, 0.35, 0.25, 0.18, 0.12)       # downscale factors of the photo
+SIGMAS = (0.0, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)            # Gaussian blur sigma, photo pixels
+
+
+# -- per-image signals -------------------------------------------------------------------------
+
+def signal_table(s: ImageSignals) -> dict[str, np.ndarray]:
+    """Per-image signals (N,) each, and the feature rows of :func:`quality_features`."""
+    size = np.array([face_size_px(lm) for lm in s.landmarks])
+    yaw = np.array([yaw_degrees(lm) for lm in s.landmarks])
+    front = np.array([frontalness(lm) for lm in s.landmarks])
+    det = np.where(s.detected, s.det_score, 0.0)
+    feats = np.stack([quality_features(*v) for v in zip(size, s.laplacian, yaw, front, det)])
+    lap = s.laplacian
+    product = lap / (lap + 100.0) * front * np.clip(size / 112.0, 0, 1)  # the tracker's score (size from landmarks)
+    return {"size": size, "sharpness": lap, "yaw": -yaw, "frontal": front, "det_score": det, "norm": s.norm,
+            "tracker_product": product, "features": feats}
+
+
+def loo_mean_cosine(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(N,) cosine of each embedding to the mean of its identity's OTHER embeddings (NaN for singletons)."""
+    out = np.full(len(emb), np.nan)
+    for lab in np.unique(labels):
+        idx = np.flatnonzero(labels == lab)
+        if len(idx) < 2:
+            continue
+        tot = emb[idx].sum(0)
+        others = tot[None] - emb[idx]
+        others /= np.linalg.norm(others, axis=1, keepdims=True)
+        out[idx] = (emb[idx] * others).sum(1)
+    return out
+
+
+def fit_quality_model(feats: np.ndarray, target: np.ndarray) -> QualityModel:
+    """Least squares of ``target`` on ``feats`` (+ bias)."""
+    ok = np.isfinite(target)
+    x = np.c_[np.ones(ok.sum()), feats[ok]]
+    coef, *_ = np.linalg.lstsq(x, target[ok], rcond=None)
+    return QualityModel(bias=float(coef[0]), weights=tuple(float(c) for c in coef[1:]))
+
+
+# -- pairs ------------------------------------------------------------------------------------
+
+def all_pairs(labels: np.ndarray, emb: np.ndarray, max_impostors: int, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, score, same): every genuine pair and ``max_impostors`` random impostor pairs."""
+    gi, gj = [], []
+    for lab in np.unique(labels):
+        idx = np.flatnonzero(labels == lab)
+        a, b = np.triu_indices(len(idx), 1)
+        gi.append(idx[a])
+        gj.append(idx[b])
+    gi, gj = np.concatenate(gi), np.concatenate(gj)
+    ii = rng.integers(0, len(labels), 3 * max_impostors)
+    jj = rng.integers(0, len(labels), 3 * max_impostors)
+    keep = labels[ii] != labels[jj]
+    ii, jj = ii[keep][:max_impostors], jj[keep][:max_impostors]
+    i, j = np.r_[gi, ii], np.r_[gj, jj]
+    same = np.r_[np.ones(len(gi), bool), np.zeros(len(ii), bool)]
+    return i, j, (emb[i] * emb[j]).sum(1), same
+
+
+def erc_rows(scores: np.ndarray, same: np.ndarray, i: np.ndarray, j: np.ndarray,
+             qualities: dict[str, np.ndarray]) -> dict[str, Any]:
+    rows = {}
+    for name, q in qualities.items():
+        c = error_versus_reject(scores, same, pair_quality(q[i], q[j]), FMR, FRACTIONS)
+        rows[name] = c.to_dict()
+    return rows
+
+
+# -- calibration by controlled degradation ----------------------------------------------------
+
+def degrade_fnmr(rec: FaceRecognizer, s: ImageSignals, labels: np.ndarray, pick: np.ndarray, thr: float
+                 ) -> dict[str, Any]:
+    """FNMR and measured size / sharpness per downscale factor and per blur sigma of the
+    photos ``pick``, each against its identity's other (clean) photos at threshold ``thr``."""
+    out: dict[str, Any] = {"scale": [], "sigma": []}
+    tpl = rec.embedder.preprocessing.template
+    imgs = {int(k): load_image(s.paths[k]) for k in pick}
+    for kind, levels in (("scale", SCALES), ("sigma", SIGMAS)):
+        for level in levels:
+            crops, sizes, laps = [], [], []
+            for k in pick:
+                img, lm = imgs[int(k)], s.landmarks[k].astype(np.float64)
+                if kind == "scale" and level != 1.0:
+                    h, w = img.shape[:2]
+                    img = cv2.resize(img, (max(1, round(w * level)), max(1, round(h * level))), interpolation=cv2.INTER_AREA)
+                    lm = lm * np.array([img.shape[1] / w, img.shape[0] / h])
+                elif kind == "sigma" and level > 0:
+                    img = cv2.GaussianBlur(img, (0, 0), level)
+                crop = align_face(img, lm, tpl)
+                crops.append(crop)
+                sizes.append(face_size_px(lm))
+                laps.append(sharpness(crop))
+            emb = rec.embedder.embed(np.stack(crops))
+            miss = tot = 0
+            for e, k in zip(emb, pick):
+                others = np.flatnonzero((labels == labels[k]) & (np.arange(len(labels)) != k))
+                sc = s.embeddings[others] @ e
+                miss += int((sc < thr).sum())
+                tot += len(sc)
+            out[kind].append({"level": level, "fnmr": miss / max(tot, 1), "comparisons": tot,
+                              "size_px_median": float(np.median(sizes)), "sharpness_median": float(np.median(laps))})
+            log.info("%s %.2f: FNMR %.4f, size %.0f px, sharpness %.0f", kind, level, miss / max(tot, 1),
+                     np.median(sizes), np.median(laps))
+    return out
+
+
+def doubling_point(rows: list[dict[str, Any]], key: str) -> float | None:
+    """The measured ``key`` (size or sharpness, decreasing along ``rows``) where FNMR first
+    reaches twice the first (clean) row's, interpolated on log ``key``; None if it never does."""
+    base = max(rows[0]["fnmr"], 1e-4)
+    for a, b in zip(rows, rows[1:]):
+        if b["fnmr"] >= 2 * base:
+            fa, fb = a["fnmr"], b["fnmr"]
+            t = (2 * base - fa) / (fb - fa) if fb > fa else 1.0
+            return float(np.exp(np.log(a[key]) + t * (np.log(b[key]) - np.log(a[key]))))
+    return None
+
+
+def image_fnmr(labels: np.ndarray, emb: np.ndarray, thr: float) -> np.ndarray:
+    """(N,) each image's share of genuine comparisons below ``thr`` (NaN for singletons)."""
+    out = np.full(len(labels), np.nan)
+    for lab in np.unique(labels):
+        idx = np.flatnonzero(labels == lab)
+        if len(idx) < 2:
+            continue
+        sc = emb[idx] @ emb[idx].T
+        np.fill_diagonal(sc, np.inf)
+        out[idx] = (sc < thr).sum(1) / (len(idx) - 1)
+    return out
+
+
+def threshold_where_doubled(value: np.ndarray, fnmr: np.ndarray, low_is_bad: bool = True,
+                            min_count: int = 30) -> float | None:
+    """The largest cut ``t`` (over the observed values) such that images with ``value < t``
+    (``> t`` when not ``low_is_bad``) have a mean FNMR at least twice the overall, counting
+    at least ``min_count`` images."""
+    ok = np.isfinite(fnmr)
+    v, f = value[ok], fnmr[ok]
+    base = f.mean()
+    order = np.argsort(v if low_is_bad else -v)
+    cm = np.cumsum(f[order]) / np.arange(1, len(v) + 1)
+    good = np.flatnonzero((cm >= 2 * base) & (np.arange(1, len(v) + 1) >= min_count))
+    if len(good) == 0:
+        return None
+    return float(v[order][good.max()])
+
+
+# -- enrollment gate --------------------------------------------------------------------------
+
+def open_set(s: ImageSignals, labels: np.ndarray, quality: np.ndarray, min_quality: float, thr: float
+             ) -> dict[str, Any]:
+    """Open-set errors when each person with ≥ 2 photos enrolls their worst (or best) photo,
+    with and without the gate, probed with every other photo and with singletons (strangers)."""
+    names, counts = np.unique(labels, return_counts=True)
+    multi = set(names[counts >= 2])
+    people = sorted(multi)
+    by = {p: np.flatnonzero(labels == p) for p in people}
+    strangers = np.flatnonzero(~np.isin(labels, list(multi)))
+    out: dict[str, Any] = {"people": len(people), "strangers": int(len(strangers)), "threshold": thr,
+                           "min_quality": min_quality}
+    for which in ("worst", "best"):
+        for gate in (False, True):
+            enrolled: dict[str, int] = {}
+            refused = 0
+            for p in people:
+                idx = by[p][np.argsort(quality[by[p]], kind="stable")]  # lowest quality first
+                choice = idx[0] if which == "worst" else idx[-1]
+                if gate and quality[choice] < min_quality:
+                    refused += 1
+                    passing = idx[quality[idx] >= min_quality]
+                    if len(passing) == 0:
+                        continue
+                    choice = passing[-1]
+                enrolled[p] = int(choice)
+            g_names = list(enrolled)
+            g_emb = s.embeddings[[enrolled[n] for n in g_names]]
+            used = set(enrolled.values())
+            probes = np.array([k for p in people for k in by[p] if k not in used] + list(strangers))
+            sc = s.embeddings[probes] @ g_emb.T  # (P, G)
+            best = sc.argmax(1)
+            best_score = sc[np.arange(len(probes)), best]
+            accepted = best_score >= thr
+            truth = labels[probes]
+            is_enrolled = np.isin(truth, g_names)
+            right = np.array(g_names)[best] == truth
+            fa = int((accepted & ~is_enrolled).sum())                # a stranger (or unenrolled) accepted
+            miss = int((~accepted & is_enrolled).sum())               # an enrolled person not found
+            mis_id = int((accepted & is_enrolled & ~right).sum())     # found as someone else
+            out[f"{which}{'_gate' if gate else ''}"] = {
+                "enrolled": len(g_names), "refused_first_choice": refused, "probes": int(len(probes)),
+                "probes_of_enrolled": int(is_enrolled.sum()), "false_accepts": fa, "misses": miss,
+                "misidentifications": mis_id, "errors": fa + miss + mis_id}
+    return out
+
+
+# -- main -------------------------------------------------------------------------------------
+
+def plot(curves: dict[str, dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+    for name, c in curves.items():
+        ax.plot(100 * np.array(c["fractions"]), 100 * np.array(c["fnmr"]), label=name, lw=2 if name == "quality" else 1.2)
+    ax.set_xlabel("genuine comparisons rejected (lowest quality first), %")
+    ax.set_ylabel(f"FNMR at FMR {FMR:g}, %")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--plot", type=Path, help="error-versus-reject figure (PNG; needs matplotlib)")
+    ap.add_argument("--lfw-all", action="store_true", help="gate experiment on all 13,233 LFW photos "
+                                                          "(default: the 7,701 of the official pairs)")
+    ap.add_argument("--degrade-images", type=int, default=300, help="fit-half photos degraded for calibration")
+    ap.add_argument("--per-identity", type=int, default=8, help="CelebA photos per identity (first N by name)")
+    ap.add_argument("--cache-dir", type=Path, default=None, help="default: the evaluation cache folder")
+    ap.add_argument("--celeba-cache-dir", type=Path, default=None, help="default: --cache-dir")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    t0 = time.time()
+    D = data_dir()
+    cache = args.cache_dir or default_cache_dir()
+    rec = FaceRecognizer.load()
+    rng = np.random.default_rng(SEED)
+
+    # CelebA: fit / held-out halves by identity
+    cpaths = [p for d in sorted((D / "celeba").iterdir()) if d.is_dir()
+              for p in sorted(d.glob("*.jpg"))[: args.per_identity]]
+    cs = image_signals(rec, cpaths, args.celeba_cache_dir or cache)
+    clab = np.array([p.parent.name for p in cs.paths])
+    ids = np.unique(clab)
+    fit_ids = set(rng.permutation(ids)[: len(ids) // 2])
+    fit = np.isin(clab, list(fit_ids))
+    ct = signal_table(cs)
+    target = loo_mean_cosine(cs.embeddings, clab)
+    model = fit_quality_model(ct["features"][fit], target[fit])
+    cq = combine(ct["features"], model)
+    r_fit = float(np.corrcoef(cq[fit & np.isfinite(target)], target[fit & np.isfinite(target)])[0, 1])
+    r_held = float(np.corrcoef(cq[~fit & np.isfinite(target)], target[~fit & np.isfinite(target)])[0, 1])
+    log.info("quality model %s (features %s); r = %.3f fit, %.3f held-out", model, FEATURES, r_fit, r_held)
+
+    # calibration on the fit half
+    fl, fe = clab[fit], cs.embeddings[fit]
+    fi, fj, fsc, fsame = all_pairs(fl, fe, 300_000, rng)
+    thr_fit = threshold_at_fmr(fsc[~fsame], FMR)
+    pick = rng.choice(np.flatnonzero(fit & cs.detected), min(args.degrade_images, int((fit & cs.detected).sum())),
+                      replace=False)
+    deg = degrade_fnmr(rec, cs, clab, pick, thr_fit)
+    min_size = doubling_point(deg["scale"], "size_px_median")
+    min_sharp = doubling_point(deg["sigma"], "sharpness_median")
+    ifn = image_fnmr(fl, fe, thr_fit)
+    max_yaw = threshold_where_doubled(-ct["yaw"][fit], ifn, low_is_bad=False)
+    min_quality = threshold_where_doubled(cq[fit], ifn)
+    calib = {"fit_threshold_fmr_1e-3": thr_fit, "degradation": deg, "min_size_px": min_size,
+             "min_sharpness": min_sharp, "max_yaw": max_yaw, "min_quality": min_quality,
+             "share_below_min_quality_fit": float(np.mean(cq[fit] < (min_quality or 0)))}
+    log.info("calibrated: min_size_px %s, min_sharpness %s, max_yaw %s, min_quality %s",
+             min_size, min_sharp, max_yaw, min_quality)
+
+    # the qualities compared (the fitted model as calibrated now, not the constants in facerec.quality)
+    def qualities(t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        q = {k: t[k] for k in ("size", "sharpness", "yaw", "frontal", "det_score", "norm", "tracker_product")}
+        q["quality"] = combine(t["features"], model)
+        return q
+
+    # held-out CelebA ERC
+    hl, he = clab[~fit], cs.embeddings[~fit]
+    hi, hj, hsc, hsame = all_pairs(hl, he, 1_000_000, rng)
+    hq = {k: v[~fit] for k, v in qualities(ct).items()}
+    celeba_rows = erc_rows(hsc, hsame, hi, hj, hq)
+
+    # LFW official pairs ERC
+    pairs = read_lfw_pairs(D / "lfw_pairs.txt", D / "lfw")
+    ls = image_signals(rec, [p for pr in pairs for p in (pr.path_a, pr.path_b)], cache)
+    idx = {p: k for k, p in enumerate(ls.paths)}
+    li = np.array([idx[Path(p.path_a)] for p in pairs])
+    lj = np.array([idx[Path(p.path_b)] for p in pairs])
+    lsame = np.array([p.same for p in pairs])
+    lsc = (ls.embeddings[li] * ls.embeddings[lj]).sum(1)
+    lt = signal_table(ls)
+    lq = qualities(lt)
+    lfw_rows = erc_rows(lsc, lsame, li, lj, lq)
+
+    # enrollment gate on LFW
+    gs = image_signals(rec, sorted((D / "lfw").glob("*/*.jpg")), cache) if args.lfw_all else ls
+    glab = np.array([p.parent.name for p in gs.paths])
+    gq = combine(signal_table(gs)["features"], model)
+    gate = open_set(gs, glab, gq, min_quality if min_quality is not None else THRESHOLDS.min_quality,
+                    float(rec.search_threshold))
+
+    out = {"benchmark": "quality", "model": rec.model_name, "fmr": FMR, "machine": cpu_model(),
+           "quality_model": {"features": list(FEATURES), "bias": model.bias, "weights": list(model.weights),
+                             "r_fit": r_fit, "r_held_out": r_held},
+           "calibration": calib, "erc": {"lfw": lfw_rows, "celeba_held_out": celeba_rows},
+           "celeba": {"images": len(cs.paths), "identities": len(ids), "fit_identities": len(fit_ids)},
+           "lfw": {"pairs": len(pairs), "images": len(ls.paths)}, "gate": gate, "seconds": round(time.time() - t0, 1)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2))
+
+    for title, rows in (("LFW official pairs", lfw_rows), ("CelebA held-out identities", celeba_rows)):
+        base = rows["size"]["fnmr"][0]
+        print(f"\n{title}: FNMR at FMR {FMR:g} after rejecting the lowest-quality genuine comparisons")
+        print(f"{'quality':<18}" + "".join(f"{int(100 * f):>7d} %" for f in SHOW) + "   change at 10 %")
+        for name, c in rows.items():
+            v = [c["fnmr"][FRACTIONS.index(f)] for f in SHOW]
+            print(f"{name:<18}" + "".join(f"{100 * x:>8.2f}" for x in v) + f"   {100 * (v[2] - base) / base:+.0f} %")
+    print(f"\ncalibrated: min_size_px {min_size}, min_sharpness {min_sharp}, max_yaw {max_yaw}, "
+          f"min_quality {min_quality}; model {model}")
+    print("\nenrollment gate (LFW, open-set at the search threshold):")
+    for k in ("worst", "worst_gate", "best", "best_gate"):
+        g = gate[k]
+        print(f"  {k:<11} enrolled {g['enrolled']:>5}  refused {g['refused_first_choice']:>4}  false accepts "
+              f"{g['false_accepts']:>4}  misses {g['misses']:>5}  misidentified {g['misidentifications']:>4}  "
+              f"errors {g['errors']:>5}")
+    if args.plot:
+        try:
+            plot({k: lfw_rows[k] for k in ("size", "sharpness", "yaw", "norm", "tracker_product", "quality")},
+                 args.plot, "LFW official pairs, SFace")
+        except ImportError:
+            log.warning("matplotlib not installed: no plot")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
