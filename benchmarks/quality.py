@@ -103,6 +103,17 @@ def fit_quality_model(feats: np.ndarray, target: np.ndarray) -> QualityModel:
     return QualityModel(bias=float(coef[0]), weights=tuple(float(c) for c in coef[1:]))
 
 
+def fit_embedding_head(emb: np.ndarray, target: np.ndarray, alpha: float = 10.0) -> tuple[np.ndarray, float]:
+    """Ridge regression of ``target`` on the embedding itself (a learned head, CR-FIQA style):
+    (weights (D,), bias)."""
+    ok = np.isfinite(target)
+    x, y = emb[ok], target[ok]
+    mu_x, mu_y = x.mean(0), y.mean()
+    xc = x - mu_x
+    w = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - mu_y))
+    return w, float(mu_y - mu_x @ w)
+
+
 # -- pairs ------------------------------------------------------------------------------------
 
 def all_pairs(labels: np.ndarray, emb: np.ndarray, max_impostors: int, rng: np.random.Generator
@@ -225,38 +236,43 @@ def open_set(s: ImageSignals, labels: np.ndarray, quality: np.ndarray, min_quali
     strangers = np.flatnonzero(~np.isin(labels, list(multi)))
     out: dict[str, Any] = {"people": len(people), "strangers": int(len(strangers)), "threshold": thr,
                            "min_quality": min_quality}
-    for which in ("worst", "best"):
-        for gate in (False, True):
-            enrolled: dict[str, int] = {}
-            refused = 0
-            for p in people:
-                idx = by[p][np.argsort(quality[by[p]], kind="stable")]  # lowest quality first
-                choice = idx[0] if which == "worst" else idx[-1]
-                if gate and quality[choice] < min_quality:
-                    refused += 1
-                    passing = idx[quality[idx] >= min_quality]
-                    if len(passing) == 0:
-                        continue
-                    choice = passing[-1]
-                enrolled[p] = int(choice)
-            g_names = list(enrolled)
-            g_emb = s.embeddings[[enrolled[n] for n in g_names]]
-            used = set(enrolled.values())
-            probes = np.array([k for p in people for k in by[p] if k not in used] + list(strangers))
-            sc = s.embeddings[probes] @ g_emb.T  # (P, G)
-            best = sc.argmax(1)
-            best_score = sc[np.arange(len(probes)), best]
-            accepted = best_score >= thr
-            truth = labels[probes]
-            is_enrolled = np.isin(truth, g_names)
-            right = np.array(g_names)[best] == truth
-            fa = int((accepted & ~is_enrolled).sum())                # a stranger (or unenrolled) accepted
-            miss = int((~accepted & is_enrolled).sum())               # an enrolled person not found
-            mis_id = int((accepted & is_enrolled & ~right).sum())     # found as someone else
-            out[f"{which}{'_gate' if gate else ''}"] = {
-                "enrolled": len(g_names), "refused_first_choice": refused, "probes": int(len(probes)),
-                "probes_of_enrolled": int(is_enrolled.sum()), "false_accepts": fa, "misses": miss,
-                "misidentifications": mis_id, "errors": fa + miss + mis_id}
+    # gate: "" none; "gate": a refused photo is replaced by the person's best photo that passes
+    # (the user, warned, enrolls a better one); "refuse": the person stays out of the gallery
+    # and every probe of theirs counts as a miss (they wanted to be recognised).
+    for which, gate in (("worst", ""), ("worst", "gate"), ("worst", "refuse"), ("best", ""), ("best", "gate")):
+        enrolled: dict[str, int] = {}
+        refused = 0
+        left_out: set[str] = set()
+        for p in people:
+            idx = by[p][np.argsort(quality[by[p]], kind="stable")]  # lowest quality first
+            choice = idx[0] if which == "worst" else idx[-1]
+            if gate and quality[choice] < min_quality:
+                refused += 1
+                passing = idx[quality[idx] >= min_quality]
+                if gate == "refuse" or len(passing) == 0:
+                    left_out.add(p)
+                    continue
+                choice = passing[-1]
+            enrolled[p] = int(choice)
+        g_names = list(enrolled)
+        g_emb = s.embeddings[[enrolled[n] for n in g_names]]
+        used = set(enrolled.values())
+        probes = np.array([k for p in people for k in by[p] if k not in used] + list(strangers))
+        sc = s.embeddings[probes] @ g_emb.T  # (P, G)
+        best = sc.argmax(1)
+        best_score = sc[np.arange(len(probes)), best]
+        accepted = best_score >= thr
+        truth = labels[probes]
+        is_enrolled = np.isin(truth, g_names)
+        right = np.array(g_names)[best] == truth
+        fa = int((accepted & ~is_enrolled).sum())                # a stranger (or unenrolled) accepted
+        miss = int((~accepted & is_enrolled).sum())               # an enrolled person not found
+        mis_id = int((accepted & is_enrolled & ~right).sum())     # found as someone else
+        miss += int((np.isin(truth, list(left_out)) & ~accepted).sum())  # refused people, not found
+        out[f"{which}{'_' + gate if gate else ''}"] = {
+            "enrolled": len(g_names), "refused_first_choice": refused, "probes": int(len(probes)),
+            "probes_of_enrolled": int(is_enrolled.sum()), "false_accepts": fa, "misses": miss,
+            "misidentifications": mis_id, "errors": fa + miss + mis_id}
     return out
 
 
@@ -313,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     cq = combine(ct["features"], model)
     r_fit = float(np.corrcoef(cq[fit & np.isfinite(target)], target[fit & np.isfinite(target)])[0, 1])
     r_held = float(np.corrcoef(cq[~fit & np.isfinite(target)], target[~fit & np.isfinite(target)])[0, 1])
+    head_w, head_b = fit_embedding_head(cs.embeddings[fit], target[fit])
+    ok_h = ~fit & np.isfinite(target)
+    r_head = float(np.corrcoef(cs.embeddings[ok_h] @ head_w + head_b, target[ok_h])[0, 1])
+    log.info("embedding head: r = %.3f held-out", r_head)
     log.info("quality model %s (features %s); r = %.3f fit, %.3f held-out", model, FEATURES, r_fit, r_held)
 
     # calibration on the fit half
@@ -334,15 +354,16 @@ def main(argv: list[str] | None = None) -> int:
              min_size, min_sharp, max_yaw, min_quality)
 
     # the qualities compared (the fitted model as calibrated now, not the constants in facerec.quality)
-    def qualities(t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def qualities(t: dict[str, np.ndarray], emb: np.ndarray) -> dict[str, np.ndarray]:
         q = {k: t[k] for k in ("size", "sharpness", "yaw", "frontal", "det_score", "norm", "tracker_product")}
+        q["embedding_head"] = emb @ head_w + head_b
         q["quality"] = combine(t["features"], model)
         return q
 
     # held-out CelebA ERC
     hl, he = clab[~fit], cs.embeddings[~fit]
     hi, hj, hsc, hsame = all_pairs(hl, he, 1_000_000, rng)
-    hq = {k: v[~fit] for k, v in qualities(ct).items()}
+    hq = {k: v[~fit] for k, v in qualities(ct, cs.embeddings).items()}
     celeba_rows = erc_rows(hsc, hsame, hi, hj, hq)
 
     # LFW official pairs ERC
@@ -354,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     lsame = np.array([p.same for p in pairs])
     lsc = (ls.embeddings[li] * ls.embeddings[lj]).sum(1)
     lt = signal_table(ls)
-    lq = qualities(lt)
+    lq = qualities(lt, ls.embeddings)
     lfw_rows = erc_rows(lsc, lsame, li, lj, lq)
 
     # enrollment gate on LFW
@@ -366,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = {"benchmark": "quality", "model": rec.model_name, "fmr": FMR, "machine": cpu_model(),
            "quality_model": {"features": list(FEATURES), "bias": model.bias, "weights": list(model.weights),
-                             "r_fit": r_fit, "r_held_out": r_held},
+                             "r_fit": r_fit, "r_held_out": r_held, "embedding_head_r_held_out": r_head},
            "calibration": calib, "erc": {"lfw": lfw_rows, "celeba_held_out": celeba_rows},
            "celeba": {"images": len(cs.paths), "identities": len(ids), "fit_identities": len(fit_ids)},
            "lfw": {"pairs": len(pairs), "images": len(ls.paths)}, "gate": gate, "seconds": round(time.time() - t0, 1)}
@@ -383,9 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ncalibrated: min_size_px {min_size}, min_sharpness {min_sharp}, max_yaw {max_yaw}, "
           f"min_quality {min_quality}; model {model}")
     print("\nenrollment gate (LFW, open-set at the search threshold):")
-    for k in ("worst", "worst_gate", "best", "best_gate"):
+    for k in ("worst", "worst_gate", "worst_refuse", "best", "best_gate"):
         g = gate[k]
-        print(f"  {k:<11} enrolled {g['enrolled']:>5}  refused {g['refused_first_choice']:>4}  false accepts "
+        print(f"  {k:<12} enrolled {g['enrolled']:>5}  refused {g['refused_first_choice']:>4}  false accepts "
               f"{g['false_accepts']:>4}  misses {g['misses']:>5}  misidentified {g['misidentifications']:>4}  "
               f"errors {g['errors']:>5}")
     if args.plot:
