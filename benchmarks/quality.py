@@ -2,7 +2,7 @@
 the enrollment gate's effect on open-set errors.
 
     python -m benchmarks.quality [--out benchmarks/results/quality.json] [--plot quality_erc.png]
-                                 [--lfw-all] [--degrade-images 300] [--per-identity 8]
+                                 [--no-lfw-all] [--lfw-detector mtcnn] [--degrade-images 200] [--per-identity 8]
 
 Data (``$FACEREC_DATA_DIR``): LFW (official ``lfw_pairs.txt``; the test set, never fitted on)
 and the CelebA subset, split by identity (seeded) into a *fit* half (the quality model and
@@ -35,6 +35,7 @@ The constants the calibration prints go to :mod:`facerec.quality` (their one hom
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -49,7 +50,7 @@ from benchmarks.quality_features import ImageSignals, image_signals
 from facerec import FaceRecognizer, load_image
 from facerec.alignment import align_face
 from facerec.pairs import read_lfw_pairs
-from facerec.quality import (FEATURES, THRESHOLDS, QualityModel, combine, face_size_px, frontalness,
+from facerec.quality import (FEATURES, QualityModel, combine, face_size_px, frontalness,
                              quality_features, sharpness, yaw_degrees)
 from facerec.quality_erc import error_versus_reject, pair_quality, threshold_at_fmr
 from pipelines.embedding_cache import default_cache_dir
@@ -68,17 +69,25 @@ SIGMAS = (0.0, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)            # Gaussian blur sigma, p
 
 # -- per-image signals -------------------------------------------------------------------------
 
-def signal_table(s: ImageSignals) -> dict[str, np.ndarray]:
+def signal_table(s: ImageSignals, norm_ref: float) -> dict[str, np.ndarray]:
     """Per-image signals (N,) each, and the feature rows of :func:`quality_features`."""
     size = np.array([face_size_px(lm) for lm in s.landmarks])
     yaw = np.array([yaw_degrees(lm) for lm in s.landmarks])
     front = np.array([frontalness(lm) for lm in s.landmarks])
     det = np.where(s.detected, s.det_score, 0.0)
-    feats = np.stack([quality_features(*v) for v in zip(size, s.laplacian, yaw, front, det)])
+    feats = np.stack([quality_features(*v) for v in zip(size, s.laplacian, yaw, front)])
     lap = s.laplacian
     product = lap / (lap + 100.0) * front * np.clip(size / 112.0, 0, 1)  # the tracker's score (size from landmarks)
     return {"size": size, "sharpness": lap, "yaw": -yaw, "frontal": front, "det_score": det, "norm": s.norm,
-            "tracker_product": product, "features": feats}
+            "tracker_product": product, "features": feats,
+            "features_norm": np.c_[feats, np.log2(np.clip(s.norm / norm_ref, 1e-3, 1e3))]}
+
+
+def model_quality(t: dict[str, np.ndarray], model: QualityModel) -> np.ndarray:
+    """``quality`` as :func:`facerec.quality.face_quality` computes it (0 where no face was
+    detected); a model whose features end with the norm takes it."""
+    feats = t["features_norm"] if model.features == FEATURES else t["features"]
+    return np.where(t["det_score"] > 0, combine(feats, model), 0.0)
 
 
 def loo_mean_cosine(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -96,11 +105,12 @@ def loo_mean_cosine(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def fit_quality_model(feats: np.ndarray, target: np.ndarray) -> QualityModel:
-    """Least squares of ``target`` on ``feats`` (+ bias)."""
-    ok = np.isfinite(target)
+    """Least squares of ``target`` on ``feats`` (+ bias); ``min_quality`` is set later."""
+    ok = np.isfinite(target) & np.isfinite(feats).all(1)
     x = np.c_[np.ones(ok.sum()), feats[ok]]
     coef, *_ = np.linalg.lstsq(x, target[ok], rcond=None)
-    return QualityModel(bias=float(coef[0]), weights=tuple(float(c) for c in coef[1:]))
+    return QualityModel(FEATURES[: feats.shape[1]], bias=float(coef[0]), weights=tuple(float(c) for c in coef[1:]),
+                        min_quality=0.0)
 
 
 def fit_embedding_head(emb: np.ndarray, target: np.ndarray, alpha: float = 10.0) -> tuple[np.ndarray, float]:
@@ -146,16 +156,21 @@ def erc_rows(scores: np.ndarray, same: np.ndarray, i: np.ndarray, j: np.ndarray,
 
 # -- calibration by controlled degradation ----------------------------------------------------
 
-def degrade_fnmr(rec: FaceRecognizer, s: ImageSignals, labels: np.ndarray, pick: np.ndarray, thr: float
-                 ) -> dict[str, Any]:
+def degrade_fnmr(rec: FaceRecognizer, s: ImageSignals, labels: np.ndarray, pick: np.ndarray, thr: float,
+                 norm_ref: float) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """FNMR and measured size / sharpness per downscale factor and per blur sigma of the
-    photos ``pick``, each against its identity's other (clean) photos at threshold ``thr``."""
+    photos ``pick``, each against its identity's other (clean) photos at threshold ``thr``;
+    and every degraded crop's quality features (with the relative norm) and target (cosine to
+    the normalised mean of its identity's other clean photos), to fit the quality model on:
+    natural photos alone hold few small or blurred faces."""
     out: dict[str, Any] = {"scale": [], "sigma": []}
+    feats: list[np.ndarray] = []
+    targets: list[float] = []
     tpl = rec.embedder.preprocessing.template
     imgs = {int(k): load_image(s.paths[k]) for k in pick}
     for kind, levels in (("scale", SCALES), ("sigma", SIGMAS)):
         for level in levels:
-            crops, sizes, laps = [], [], []
+            crops, sizes, laps, yaws, fronts = [], [], [], [], []
             for k in pick:
                 img, lm = imgs[int(k)], s.landmarks[k].astype(np.float64)
                 if kind == "scale" and level != 1.0:
@@ -168,18 +183,23 @@ def degrade_fnmr(rec: FaceRecognizer, s: ImageSignals, labels: np.ndarray, pick:
                 crops.append(crop)
                 sizes.append(face_size_px(lm))
                 laps.append(sharpness(crop))
-            emb = rec.embedder.embed(np.stack(crops))
+                yaws.append(yaw_degrees(lm))
+                fronts.append(frontalness(lm))
+            emb, norms = rec.embedder.embed_with_norms(np.stack(crops))  # type: ignore[attr-defined]
             miss = tot = 0
-            for e, k in zip(emb, pick):
+            for n, (e, k) in enumerate(zip(emb, pick)):
                 others = np.flatnonzero((labels == labels[k]) & (np.arange(len(labels)) != k))
                 sc = s.embeddings[others] @ e
                 miss += int((sc < thr).sum())
                 tot += len(sc)
+                mean = s.embeddings[others].sum(0)
+                targets.append(float(e @ mean / np.linalg.norm(mean)))
+                feats.append(quality_features(sizes[n], laps[n], yaws[n], fronts[n], float(norms[n]) / norm_ref))
             out[kind].append({"level": level, "fnmr": miss / max(tot, 1), "comparisons": tot,
                               "size_px_median": float(np.median(sizes)), "sharpness_median": float(np.median(laps))})
             log.info("%s %.2f: FNMR %.4f, size %.0f px, sharpness %.0f", kind, level, miss / max(tot, 1),
                      np.median(sizes), np.median(laps))
-    return out
+    return out, np.stack(feats), np.array(targets)
 
 
 def doubling_point(rows: list[dict[str, Any]], key: str) -> float | None:
@@ -227,13 +247,16 @@ def threshold_where_doubled(value: np.ndarray, fnmr: np.ndarray, low_is_bad: boo
 
 def open_set(s: ImageSignals, labels: np.ndarray, quality: np.ndarray, min_quality: float, thr: float
              ) -> dict[str, Any]:
-    """Open-set errors when each person with ≥ 2 photos enrolls their worst (or best) photo,
-    with and without the gate, probed with every other photo and with singletons (strangers)."""
+    """Open-set errors when each person with ≥ 2 rated photos (finite ``quality``) enrolls their
+    worst (or best) rated photo, with and without the gate, probed with all their other photos
+    and with the people who have a single photo (strangers); other people are left out."""
     names, counts = np.unique(labels, return_counts=True)
-    multi = set(names[counts >= 2])
-    people = sorted(multi)
+    rated = np.isfinite(quality)
+    r_names, r_counts = np.unique(labels[rated], return_counts=True)
+    people = sorted(r_names[r_counts >= 2])
+    cand = {p: np.flatnonzero((labels == p) & rated) for p in people}
     by = {p: np.flatnonzero(labels == p) for p in people}
-    strangers = np.flatnonzero(~np.isin(labels, list(multi)))
+    strangers = np.flatnonzero(np.isin(labels, names[counts == 1]))
     out: dict[str, Any] = {"people": len(people), "strangers": int(len(strangers)), "threshold": thr,
                            "min_quality": min_quality}
     # gate: "" none; "gate": a refused photo is replaced by the person's best photo that passes
@@ -244,7 +267,7 @@ def open_set(s: ImageSignals, labels: np.ndarray, quality: np.ndarray, min_quali
         refused = 0
         left_out: set[str] = set()
         for p in people:
-            idx = by[p][np.argsort(quality[by[p]], kind="stable")]  # lowest quality first
+            idx = cand[p][np.argsort(quality[cand[p]], kind="stable")]  # lowest quality first
             choice = idx[0] if which == "worst" else idx[-1]
             if gate and quality[choice] < min_quality:
                 refused += 1
@@ -301,9 +324,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--plot", type=Path, help="error-versus-reject figure (PNG; needs matplotlib)")
-    ap.add_argument("--lfw-all", action="store_true", help="gate experiment on all 13,233 LFW photos "
-                                                          "(default: the 7,701 of the official pairs)")
-    ap.add_argument("--degrade-images", type=int, default=300, help="fit-half photos degraded for calibration")
+    ap.add_argument("--lfw-all", action=argparse.BooleanOptionalAction, default=True,
+                    help="gate experiment on all 13,233 LFW photos (--no-lfw-all: the 7,701 of the official pairs)")
+    ap.add_argument("--lfw-detector", default="mtcnn",
+                    help="detector for LFW (default mtcnn: the detector of the reference LFW figures, whose "
+                         "evaluation cache 'facerec evaluate lfw --detector mtcnn' fills; '' = the default)")
+    ap.add_argument("--lfw-norms", action=argparse.BooleanOptionalAction, default=True,
+                    help="measure the raw-output norm on LFW's official-pair images (runs the model on them)")
+    ap.add_argument("--with-norm", action=argparse.BooleanOptionalAction, default=False,
+                    help="the quality model takes the raw-output norm too (default: cheap signals only)")
+    ap.add_argument("--degrade-images", type=int, default=200, help="fit-half photos degraded for calibration")
     ap.add_argument("--per-identity", type=int, default=8, help="CelebA photos per identity (first N by name)")
     ap.add_argument("--cache-dir", type=Path, default=None, help="default: the evaluation cache folder")
     ap.add_argument("--celeba-cache-dir", type=Path, default=None, help="default: --cache-dir")
@@ -318,38 +348,48 @@ def main(argv: list[str] | None = None) -> int:
     # CelebA: fit / held-out halves by identity
     cpaths = [p for d in sorted((D / "celeba").iterdir()) if d.is_dir()
               for p in sorted(d.glob("*.jpg"))[: args.per_identity]]
-    cs = image_signals(rec, cpaths, args.celeba_cache_dir or cache)
+    cs = image_signals(rec, cpaths, args.celeba_cache_dir or cache, norms=True)
     clab = np.array([p.parent.name for p in cs.paths])
     ids = np.unique(clab)
     fit_ids = set(rng.permutation(ids)[: len(ids) // 2])
     fit = np.isin(clab, list(fit_ids))
-    ct = signal_table(cs)
+    norm_ref = float(np.median(cs.norm[fit & cs.detected]))  # the model's typical raw norm (registry norm_ref)
+    ct = signal_table(cs, norm_ref)
     target = loo_mean_cosine(cs.embeddings, clab)
-    model = fit_quality_model(ct["features"][fit], target[fit])
-    cq = combine(ct["features"], model)
-    r_fit = float(np.corrcoef(cq[fit & np.isfinite(target)], target[fit & np.isfinite(target)])[0, 1])
-    r_held = float(np.corrcoef(cq[~fit & np.isfinite(target)], target[~fit & np.isfinite(target)])[0, 1])
-    head_w, head_b = fit_embedding_head(cs.embeddings[fit], target[fit])
-    ok_h = ~fit & np.isfinite(target)
-    r_head = float(np.corrcoef(cs.embeddings[ok_h] @ head_w + head_b, target[ok_h])[0, 1])
-    log.info("embedding head: r = %.3f held-out", r_head)
-    log.info("quality model %s (features %s); r = %.3f fit, %.3f held-out", model, FEATURES, r_fit, r_held)
-
     # calibration on the fit half
     fl, fe = clab[fit], cs.embeddings[fit]
     fi, fj, fsc, fsame = all_pairs(fl, fe, 300_000, rng)
     thr_fit = threshold_at_fmr(fsc[~fsame], FMR)
     pick = rng.choice(np.flatnonzero(fit & cs.detected), min(args.degrade_images, int((fit & cs.detected).sum())),
                       replace=False)
-    deg = degrade_fnmr(rec, cs, clab, pick, thr_fit)
+    deg, dfeat, dtarget = degrade_fnmr(rec, cs, clab, pick, thr_fit, norm_ref)
+    # the quality models: natural fit-half photos and their degraded copies (one row per crop)
+    xc = np.r_[ct["features"][fit], dfeat[:, :4]]
+    xn = np.r_[ct["features_norm"][fit], dfeat]
+    yy = np.r_[target[fit], dtarget]
+    model_cheap = fit_quality_model(xc, yy)
+    model_norm = fit_quality_model(xn, yy)
+    model = model_norm if args.with_norm else model_cheap
+    cq = model_quality(ct, model)
+    r_fit = float(np.corrcoef(cq[fit & np.isfinite(target)], target[fit & np.isfinite(target)])[0, 1])
+    r_held = float(np.corrcoef(cq[~fit & np.isfinite(target)], target[~fit & np.isfinite(target)])[0, 1])
+    head_w, head_b = fit_embedding_head(cs.embeddings[fit], target[fit])
+    ok_h = ~fit & np.isfinite(target)
+    r_head = float(np.corrcoef(cs.embeddings[ok_h] @ head_w + head_b, target[ok_h])[0, 1])
+    log.info("embedding head: r = %.3f held-out", r_head)
+    log.info("quality model %s; r = %.3f fit, %.3f held-out", model, r_fit, r_held)
+
     min_size = doubling_point(deg["scale"], "size_px_median")
     min_sharp = doubling_point(deg["sigma"], "sharpness_median")
     ifn = image_fnmr(fl, fe, thr_fit)
     max_yaw = threshold_where_doubled(-ct["yaw"][fit], ifn, low_is_bad=False)
     min_quality = threshold_where_doubled(cq[fit], ifn)
+    min_q = {name: threshold_where_doubled(model_quality(ct, m)[fit], ifn)
+             for name, m in (("cheap", model_cheap), ("with_norm", model_norm))}
     calib = {"fit_threshold_fmr_1e-3": thr_fit, "degradation": deg, "min_size_px": min_size,
              "min_sharpness": min_sharp, "max_yaw": max_yaw, "min_quality": min_quality,
-             "share_below_min_quality_fit": float(np.mean(cq[fit] < (min_quality or 0)))}
+             "share_below_min_quality_fit": float(np.mean(cq[fit] < (min_quality or 0))),
+             "min_quality_per_model": min_q, "norm_ref": norm_ref}
     log.info("calibrated: min_size_px %s, min_sharpness %s, max_yaw %s, min_quality %s",
              min_size, min_sharp, max_yaw, min_quality)
 
@@ -357,7 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     def qualities(t: dict[str, np.ndarray], emb: np.ndarray) -> dict[str, np.ndarray]:
         q = {k: t[k] for k in ("size", "sharpness", "yaw", "frontal", "det_score", "norm", "tracker_product")}
         q["embedding_head"] = emb @ head_w + head_b
-        q["quality"] = combine(t["features"], model)
+        q["quality_cheap"] = model_quality(t, model_cheap)
+        q["quality_norm"] = model_quality(t, model_norm)
+        q["quality"] = model_quality(t, model)
         return q
 
     # held-out CelebA ERC
@@ -368,25 +410,35 @@ def main(argv: list[str] | None = None) -> int:
 
     # LFW official pairs ERC
     pairs = read_lfw_pairs(D / "lfw_pairs.txt", D / "lfw")
-    ls = image_signals(rec, [p for pr in pairs for p in (pr.path_a, pr.path_b)], cache)
+    lrec = FaceRecognizer.load(detector=args.lfw_detector) if args.lfw_detector else rec
+    lpaths = sorted((D / "lfw").glob("*/*.jpg")) if args.lfw_all else [p for pr in pairs for p in (pr.path_a, pr.path_b)]
+    ls = image_signals(lrec, lpaths, cache)
+    if args.lfw_norms:  # the raw norms need the model to run again: the genuine official pairs' images only
+        nsig = image_signals(lrec, sorted({p for pr in pairs if pr.same for p in (pr.path_a, pr.path_b)}), cache,
+                             norms=True)
+        nidx = {p: k for k, p in enumerate(nsig.paths)}
+        norm = np.array([nsig.norm[nidx[p]] if p in nidx else np.nan for p in ls.paths])
+        ls = dataclasses.replace(ls, norm=norm)
     idx = {p: k for k, p in enumerate(ls.paths)}
     li = np.array([idx[Path(p.path_a)] for p in pairs])
     lj = np.array([idx[Path(p.path_b)] for p in pairs])
     lsame = np.array([p.same for p in pairs])
     lsc = (ls.embeddings[li] * ls.embeddings[lj]).sum(1)
-    lt = signal_table(ls)
+    lt = signal_table(ls, norm_ref)
     lq = qualities(lt, ls.embeddings)
     lfw_rows = erc_rows(lsc, lsame, li, lj, lq)
 
     # enrollment gate on LFW
-    gs = image_signals(rec, sorted((D / "lfw").glob("*/*.jpg")), cache) if args.lfw_all else ls
+    gs = ls
     glab = np.array([p.parent.name for p in gs.paths])
-    gq = combine(signal_table(gs)["features"], model)
-    gate = open_set(gs, glab, gq, min_quality if min_quality is not None else THRESHOLDS.min_quality,
-                    float(rec.search_threshold))
+    gq = model_quality(signal_table(gs, norm_ref), model)
+    if args.with_norm:  # rated only where the norm was measured
+        gq = np.where(np.isfinite(gs.norm), gq, np.nan)
+    gate = open_set(gs, glab, gq, min_quality if min_quality is not None else 0.0, float(rec.search_threshold))
 
     out = {"benchmark": "quality", "model": rec.model_name, "fmr": FMR, "machine": cpu_model(),
-           "quality_model": {"features": list(FEATURES), "bias": model.bias, "weights": list(model.weights),
+           "quality_model": {"features": list(model.features), "bias": model.bias, "weights": list(model.weights),
+                             "cheap": dataclasses.asdict(model_cheap), "with_norm": dataclasses.asdict(model_norm),
                              "r_fit": r_fit, "r_held_out": r_held, "embedding_head_r_held_out": r_head},
            "calibration": calib, "erc": {"lfw": lfw_rows, "celeba_held_out": celeba_rows},
            "celeba": {"images": len(cs.paths), "identities": len(ids), "fit_identities": len(fit_ids)},
@@ -402,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
             v = [c["fnmr"][FRACTIONS.index(f)] for f in SHOW]
             print(f"{name:<18}" + "".join(f"{100 * x:>8.2f}" for x in v) + f"   {100 * (v[2] - base) / base:+.0f} %")
     print(f"\ncalibrated: min_size_px {min_size}, min_sharpness {min_sharp}, max_yaw {max_yaw}, "
-          f"min_quality {min_quality}; model {model}")
+          f"norm_ref {norm_ref}\n  cheap: {model_cheap}, min_quality {min_q['cheap']}"
+          f"\n  with norm: {model_norm}, min_quality {min_q['with_norm']}")
     print("\nenrollment gate (LFW, open-set at the search threshold):")
     for k in ("worst", "worst_gate", "worst_refuse", "best", "best_gate"):
         g = gate[k]
@@ -411,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
               f"errors {g['errors']:>5}")
     if args.plot:
         try:
-            plot({k: lfw_rows[k] for k in ("size", "sharpness", "yaw", "norm", "tracker_product", "quality")},
+            plot({k: lfw_rows[k] for k in ("size", "sharpness", "yaw", "norm", "embedding_head", "quality")},
                  args.plot, "LFW official pairs, SFace")
         except ImportError:
             log.warning("matplotlib not installed: no plot")

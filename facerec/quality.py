@@ -10,7 +10,8 @@ tracker ranking crops, clustering keeping poor faces out of cluster cores) asks
 * **blur**: the variance of the Laplacian of the aligned grey crop (:func:`sharpness`);
 * **pose**: yaw in degrees from the 5 landmarks (:func:`yaw_degrees`) and the combined
   yaw/pitch :func:`frontalness`;
-* **detector score** (0 for a face that was not detected, e.g. a centre-crop fallback).
+* **detector score**: 0 (a face that was not detected, e.g. a centre-crop fallback) gives
+  quality 0; otherwise it is reported, not used (each detector has its own scale).
 
 ``quality`` combines them into one number, calibrated on held-out CelebA identities (never
 LFW, the test set) to predict the cosine between a face's embedding and its identity's mean
@@ -45,31 +46,37 @@ TOO_SMALL, BLURRED, TURNED_AWAY, NOT_DETECTED = "too small", "blurred", "turned 
 
 @dataclass(frozen=True)
 class QualityThresholds:
-    """Per-cause limits and the overall one, calibrated by ``python -m benchmarks.quality``
-    (see ``docs/quality.md``)."""
+    """Per-cause limits, calibrated by ``python -m benchmarks.quality`` (``docs/quality.md``):
+    the value at which the false non-match rate of a degraded photo doubles."""
 
     min_size_px: float    # face_size_px below: "too small"
     min_sharpness: float  # Laplacian variance of the aligned 112×112 grey crop below: "blurred"
     max_yaw: float        # |yaw| in degrees above: "turned away"
-    min_quality: float    # ``quality`` below: a face likely to be matched wrongly
 
 
-#: Calibrated on held-out CelebA identities with SFace (see :data:`QUALITY_MODEL`).
-THRESHOLDS = QualityThresholds(min_size_px=0.0, min_sharpness=0.0, max_yaw=90.0, min_quality=0.0)
+#: Calibrated on held-out CelebA identities with SFace.
+THRESHOLDS = QualityThresholds(min_size_px=0.0, min_sharpness=0.0, max_yaw=90.0)
 
 
 @dataclass(frozen=True)
 class QualityModel:
-    """``quality = clip(bias + Σ weight·feature, 0, 1)`` over the features of
-    :func:`quality_features` (a linear regression fitted on held-out CelebA)."""
+    """``quality = clip(bias + Σ weight·feature, 0, 1)`` over ``features`` (a linear
+    regression fitted on held-out CelebA, predicting a face's cosine to its identity's mean
+    embedding), and ``min_quality``, the calibrated threshold: faces below miss their own
+    identity at least twice as often as the average face."""
 
+    features: tuple[str, ...]
     bias: float
     weights: tuple[float, ...]
+    min_quality: float
 
 
-#: Feature names of :func:`quality_features`, in order.
-FEATURES = ("log2_size", "log2_sharpness", "yaw_cos", "frontal", "det_score")
-QUALITY_MODEL = QualityModel(bias=0.0, weights=(0.0,) * len(FEATURES))
+#: Feature names of :func:`quality_features` (the last only when the norm is known).
+FEATURES = ("log2_size", "log2_sharpness", "yaw_cos", "frontal", "log2_norm")
+#: The cheap signals only: any model, or a model without a reference norm.
+QUALITY_MODEL = QualityModel(FEATURES[:4], bias=0.0, weights=(0.0,) * 4, min_quality=0.0)
+#: With the raw features' norm relative to the model's ``norm_ref`` (registry): SFace's.
+QUALITY_MODEL_NORM = QualityModel(FEATURES, bias=0.0, weights=(0.0,) * 5, min_quality=0.0)
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ class FaceQuality:
 
     ``sharpness``, ``frontal``, ``size`` and ``score`` are in [0, 1] (the tracker's ranking:
     ``score`` is their product). ``quality`` in [0, 1] is the calibrated predictor of errors
-    (compare it with :data:`THRESHOLDS`\\ ``.min_quality``); ``reasons`` names the causes
+    (``low`` below ``min_quality``); ``reasons`` names the causes
     (``"too small"``, ``"blurred"``, ``"turned away"``, ``"no face detected"``) that put it
     below a per-cause threshold.
     """
@@ -91,19 +98,23 @@ class FaceQuality:
     laplacian: float = 0.0    # raw variance of the Laplacian of the aligned crop
     yaw: float = 0.0          # degrees, unsigned
     det_score: float = 1.0    # the detector's confidence (0: not detected)
+    norm: float | None = None  # raw feature norm / the model's norm_ref (None: not known)
     quality: float = 0.0      # calibrated, in [0, 1]
+    min_quality: float = 0.0  # the threshold of the quality model used (with or without the norm)
     reasons: tuple[str, ...] = field(default=())
 
     @property
     def low(self) -> bool:
-        """Below the calibrated overall threshold."""
-        return self.quality < THRESHOLDS.min_quality
+        """Below the calibrated threshold: a face likely to be matched wrongly."""
+        return self.quality < self.min_quality
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON view: the calibrated quality, whether it is low and why, and the measurements."""
-        return {"quality": round(self.quality, 4), "low": self.low, "reasons": list(self.reasons),
-                "size_px": round(self.size_px, 1), "sharpness": round(self.laplacian, 1),
-                "yaw": round(self.yaw, 1), "detector_score": round(self.det_score, 4)}
+        """JSON view: the calibrated quality, its threshold, whether it is low and why, and the measurements."""
+        return {"quality": round(self.quality, 4), "min_quality": round(self.min_quality, 4), "low": self.low,
+                "reasons": list(self.reasons), "size_px": round(self.size_px, 1),
+                "sharpness": round(self.laplacian, 1), "yaw": round(self.yaw, 1),
+                "detector_score": round(self.det_score, 4),
+                "norm": None if self.norm is None else round(self.norm, 4)}
 
     def describe(self) -> str:
         """One human line, e.g. ``quality 0.31 (low: too small, blurred)``."""
@@ -171,11 +182,17 @@ def frontalness(landmarks: np.ndarray) -> float:
     return (1.0 - yaw) * (1.0 - pitch)
 
 
-def quality_features(size_px: float, laplacian: float, yaw: float, frontal: float, det_score: float) -> np.ndarray:
-    """(len(FEATURES),) the inputs of :data:`QUALITY_MODEL`: log sizes saturate where more
-    pixels stop helping (the crop is 112 px), so size and sharpness enter as capped log2."""
-    return np.array([np.log2(np.clip(size_px, 8.0, 224.0)), np.log2(np.clip(laplacian, 1.0, 4096.0)),
-                     np.cos(np.radians(min(yaw, 90.0))), frontal, det_score], dtype=np.float64)
+def quality_features(size_px: float, laplacian: float, yaw: float, frontal: float,
+                     norm: float | None = None) -> np.ndarray:
+    """The inputs of the quality models, (4,) or with ``norm`` (5,) (:data:`FEATURES`): size and
+    sharpness as capped log2 (more pixels stop helping past about twice the crop's 112 px), the
+    relative norm as log2. The detector's score is not one: its scale is each detector's own;
+    an undetected face gets quality 0 instead."""
+    x = [np.log2(np.clip(size_px, 8.0, 224.0)), np.log2(np.clip(laplacian, 1.0, 4096.0)),
+         np.cos(np.radians(min(yaw, 90.0))), frontal]
+    if norm is not None:
+        x.append(np.log2(np.clip(norm, 1e-3, 1e3)))
+    return np.array(x, dtype=np.float64)
 
 
 def combine(features: np.ndarray, model: QualityModel = QUALITY_MODEL) -> np.ndarray:
@@ -201,9 +218,11 @@ def low_quality_reasons(size_px: float, laplacian: float, yaw: float, det_score:
 
 def face_quality(crop: np.ndarray, landmarks: np.ndarray, box: np.ndarray | None = None,
                  sharpness_ref: float = 100.0, size_ref: float = 112.0, *,
-                 det_score: float = 1.0) -> FaceQuality:
+                 det_score: float = 1.0, norm: float | None = None) -> FaceQuality:
     """Quality of one aligned ``crop`` (H, W, 3) whose face had ``landmarks`` (5, 2) and
-    ``box`` (4,) in the photo (full-resolution pixels) and detector confidence ``det_score``.
+    ``box`` (4,) in the photo (full-resolution pixels) and detector confidence ``det_score``;
+    ``norm``: its raw features' norm relative to the model's ``norm_ref`` (:attr:`Face.norm`),
+    which selects :data:`QUALITY_MODEL_NORM` (else :data:`QUALITY_MODEL`).
 
     ``box`` only feeds the tracker's ``size`` (face height / ``size_ref``); without it the
     landmark size stands in. ``sharpness_ref`` and ``size_ref`` shape the tracker's ``score``.
@@ -215,7 +234,8 @@ def face_quality(crop: np.ndarray, landmarks: np.ndarray, box: np.ndarray | None
     height = float(box[3] - box[1]) if box is not None else size_px
     z = float(np.clip(height / size_ref, 0.0, 1.0))
     yaw = yaw_degrees(landmarks)
-    q = float(combine(quality_features(size_px, lap, yaw, f, det_score)))
+    model = QUALITY_MODEL if norm is None else QUALITY_MODEL_NORM
+    q = float(combine(quality_features(size_px, lap, yaw, f, norm), model)) if det_score > 0 else 0.0
     return FaceQuality(sharpness=s, frontal=f, size=z, score=s * f * z, size_px=size_px, laplacian=lap, yaw=yaw,
-                       det_score=float(det_score), quality=q,
+                       det_score=float(det_score), norm=norm, quality=q, min_quality=model.min_quality,
                        reasons=low_quality_reasons(size_px, lap, yaw, det_score))

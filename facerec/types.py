@@ -54,6 +54,9 @@ class Face:
     detection: Detection
     crop: np.ndarray  # (H, W, 3) uint8 RGB aligned crop
     embedding: np.ndarray | None = field(default=None)  # (D,) float32, L2-normalised
+    # The raw features' norm before normalisation over the model's typical norm (the registry's
+    # ``norm_ref``): below 1 = less confident than usual; None when unknown.
+    norm: float | None = field(default=None, compare=False)
 
     @cached_property
     def quality(self) -> "FaceQuality":
@@ -62,7 +65,7 @@ class Face:
         from .quality import face_quality  # cv2 work on use only
 
         d = self.detection
-        return face_quality(self.crop, d.landmarks, d.box, det_score=float(d.score))
+        return face_quality(self.crop, d.landmarks, d.box, det_score=float(d.score), norm=self.norm)
 
 
 @dataclass(frozen=True)

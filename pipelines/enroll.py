@@ -20,7 +20,6 @@ from tqdm import tqdm
 from facerec import FacerecError, FaceRecognizer, LowQualityError, ModelError
 from facerec.gallery import Gallery, validate_identity
 from facerec.gallery.base import FaceChoice
-from facerec.quality import THRESHOLDS
 from facerec.types import Face
 from facerec.gallery.storage import current_version
 from facerec.photo import open_photo
@@ -49,29 +48,31 @@ class EnrollReport:
 
 class QualityGate:
     """Enrollment's quality check (a :data:`facerec.gallery.base.FaceCheck`): a face whose
-    calibrated quality is below ``min_quality`` (default: :data:`facerec.quality.THRESHOLDS`)
-    is recorded in ``warnings`` and, when ``strict``, refused with :class:`LowQualityError`.
+    calibrated quality is below ``min_quality`` (default: the calibrated threshold of the
+    quality model that rated it, :attr:`facerec.quality.FaceQuality.min_quality`) is recorded
+    in ``warnings`` and, when ``strict``, refused with :class:`LowQualityError`.
 
     A bad template is worse than none: one blurred, tiny or turned-away photo of a person
     draws strangers' faces to it with confident scores (measured: ``benchmarks.quality``).
     """
 
     def __init__(self, min_quality: float | None = None, strict: bool = False) -> None:
-        self.min_quality = THRESHOLDS.min_quality if min_quality is None else float(min_quality)
+        self.min_quality = None if min_quality is None else float(min_quality)
         self.strict = strict
         self.warnings: list[dict[str, object]] = []
 
     def __call__(self, face: Face, label: str) -> None:
         q = face.quality
-        if q.quality >= self.min_quality:
+        limit = q.min_quality if self.min_quality is None else self.min_quality
+        if q.quality >= limit:
             return
         why = ", ".join(q.reasons) or "poor overall"
-        message = (f"{label}: face quality {q.quality:.2f} is below {self.min_quality:.2f} ({why}); "
+        message = (f"{label}: face quality {q.quality:.2f} is below {limit:.2f} ({why}); "
                    "a poor photo makes wrong matches likely")
         if self.strict:
             raise LowQualityError(message + "; use a sharper, larger, frontal photo")
         log.info(message)  # reported by the caller (EnrollReport.warnings), not logged twice
-        self.warnings.append({"path": label, "quality": round(q.quality, 4), "min_quality": self.min_quality,
+        self.warnings.append({"path": label, "quality": round(q.quality, 4), "min_quality": round(limit, 4),
                               "reasons": list(q.reasons)})
 
 

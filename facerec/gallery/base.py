@@ -450,15 +450,16 @@ class GalleryBase(ABC):
             chosen = faces[int(face)]
         else:
             raise ValueError(f"face must be None, an index or 'largest', got {face!r}")
-        if check is not None:
-            check(chosen, label)
         crops = [chosen.crop]
         if synth_views:
             from ..pose import face_views, synthesis_yaws
 
             crops += face_views(image, chosen.detection.landmarks, synthesis_yaws(synth_views),
                                 rec.embedder.preprocessing.template)
-        return self._as_unit(rec.embedder.embed(np.stack(crops)))
+        emb, norms = rec.embed_crops(np.stack(crops))
+        if check is not None:  # with its embedding: the raw norm is a quality signal
+            check(Face(chosen.detection, chosen.crop, emb[0], norms[0]), label)
+        return self._as_unit(emb)
 
     # -- storage primitives (backends) --------------------------------------------------------
     @abstractmethod

@@ -82,6 +82,9 @@ class ModelSpec:
     artifact: Artifact | None = None
     input_spec: InputSpec | None = None
     use: str = ""                               # licence conditions that follow the model
+    # The median norm of the raw features on held-out CelebA faces: Face.norm is relative to
+    # it, a quality signal (facerec.quality; measured by benchmarks.quality); None = unused.
+    norm_ref: float | None = None
 
     # -- files ------------------------------------------------------------------------------
     @property

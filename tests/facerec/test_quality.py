@@ -11,8 +11,8 @@ import pytest
 
 from facerec.alignment import ARCFACE_112, align_face
 from facerec.pose import Pose, generic_face
-from facerec.quality import (BLURRED, THRESHOLDS, TOO_SMALL, TURNED_AWAY, FaceQuality, face_quality, face_size_px,
-                             frontalness, sharpness, yaw_degrees)
+from facerec.quality import (BLURRED, QUALITY_MODEL, QUALITY_MODEL_NORM, THRESHOLDS, TOO_SMALL, TURNED_AWAY, FaceQuality,
+                             combine, face_quality, face_size_px, frontalness, quality_features, sharpness, yaw_degrees)
 from facerec.types import Detection, Face
 
 TPL = ARCFACE_112.points.astype(np.float64)
@@ -106,5 +106,18 @@ def test_face_quality_property_and_json(lfw_crop) -> None:
     assert isinstance(q, FaceQuality) and face.quality is q  # computed once
     assert "no face detected" in q.reasons  # score 0: the centre-crop fallback
     doc = json.loads(json.dumps(q.to_dict()))
-    assert set(doc) == {"quality", "low", "reasons", "size_px", "sharpness", "yaw", "detector_score"}
-    assert 0.0 <= doc["quality"] <= 1.0 and doc["low"] == (q.quality < THRESHOLDS.min_quality)
+    assert set(doc) == {"quality", "min_quality", "low", "reasons", "size_px", "sharpness", "yaw", "detector_score",
+                        "norm"}
+    assert doc["quality"] == 0.0 and doc["low"] and doc["norm"] is None  # no norm known: the cheap model
+    assert doc["min_quality"] == round(QUALITY_MODEL.min_quality, 4)
+
+
+def test_the_norm_selects_its_model_and_a_low_norm_lowers_quality(lfw_crop) -> None:
+    img, lm = lfw_crop
+    crop = align_face(img, lm)
+    plain = face_quality(crop, lm)
+    typical, weak = face_quality(crop, lm, norm=1.0), face_quality(crop, lm, norm=0.5)
+    assert plain.min_quality == QUALITY_MODEL.min_quality and typical.min_quality == QUALITY_MODEL_NORM.min_quality
+    feats = quality_features(plain.size_px, plain.laplacian, plain.yaw, plain.frontal, 1.0)
+    assert typical.quality == pytest.approx(float(combine(feats, QUALITY_MODEL_NORM)))
+    assert weak.quality < typical.quality  # a less confident embedding: lower quality
