@@ -54,8 +54,10 @@ class QualityThresholds:
     max_yaw: float        # |yaw| in degrees above: "turned away"
 
 
-#: Calibrated on held-out CelebA identities with SFace.
-THRESHOLDS = QualityThresholds(min_size_px=0.0, min_sharpness=0.0, max_yaw=90.0)
+#: Calibrated on the fit half of the CelebA subset (150 identities, SFace, YuNet): ``python -m
+#: benchmarks.quality`` (2026-12-07; docs/quality.md). Round numbers of the measured 29.4 px,
+#: 13.4 and 34.2°.
+THRESHOLDS = QualityThresholds(min_size_px=29.0, min_sharpness=13.0, max_yaw=34.0)
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,14 @@ class QualityModel:
 
 #: Feature names of :func:`quality_features` (the last only when the norm is known).
 FEATURES = ("log2_size", "log2_sharpness", "yaw_cos", "frontal", "log2_norm")
+# Both fitted by ``python -m benchmarks.quality`` on the CelebA fit half (its natural photos and 200
+# of them degraded at 14 levels) with SFace's embeddings; thresholds as its output says.
 #: The cheap signals only: any model, or a model without a reference norm.
-QUALITY_MODEL = QualityModel(FEATURES[:4], bias=0.0, weights=(0.0,) * 4, min_quality=0.0)
+QUALITY_MODEL = QualityModel(FEATURES[:4], bias=-0.022176, weights=(0.030980, 0.048639, 0.112555, 0.068694),
+                             min_quality=0.63)
 #: With the raw features' norm relative to the model's ``norm_ref`` (registry): SFace's.
-QUALITY_MODEL_NORM = QualityModel(FEATURES, bias=0.0, weights=(0.0,) * 5, min_quality=0.0)
+QUALITY_MODEL_NORM = QualityModel(FEATURES, bias=0.484325, weights=(0.015173, 0.015704, 0.023214, 0.002785, 0.520922),
+                                  min_quality=0.63)
 
 
 @dataclass(frozen=True)

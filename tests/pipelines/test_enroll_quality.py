@@ -39,7 +39,7 @@ def test_enroll_warns_about_a_tiny_blurred_photo_and_strict_refuses_it(tmp_path:
     gdir = str(tmp_path / "g")
     rc, out, err = run(capsys, ["enroll", "--gallery", gdir, "Colin Powell", str(photos["small"])])
     assert rc == 0, err
-    assert "warning:" in out and "too small" in out and str(photos["small"]) in out
+    assert "warning:" in out and "blurred" in out and str(photos["small"]) in out
 
     rc, out, _ = run(capsys, ["enroll", "--gallery", gdir, "Colin Powell", str(photos["good"]), "--json"])
     assert rc == 0 and json.loads(out)["warnings"] == []  # a good photo draws no word
@@ -47,7 +47,7 @@ def test_enroll_warns_about_a_tiny_blurred_photo_and_strict_refuses_it(tmp_path:
     rc, out, err = run(capsys, ["enroll", "--gallery", str(tmp_path / "g2"), "Colin Powell", str(photos["small"]),
                                 "--strict-quality"])
     assert rc == 2 and out == ""
-    assert err.count("\n") == 1 and "quality" in err and "too small" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and "quality" in err and "blurred" in err and "Traceback" not in err
     assert not (tmp_path / "g2").exists()  # refused: nothing saved
 
     # --min-quality 0 lets it through; the JSON report names the causes
@@ -57,7 +57,7 @@ def test_enroll_warns_about_a_tiny_blurred_photo_and_strict_refuses_it(tmp_path:
     rc, out, _ = run(capsys, ["enroll", "--gallery", str(tmp_path / "g4"), "Colin Powell", str(photos["small"]),
                               "--json"])
     w = json.loads(out)["warnings"]
-    assert len(w) == 1 and "too small" in w[0]["reasons"] and w[0]["quality"] < THRESHOLDS.min_quality
+    assert len(w) == 1 and "blurred" in w[0]["reasons"] and w[0]["quality"] < w[0]["min_quality"]
 
 
 def test_bulk_enroll_with_strict_quality_skips_and_reports(tmp_path: Path, photos, installed_model, capsys) -> None:
@@ -80,8 +80,9 @@ def test_verify_and_search_report_each_faces_quality(tmp_path: Path, photos, ins
     doc = json.loads(out)
     assert rc == 0 and set(doc) == {"same", "score", "threshold", "quality"}
     assert doc["quality"]["a"]["low"] is False and doc["quality"]["b"]["low"] is True
-    assert "too small" in doc["quality"]["b"]["reasons"]
-    assert doc["quality"]["b"]["size_px"] == pytest.approx(doc["quality"]["a"]["size_px"] * 0.2, rel=0.15)
+    qb = doc["quality"]["b"]
+    assert qb["size_px"] == pytest.approx(doc["quality"]["a"]["size_px"] * 0.2, rel=0.15)  # 5× smaller photo
+    assert "blurred" in qb["reasons"] and (("too small" in qb["reasons"]) == (qb["size_px"] < THRESHOLDS.min_size_px))
     rc, out, _ = run(capsys, ["verify", str(photos["good"]), str(photos["small"])])
     assert f"{photos['small']}: quality" in out and "(low: " in out
 
@@ -89,6 +90,6 @@ def test_verify_and_search_report_each_faces_quality(tmp_path: Path, photos, ins
     assert run(capsys, ["enroll", "--gallery", gdir, "Colin Powell", str(photos["good"])])[0] == 0
     rc, out, _ = run(capsys, ["search", "--gallery", gdir, str(photos["small"]), "--json"])
     face = json.loads(out)["faces"][0]
-    assert rc == 0 and face["quality"]["low"] is True and "too small" in face["quality"]["reasons"]
+    assert rc == 0 and face["quality"]["low"] is True and "blurred" in face["quality"]["reasons"]
     rc, out, _ = run(capsys, ["search", "--gallery", gdir, str(photos["other"])])
     assert "quality" in out and "(low" not in out
