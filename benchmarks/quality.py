@@ -390,6 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     min_quality = threshold_where_doubled(cq[fit], ifn, factor=QUALITY_FACTOR)
     min_q = {name: threshold_where_doubled(model_quality(ct, m)[fit], ifn, factor=QUALITY_FACTOR)
              for name, m in (("cheap", model_cheap), ("with_norm", model_norm))}
+    if min_q["with_norm"] is not None:
+        # The cheap model alone never separates faces that well (its rule finds no threshold):
+        # give it the same flag rate on the fit half as the norm model's threshold.
+        share = float(np.mean(model_quality(ct, model_norm)[fit] < min_q["with_norm"]))
+        min_q["cheap_same_flag_rate"] = float(np.quantile(model_quality(ct, model_cheap)[fit], share))
+        min_q["flag_rate_fit"] = share
     calib = {"fit_threshold_fmr_1e-3": thr_fit, "degradation": deg, "min_size_px": min_size,
              "min_sharpness": min_sharp, "max_yaw": max_yaw, "min_quality": min_quality,
              "share_below_min_quality_fit": float(np.mean(cq[fit] < (min_quality or 0))),

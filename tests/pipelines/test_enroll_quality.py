@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from facerec import load_image
+from facerec.gallery.storage import current_version
 from facerec.quality import THRESHOLDS
 from pipelines.cli import main
 
@@ -48,7 +49,7 @@ def test_enroll_warns_about_a_tiny_blurred_photo_and_strict_refuses_it(tmp_path:
                                 "--strict-quality"])
     assert rc == 2 and out == ""
     assert err.count("\n") == 1 and "quality" in err and "blurred" in err and "Traceback" not in err
-    assert not (tmp_path / "g2").exists()  # refused: nothing saved
+    assert current_version(tmp_path / "g2") is None  # refused: no gallery saved
 
     # --min-quality 0 lets it through; the JSON report names the causes
     rc, out, _ = run(capsys, ["enroll", "--gallery", str(tmp_path / "g3"), "Colin Powell", str(photos["small"]),
