@@ -105,14 +105,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({**report.to_dict(), "gallery": args.gallery, "identities": len(gallery)})
         return 0 if report.enrolled else 1
-    for name, n in report.enrolled.items():
-        what = "face(s) of cluster " + args.cluster if cluster is not None else (
-            "template(s)" if args.synth_views else "photo(s)")
-        print(f"enrolled {name}: {n} {what}")
     for w in report.warnings:
         why = ", ".join(map(str, w["reasons"])) or "poor overall"  # type: ignore[call-overload]
         print(f"warning: {w['path']}: low face quality {w['quality']:.2f} < {w['min_quality']:.2f} ({why}): "
               "wrong matches are likely; enroll a sharper, larger, frontal photo (--strict-quality refuses such photos)")
+    for name, n in report.enrolled.items():
+        what = "face(s) of cluster " + args.cluster if cluster is not None else (
+            "template(s)" if args.synth_views else "photo(s)")
+        print(f"enrolled {name}: {n} {what}")
     for path, reason in report.skipped:
         print(f"skipped {path}: {reason}")
     print(f"gallery {args.gallery}: {len(gallery)} identities, {gallery.num_templates} templates"
