@@ -7,7 +7,7 @@ the enrollment gate's effect on open-set errors.
 Data (``$FACEREC_DATA_DIR``): LFW (official ``lfw_pairs.txt``; the test set, never fitted on)
 and the CelebA subset, split by identity (seeded) into a *fit* half (the quality model and
 every threshold are chosen there) and a *held-out* half (measured only). Signals per image
-(:mod:`benchmarks.quality_features`, cached beside the evaluation caches): the face nearest
+(:func:`image_signals`, cached beside the evaluation caches): the face nearest
 the centre, its landmarks and detector score, the aligned crop's sharpness, the raw model
 output's norm. Model: the default (SFace).
 
@@ -38,22 +38,26 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
 
 from benchmarks.machine import cpu_model
-from benchmarks.quality_features import ImageSignals, image_signals
 from facerec import FaceRecognizer, load_image
 from facerec.alignment import align_face
 from facerec.pairs import read_lfw_pairs
 from facerec.quality import (FEATURES, QualityModel, combine, face_size_px, frontalness,
                              quality_features, sharpness, yaw_degrees)
 from facerec.quality_erc import error_versus_reject, pair_quality, threshold_at_fmr
-from pipelines.embedding_cache import default_cache_dir
+from facerec.photo import open_photo
+from pipelines.embedding_cache import ArrayCache, default_cache_dir, file_key, spec_hash
+from pipelines.evaluate import embed_image_files
+from pipelines.evaluate.embedding import central_landmarks, open_caches
 from pipelines.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -69,6 +73,73 @@ SIGMAS = (0.0, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)            # Gaussian blur sigma, p
 
 
 # -- per-image signals -------------------------------------------------------------------------
+# Per image (the face nearest the centre, as LFW evaluation takes it; no detection = the
+# centre-crop fallback, detector score 0): the 5 landmarks, the detector score, the normalised
+# embedding, and the variance of the Laplacian of the aligned crop. Two ways:
+# * norms=False: detections and embeddings from pipelines.evaluate's caches (through
+#   embed_image_files, so after a 'facerec evaluate lfw' only the crops' sharpness is computed);
+# * norms=True: also the norm of the model's raw (not yet L2-normalised) output, so the model
+#   runs on every image here, once, and the embedding is that output normalised.
+
+@dataclass(frozen=True)
+class ImageSignals:
+    """Signals of N images in ``paths`` order."""
+
+    paths: list[Path]
+    embeddings: np.ndarray  # (N, D) unit rows
+    landmarks: np.ndarray   # (N, 5, 2) in the image's pixels (the centre-crop fallback's where not detected)
+    det_score: np.ndarray   # (N,) 0 where no face was detected
+    detected: np.ndarray    # (N,) bool
+    laplacian: np.ndarray   # (N,) variance of the Laplacian of the aligned crop
+    norm: np.ndarray        # (N,) norm of the raw model output (NaN where not measured)
+
+
+def image_signals(rec: FaceRecognizer, paths: Sequence[str | os.PathLike], cache_dir: Path, *,
+                  norms: bool = False, batch_size: int = 64) -> ImageSignals:
+    """Measure (or read from the caches) every image's signals."""
+    from tqdm import tqdm
+
+    uniq = list(dict.fromkeys(Path(p) for p in paths))
+    emb = None if norms else embed_image_files(rec, uniq, cache_dir=cache_dir, batch_size=batch_size)
+    det_cache, _ = open_caches(rec, False, cache_dir)
+    e = rec.embedder
+    fields = {"landmarks": ((5, 2), "float32"), "score": ((), "float32"), "detected": ((), "bool"),
+              "laplacian": ((), "float64"), "norm": ((), "float32")}
+    if norms:
+        fields["embedding"] = ((e.embedding_size,), "float32")
+        spec: dict = {"format": 1, "fingerprint": e.fingerprint(), "det": str(det_cache.path)}
+    else:
+        spec = {"format": 2, "fingerprint": e.fingerprint(), "det": str(det_cache.path), "norms": False}
+    qcache = ArrayCache(cache_dir / f"quality-{spec_hash(spec)}.npz", fields)
+    keys = [file_key(p) for p in uniq]
+    todo = [i for i, k in enumerate(keys) if k not in qcache]
+    for start in tqdm(range(0, len(todo), batch_size), desc="quality signals", unit="batch"):
+        chunk = todo[start:start + batch_size]
+        crops, rows = [], []
+        for i in chunk:
+            photo = open_photo(uniq[i])
+            lm, ok = central_landmarks(rec, photo, keys[i], det_cache)
+            crop = rec.crop(photo, lm)
+            crops.append(crop)
+            rows.append((lm, float(det_cache.get(keys[i])["score"]) if ok else 0.0, ok, sharpness(crop)))
+        raw = e._run(e.preprocessing.to_array(np.stack(crops))) if norms else None  # (B, D) before L2 normalisation
+        for n, (i, (lm, sc, ok, lap)) in enumerate(zip(chunk, rows)):
+            extra = {}
+            if raw is not None:
+                nrm = float(np.linalg.norm(raw[n]))
+                extra = {"embedding": raw[n] / max(nrm, 1e-12), "norm": nrm}
+            qcache.put(keys[i], landmarks=lm, score=sc, detected=ok, laplacian=lap, **({"norm": np.nan} | extra))
+        if start // batch_size % 20 == 19:
+            qcache.save()
+    qcache.save()
+    det_cache.save()
+    r = [qcache.get(k) for k in keys]
+    embeddings = np.stack([x["embedding"] for x in r]) if norms else emb.embeddings  # type: ignore[union-attr]
+    return ImageSignals(uniq, embeddings, np.stack([x["landmarks"] for x in r]),
+                        np.array([float(x["score"]) for x in r]), np.array([bool(x["detected"]) for x in r]),
+                        np.array([float(x["laplacian"]) for x in r]), np.array([float(x["norm"]) for x in r]))
+
+
 
 def signal_table(s: ImageSignals, norm_ref: float) -> dict[str, np.ndarray]:
     """Per-image signals (N,) each, and the feature rows of :func:`quality_features`."""
