@@ -10,11 +10,15 @@ tracker ranking crops, clustering keeping poor faces out of cluster cores) asks
 * **blur**: the variance of the Laplacian of the aligned grey crop (:func:`sharpness`);
 * **pose**: yaw in degrees from the 5 landmarks (:func:`yaw_degrees`) and the combined
   yaw/pitch :func:`frontalness`;
+* **embedding norm**: the model's raw features' norm before L2 normalisation, relative to the
+  model's typical norm (``norm_ref`` in :mod:`facerec.models`; :attr:`facerec.types.Face.norm`).
+  Like MagFace's, SFace's falls on faces the network is unsure of: the strongest signal
+  measured (``docs/quality.md``);
 * **detector score**: 0 (a face that was not detected, e.g. a centre-crop fallback) gives
   quality 0; otherwise it is reported, not used (each detector has its own scale).
 
-``quality`` combines them into one number, calibrated on held-out CelebA identities (never
-LFW, the test set) to predict the cosine between a face's embedding and its identity's mean
+``quality`` combines them into one number, fitted on CelebA identities (never LFW, the test
+set) to predict the cosine between a face's embedding and its identity's mean
 embedding (the CR-FIQA target): low quality = the face lands far from its own identity. Each
 cause has its own threshold (:data:`THRESHOLDS`) so a low score says why: too small,
 blurred, turned away. ``benchmarks.quality`` measures all of it (error-versus-reject curves).
@@ -54,7 +58,7 @@ class QualityThresholds:
     max_yaw: float        # |yaw| in degrees above: "turned away"
 
 
-#: Calibrated on the fit half of the CelebA subset (150 identities, SFace, YuNet): ``python -m
+#: Calibrated on the fit half of the CelebA subset (149 identities, SFace, YuNet): ``python -m
 #: benchmarks.quality`` (2026-12-07; docs/quality.md). Round numbers of the measured 29.4 px,
 #: 13.4 and 34.2°.
 THRESHOLDS = QualityThresholds(min_size_px=29.0, min_sharpness=13.0, max_yaw=34.0)
@@ -63,9 +67,8 @@ THRESHOLDS = QualityThresholds(min_size_px=29.0, min_sharpness=13.0, max_yaw=34.
 @dataclass(frozen=True)
 class QualityModel:
     """``quality = clip(bias + Σ weight·feature, 0, 1)`` over ``features`` (a linear
-    regression fitted on held-out CelebA, predicting a face's cosine to its identity's mean
-    embedding), and ``min_quality``, the calibrated threshold: faces below miss their own
-    identity at least twice as often as the average face."""
+    regression fitted on CelebA, predicting a face's cosine to its identity's mean embedding),
+    and ``min_quality``, the calibrated threshold below which a face is ``low``."""
 
     features: tuple[str, ...]
     bias: float
@@ -82,7 +85,8 @@ FEATURES = ("log2_size", "log2_sharpness", "yaw_cos", "frontal", "log2_norm")
 # (faces below miss 3× as often as the average face) this weaker model never meets.
 QUALITY_MODEL = QualityModel(FEATURES[:4], bias=-0.022176, weights=(0.030980, 0.048639, 0.112555, 0.068694),
                              min_quality=0.696)
-#: With the raw features' norm relative to the model's ``norm_ref`` (registry): SFace's.
+#: With the raw features' norm relative to the model's ``norm_ref`` (registry): SFace's. Its
+#: threshold: faces below miss their own identity (at FMR 1e-3) 3× as often as the average face.
 QUALITY_MODEL_NORM = QualityModel(FEATURES, bias=0.484325, weights=(0.015173, 0.015704, 0.023214, 0.002785, 0.520922),
                                   min_quality=0.637)
 

@@ -51,7 +51,7 @@ Aggregation = Literal["max", "mean"]
 AGGREGATIONS: tuple[str, ...] = ("max", "mean")
 #: ``face=`` for enrollment: an index into the detections (highest score first) or "largest".
 FaceChoice = Union[int, Literal["largest"], None]
-#: Sees an image's chosen face (and the image's label) before enrollment; raises to refuse it.
+#: Sees an image's chosen face (and the image's label) before it is enrolled; raises to refuse it.
 FaceCheck = Callable[[Face, str], None]
 #: What enroll/search accept: an image (path, bytes, PIL, uint8 array), one embedding (D,),
 #: a batch of embeddings (N, D) float, or a list of images / embeddings.
@@ -265,8 +265,9 @@ class GalleryBase(ABC):
         ``model_id``: the model that made raw embeddings, checked against the gallery's.
         ``synth_views``: also enroll that many views of each image's face re-rendered at other
         yaws on a generic 3D face (:func:`facerec.pose.synthesis_yaws`; one-to-many).
-        ``check(face, label)`` sees each image's chosen face before it is embedded and may
-        raise to refuse it (e.g. a quality gate, :mod:`pipelines.enroll`); nothing is added then.
+        ``check(face, label)`` sees each image's chosen face (with its embedding and norm)
+        before it is added and may raise to refuse it (e.g. a quality gate,
+        :mod:`pipelines.enroll`); nothing is added then.
         """
         name = validate_identity(identity)
         vectors = self._templates_from(inputs, face, model_id, synth_views, check)
