@@ -128,6 +128,16 @@ class FaceQuality:
                 "detector_score": round(self.det_score, 4),
                 "norm": None if self.norm is None else round(self.norm, 4)}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FaceQuality":
+        """Inverse of :meth:`to_dict` (e.g. a service answer); the tracker's ``sharpness``,
+        ``frontal``, ``size`` and ``score`` are not sent and come back NaN."""
+        nan = float("nan")
+        return cls(sharpness=nan, frontal=nan, size=nan, score=nan, size_px=float(d["size_px"]),
+                   laplacian=float(d["sharpness"]), yaw=float(d["yaw"]), det_score=float(d["detector_score"]),
+                   norm=None if d.get("norm") is None else float(d["norm"]), quality=float(d["quality"]),
+                   min_quality=float(d["min_quality"]), reasons=tuple(d["reasons"]))
+
     def describe(self) -> str:
         """One human line, e.g. ``quality 0.31 (low: too small, blurred)``."""
         why = ", ".join(self.reasons)

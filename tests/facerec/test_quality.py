@@ -110,6 +110,7 @@ def test_face_quality_property_and_json(lfw_crop) -> None:
                         "norm"}
     assert doc["quality"] == 0.0 and doc["low"] and doc["norm"] is None  # no norm known: the cheap model
     assert doc["min_quality"] == round(QUALITY_MODEL.min_quality, 4)
+    assert FaceQuality.from_dict(doc).to_dict() == doc  # what a remote client reads back
 
 
 def test_the_norm_selects_its_model_and_a_low_norm_lowers_quality(lfw_crop) -> None:
