@@ -370,3 +370,23 @@ def test_hash_key_matches_sha256() -> None:
     assert hash_key("s3cret") == hashlib.sha256(b"s3cret").hexdigest()
     with pytest.raises(ValueError):
         hash_key(" padded ")
+
+
+def test_enroll_warns_about_a_low_quality_photo_and_strict_quality_refuses_it(client: TestClient,
+                                                                             faces: dict[str, Path]) -> None:
+    import cv2
+
+    from facerec import load_image
+
+    small = cv2.GaussianBlur(cv2.resize(load_image(faces["powell1"]), None, fx=0.2, fy=0.2,
+                                        interpolation=cv2.INTER_AREA), (0, 0), 0.8)
+    buf = io.BytesIO()
+    Image.fromarray(small).save(buf, format="PNG")
+    files = {"images": ("thumb.png", buf.getvalue())}
+    r = client.post("/v1/galleries/people/identities/Colin Powell?strict_quality=true", files=files, headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "low_quality"
+    assert "blurred" in r.json()["error"]["message"]
+    r = client.post("/v1/galleries/people/identities/Colin Powell", files=files, headers=AUTH)
+    assert r.status_code == 200, r.text
+    (w,) = r.json()["warnings"]
+    assert w["path"] == "thumb.png" and "blurred" in w["reasons"] and w["quality"] < w["min_quality"]
