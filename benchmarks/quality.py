@@ -535,7 +535,8 @@ def main(argv: list[str] | None = None) -> int:
             v = [c["fnmr"][FRACTIONS.index(f)] for f in SHOW]
             print(f"{name:<18}" + "".join(f"{100 * x:>8.2f}" for x in v) + f"   {100 * (v[2] - base) / base:+.0f} %")
     print(f"\ncalibrated: min_size_px {min_size}, min_sharpness {min_sharp}, max_yaw {max_yaw}, "
-          f"norm_ref {norm_ref}\n  cheap: {model_cheap}, min_quality {min_q['cheap']}"
+          f"norm_ref {norm_ref}\n  cheap: {model_cheap}, min_quality {min_q['cheap']} "
+          f"(same flag rate: {min_q.get('cheap_same_flag_rate')})"
           f"\n  with norm: {model_norm}, min_quality {min_q['with_norm']}")
     print("\nenrollment gate (LFW, open-set at the search threshold):")
     for k in ("worst", "worst_gate", "worst_refuse", "best", "best_gate"):
