@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (AlignmentError, FacerecError, ImageError, ImageTooLarge, ModelError, MultipleFacesError,
-                     NoFaceError)
+from .errors import (AlignmentError, FacerecError, ImageError, ImageTooLarge, LowQualityError, ModelError,
+                     MultipleFacesError, NoFaceError)
 
 __version__ = "0.1.0"
 
@@ -21,10 +21,11 @@ _LAZY = {
     "OnnxEmbedder": "onnx_embedder", "Preprocessing": "preprocessing", "FaceRecognizer": "recognizer",
     "cosine_similarity": "similarity", "Detection": "types", "Face": "types", "VerificationResult": "types",
     "create_detector": "bounded", "Photo": "photo", "open_photo": "photo",
+    "FaceQuality": "quality", "face_quality": "quality",
 }
 
-__all__ = sorted([*_LAZY, "AlignmentError", "FacerecError", "ImageError", "ImageTooLarge", "ModelError", "MultipleFacesError",
-                  "NoFaceError"])
+__all__ = sorted([*_LAZY, "AlignmentError", "FacerecError", "ImageError", "ImageTooLarge", "LowQualityError", "ModelError",
+                  "MultipleFacesError", "NoFaceError"])
 
 
 def __getattr__(name: str) -> Any:
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from .onnx_embedder import OnnxEmbedder
     from .photo import Photo, open_photo
     from .preprocessing import Preprocessing
+    from .quality import FaceQuality, face_quality
     from .recognizer import FaceRecognizer
     from .similarity import cosine_similarity
     from .types import Detection, Face, VerificationResult

@@ -67,9 +67,12 @@ def _detection(d: dict[str, Any]) -> Detection:
 
 def _search_result(r: dict[str, Any]) -> SearchResult:
     """Inverse of :meth:`SearchResult.to_dict`."""
+    from .quality import FaceQuality
+
     return SearchResult(matches=tuple(Match(m["identity"], float(m["score"])) for m in r["matches"]),
                         threshold=None if r["threshold"] is None else float(r["threshold"]),
-                        detection=None if r["detection"] is None else _detection(r["detection"]))
+                        detection=None if r["detection"] is None else _detection(r["detection"]),
+                        quality=FaceQuality.from_dict(r["quality"]) if r.get("quality") else None)
 
 
 def _upload(image: ImageInput, default_name: str) -> tuple[str, bytes]:

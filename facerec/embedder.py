@@ -104,10 +104,10 @@ class Embedder:
         return contextlib.nullcontext()
 
     @torch.inference_mode()
-    def embed_tensor(self, x: torch.Tensor, flip: bool = False) -> torch.Tensor:
-        """(N, 3, H, W) preprocessed batch → (N, D) float32 unit vectors.
+    def features_tensor(self, x: torch.Tensor, flip: bool = False) -> torch.Tensor:
+        """(N, 3, H, W) preprocessed batch → (N, D) float32 raw features (not normalised).
 
-        ``flip``: test-time augmentation, sum of the embeddings of the crop and its mirror.
+        ``flip``: test-time augmentation, sum of the features of the crop and its mirror.
         """
         x = x.to(self.device)
         if self.channels_last:
@@ -116,18 +116,31 @@ class Embedder:
             feats = self.model(x).float()
             if flip:
                 feats = feats + self.model(torch.flip(x, dims=[3])).float()
-        return F.normalize(feats, dim=1)
+        return feats
+
+    def embed_tensor(self, x: torch.Tensor, flip: bool = False) -> torch.Tensor:
+        """(N, 3, H, W) preprocessed batch → (N, D) float32 unit vectors (see :meth:`features_tensor`)."""
+        return F.normalize(self.features_tensor(x, flip), dim=1)
 
     def embed(self, crops: np.ndarray | Sequence[np.ndarray], batch_size: int = 64, flip: bool = False) -> np.ndarray:
         """Aligned crops (N, H, W, 3) uint8 RGB → (N, D) float32 L2-normalised embeddings."""
+        return self.embed_with_norms(crops, batch_size, flip)[0]
+
+    @torch.inference_mode()
+    def embed_with_norms(self, crops: np.ndarray | Sequence[np.ndarray], batch_size: int = 64,
+                         flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`embed` and the (N,) norms of the raw features (with ``flip``, of the mean of
+        the two views' features), as :meth:`facerec.onnx_embedder.OnnxEmbedder.embed_with_norms`."""
         crops = list(crops) if not isinstance(crops, np.ndarray) else crops
         if len(crops) == 0:
-            return np.zeros((0, self.embedding_size), dtype=np.float32)
-        out = []
+            return np.zeros((0, self.embedding_size), dtype=np.float32), np.zeros(0, np.float32)
+        out, norms = [], []
         for i in range(0, len(crops), batch_size):
             batch = self.preprocessing.to_tensor(crops[i:i + batch_size])
-            out.append(self.embed_tensor(batch, flip=flip).cpu().numpy())
-        return np.concatenate(out).astype(np.float32, copy=False)
+            feats = self.features_tensor(batch, flip=flip)
+            norms.append((feats.norm(dim=1) / (2.0 if flip else 1.0)).cpu().numpy())
+            out.append(F.normalize(feats, dim=1).cpu().numpy())
+        return np.concatenate(out).astype(np.float32, copy=False), np.concatenate(norms).astype(np.float32)
 
     # -- checkpoint -----------------------------------------------------------------------
     def fingerprint(self) -> str:

@@ -30,5 +30,9 @@ class AlignmentError(FacerecError):
     """Landmarks are degenerate (e.g. all points coincide) and no transform exists."""
 
 
+class LowQualityError(FacerecError):
+    """A face is below the quality a task asked for (e.g. enrollment with a quality gate)."""
+
+
 class ModelError(FacerecError):
     """A model checkpoint is missing, corrupt, untrusted or incompatible."""

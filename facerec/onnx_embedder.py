@@ -57,16 +57,25 @@ class OnnxEmbedder:
 
         ``flip``: the sum of the features of each crop and its mirror (as the torch embedder).
         """
+        return self.embed_with_norms(crops, batch_size, flip)[0]
+
+    def embed_with_norms(self, crops: np.ndarray | Sequence[np.ndarray], batch_size: int = 64,
+                         flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`embed` and the (N,) norms of the raw features before normalisation (with
+        ``flip``, of the mean of the two views' features; NaN for old exports without a
+        ``features`` output). The norm carries quality for some models (:mod:`facerec.quality`)."""
         crops = list(crops) if not isinstance(crops, np.ndarray) else crops
         if len(crops) == 0:
-            return np.zeros((0, self.embedding_size), dtype=np.float32)
+            return np.zeros((0, self.embedding_size), dtype=np.float32), np.zeros(0, np.float32)
         if flip and self._output != "features":
             raise ModelError(f"{self.path}: this export has no 'features' output for flip; re-export it")
-        out = []
+        out, norms = [], []
         for i in range(0, len(crops), batch_size):
             x = self.preprocessing.to_array(crops[i:i + batch_size])
-            feats = self._run(x)
+            feats = self._run(x)  # (B, D)
             if flip:
                 feats = feats + self._run(np.ascontiguousarray(x[:, :, :, ::-1]))
+            n = np.linalg.norm(feats, axis=1) / (2.0 if flip else 1.0)
+            norms.append(n if self._output == "features" else np.full(len(n), np.nan))
             out.append(l2_normalize(feats))
-        return np.concatenate(out).astype(np.float32, copy=False)
+        return np.concatenate(out).astype(np.float32, copy=False), np.concatenate(norms).astype(np.float32)

@@ -243,13 +243,28 @@ class FaceRecognizer:
         :mod:`facerec.bounded`)."""
         return self.detector.detect(open_photo(image))
 
+    def embed_crops(self, crops: "np.ndarray | Sequence[np.ndarray]", flip: bool = False,
+                    batch_size: int = 64) -> tuple[np.ndarray, list[float | None]]:
+        """(N, D) embeddings of aligned crops and each one's relative norm (the raw features'
+        norm over the model's ``norm_ref``; None where the model has none): what
+        :attr:`Face.norm` holds, a quality signal (:mod:`facerec.quality`)."""
+        ref = self.embedder.metadata.get("norm_ref")
+        with_norms = getattr(self.embedder, "embed_with_norms", None)
+        if ref is None or with_norms is None:
+            emb = self.embedder.embed(crops, batch_size=batch_size, flip=flip)
+            return emb, [None] * len(emb)
+        emb, norms = with_norms(crops, batch_size=batch_size, flip=flip)
+        return emb, [float(n) / float(ref) if np.isfinite(n) else None for n in norms]
+
     def faces(self, image: "ImageInput | Photo", embed: bool = True, flip: bool = False) -> list[Face]:
         """All faces with their aligned crops (and embeddings unless ``embed=False``)."""
         photo = open_photo(image)
         dets = self.detector.detect(photo)
         crops = [self.crop(photo, d.landmarks) for d in dets]
-        embs = self.embedder.embed(crops, flip=flip) if embed and crops else [None] * len(crops)
-        return [Face(d, c, e) for d, c, e in zip(dets, crops, embs)]
+        if not (embed and crops):
+            return [Face(d, c) for d, c in zip(dets, crops)]
+        embs, norms = self.embed_crops(crops, flip=flip)
+        return [Face(d, c, e, n) for d, c, e, n in zip(dets, crops, embs, norms)]
 
     def embed(self, image: ImageInput, flip: bool = False) -> np.ndarray:
         """(N, D) embeddings of every face in ``image`` (N may be 0), highest score first."""
@@ -301,8 +316,8 @@ class FaceRecognizer:
                 raise
         if not found:
             return []
-        embs = self.embedder.embed(np.stack([c for _, c in found]), batch_size=batch_size, flip=flip)
-        return [Face(d, c, e) for (d, c), e in zip(found, embs)]
+        embs, norms = self.embed_crops(np.stack([c for _, c in found]), flip=flip, batch_size=batch_size)
+        return [Face(d, c, e, n) for (d, c), e, n in zip(found, embs, norms)]
 
     def verify(self, a: ImageInput, b: ImageInput, threshold: float | None = None, select: Select = "largest",
                fallback_center: bool = False, flip: bool = False) -> VerificationResult:

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .quality import FaceQuality
 
 # Order of the 5 landmarks everywhere in facerec (and in MTCNN / insightface):
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
@@ -50,6 +54,18 @@ class Face:
     detection: Detection
     crop: np.ndarray  # (H, W, 3) uint8 RGB aligned crop
     embedding: np.ndarray | None = field(default=None)  # (D,) float32, L2-normalised
+    # The raw features' norm before normalisation over the model's typical norm (the registry's
+    # ``norm_ref``): below 1 = less confident than usual; None when unknown.
+    norm: float | None = field(default=None, compare=False)
+
+    @cached_property
+    def quality(self) -> "FaceQuality":
+        """How far this face can be trusted (:func:`facerec.quality.face_quality`: size in the
+        photo, blur, pose, detector score; ``.quality`` in [0, 1], ``.low``, ``.reasons``)."""
+        from .quality import face_quality  # cv2 work on use only
+
+        d = self.detection
+        return face_quality(self.crop, d.landmarks, d.box, det_score=float(d.score), norm=self.norm)
 
 
 @dataclass(frozen=True)
@@ -66,4 +82,9 @@ class VerificationResult:
     faces: tuple[Face, Face] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"same": bool(self.same), "score": float(self.score), "threshold": float(self.threshold)}
+        """``same``, ``score``, ``threshold``, and with the compared faces their ``quality``
+        (``{"a": {...}, "b": {...}}``, :meth:`facerec.quality.FaceQuality.to_dict`)."""
+        out: dict[str, Any] = {"same": bool(self.same), "score": float(self.score), "threshold": float(self.threshold)}
+        if self.faces is not None:
+            out["quality"] = {"a": self.faces[0].quality.to_dict(), "b": self.faces[1].quality.to_dict()}
+        return out

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from facerec import FacerecError, FaceRecognizer, ModelError
+from facerec import FacerecError, FaceRecognizer, LowQualityError, ModelError
 from facerec.gallery import Gallery, validate_identity
 from facerec.gallery.base import FaceChoice
+from facerec.types import Face
 from facerec.gallery.storage import current_version
 from facerec.photo import open_photo
 
@@ -33,14 +34,46 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EnrollReport:
-    """What a bulk enrollment did: templates added per identity, and what it skipped (with why)."""
+    """What a bulk enrollment did: templates added per identity, what it skipped (with why),
+    and the photos enrolled although their face is of low quality (:class:`QualityGate`)."""
 
     enrolled: dict[str, int] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    warnings: list[dict[str, object]] = field(default_factory=list)  # {"path", "quality", "reasons", ...}
 
     def to_dict(self) -> dict[str, object]:
         return {"enrolled": self.enrolled, "templates": sum(self.enrolled.values()),
-                "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped], "warnings": self.warnings}
+
+
+class QualityGate:
+    """Enrollment's quality check (a :data:`facerec.gallery.base.FaceCheck`): a face whose
+    calibrated quality is below ``min_quality`` (default: the calibrated threshold of the
+    quality model that rated it, :attr:`facerec.quality.FaceQuality.min_quality`) is recorded
+    in ``warnings`` and, when ``strict``, refused with :class:`LowQualityError`.
+
+    A bad template is worse than none: one blurred, tiny or turned-away photo of a person
+    draws strangers' faces to it with confident scores (measured: ``benchmarks.quality``).
+    """
+
+    def __init__(self, min_quality: float | None = None, strict: bool = False) -> None:
+        self.min_quality = None if min_quality is None else float(min_quality)
+        self.strict = strict
+        self.warnings: list[dict[str, object]] = []
+
+    def __call__(self, face: Face, label: str) -> None:
+        q = face.quality
+        limit = q.min_quality if self.min_quality is None else self.min_quality
+        if q.quality >= limit:
+            return
+        why = ", ".join(q.reasons) or "poor overall"
+        message = (f"{label}: face quality {q.quality:.2f} is below {limit:.2f} ({why}); "
+                   "a poor photo makes wrong matches likely")
+        if self.strict:
+            raise LowQualityError(message + "; use a sharper, larger, frontal photo")
+        log.info(message)  # reported by the caller (EnrollReport.warnings), not logged twice
+        self.warnings.append({"path": label, "quality": round(q.quality, 4), "min_quality": round(limit, 4),
+                              "reasons": list(q.reasons)})
 
 
 def open_gallery(directory: str | os.PathLike, recognizer: FaceRecognizer | None = None, *,
@@ -59,19 +92,20 @@ def open_gallery(directory: str | os.PathLike, recognizer: FaceRecognizer | None
 
 
 def enroll_images(gallery: Gallery, name: str, images: Sequence[str | os.PathLike], face: FaceChoice = None,
-                  synth_views: int = 0) -> int:
-    """Enroll every image for ``name``: all or nothing (the first bad image raises);
-    ``synth_views`` extra templates per image from views synthesised at other yaws."""
-    return gallery.enroll(name, [os.fspath(p) for p in images], face=face, synth_views=synth_views)
+                  synth_views: int = 0, gate: QualityGate | None = None) -> int:
+    """Enroll every image for ``name``: all or nothing (the first bad image raises, as does a
+    low-quality one under a strict ``gate``); ``synth_views`` extra templates per image from
+    views synthesised at other yaws."""
+    return gallery.enroll(name, [os.fspath(p) for p in images], face=face, synth_views=synth_views, check=gate)
 
 
 def enroll_folders(gallery: Gallery, root: str | os.PathLike, face: FaceChoice = None,
-                   progress: bool = True, synth_views: int = 0) -> EnrollReport:
+                   progress: bool = True, synth_views: int = 0, gate: QualityGate | None = None) -> EnrollReport:
     """Enroll ``root/<name>/<image>`` for every sub-folder: one identity per folder name.
 
-    Images that fail (unreadable, no face, several faces without ``face``) and folders whose
-    name is not a valid identity are skipped and listed in the report; hidden files and
-    folders are ignored.
+    Images that fail (unreadable, no face, several faces without ``face``, below a strict
+    ``gate``'s quality) and folders whose name is not a valid identity are skipped and listed
+    in the report; hidden files and folders are ignored. The gate's warnings go to the report.
     """
     jobs: list[tuple[str, Path]] = []
     report = EnrollReport()
@@ -86,13 +120,15 @@ def enroll_folders(gallery: Gallery, root: str | os.PathLike, face: FaceChoice =
         jobs.extend((name, f) for f in files)
     for name, path in tqdm(jobs, desc="enroll", unit="img", disable=not progress):
         try:
-            n = gallery.enroll(name, os.fspath(path), face=face, synth_views=synth_views)
+            n = gallery.enroll(name, os.fspath(path), face=face, synth_views=synth_views, check=gate)
         except ModelError:
             raise  # the gallery's model, not this image: skipping would repeat it for every image
         except (FacerecError, ValueError) as exc:  # ImageError, NoFaceError, MultipleFacesError, bad --face
             report.skipped.append((str(path), f"{type(exc).__name__}: {exc}"))
             continue
         report.enrolled[name] = report.enrolled.get(name, 0) + n
+    if gate is not None:
+        report.warnings = list(gate.warnings)
     return report
 
 

@@ -30,7 +30,7 @@ import math
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence, Union
 
 import numpy as np
 
@@ -38,10 +38,11 @@ from ..detection import choose_face
 from ..errors import FacerecError, ModelError, MultipleFacesError, NoFaceError
 from ..image import ImageInput, load_image
 from ..similarity import l2_normalize
-from ..types import Detection
+from ..types import Detection, Face
 from .names import validate_identity
 
 if TYPE_CHECKING:
+    from ..quality import FaceQuality
     from ..recognizer import FaceRecognizer
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ Aggregation = Literal["max", "mean"]
 AGGREGATIONS: tuple[str, ...] = ("max", "mean")
 #: ``face=`` for enrollment: an index into the detections (highest score first) or "largest".
 FaceChoice = Union[int, Literal["largest"], None]
+#: Sees an image's chosen face (and the image's label) before it is enrolled; raises to refuse it.
+FaceCheck = Callable[[Face, str], None]
 #: What enroll/search accept: an image (path, bytes, PIL, uint8 array), one embedding (D,),
 #: a batch of embeddings (N, D) float, or a list of images / embeddings.
 GalleryInput = Union[ImageInput, np.ndarray, Sequence[Union[ImageInput, np.ndarray]]]
@@ -76,12 +79,14 @@ class SearchResult:
 
     ``identity`` is the best candidate when its score reaches ``threshold`` (or when no
     threshold is set), else None ("nobody I know"); ``score`` is the best score either way
-    (None only for an empty gallery). ``detection`` is set when the query was an image.
+    (None only for an empty gallery). ``detection`` and ``quality`` (the face's
+    :class:`~facerec.quality.FaceQuality`) are set when the query was an image.
     """
 
     matches: tuple[Match, ...]
     threshold: float | None
     detection: Detection | None = field(default=None)
+    quality: "FaceQuality | None" = field(default=None, compare=False)
 
     @property
     def best(self) -> Match | None:
@@ -107,7 +112,8 @@ class SearchResult:
                 "score": None if self.score is None else round(float(self.score), 6),
                 "threshold": self.threshold,
                 "matches": [m.to_dict() for m in self.matches],
-                "detection": None if self.detection is None else self.detection.to_dict()}
+                "detection": None if self.detection is None else self.detection.to_dict(),
+                **({} if self.quality is None else {"quality": self.quality.to_dict()})}
 
 
 @dataclass(frozen=True)
@@ -245,7 +251,8 @@ class GalleryBase(ABC):
 
     # -- public API -------------------------------------------------------------------------
     def enroll(self, identity: str, inputs: GalleryInput, face: FaceChoice = None,
-               metadata: dict[str, Any] | None = None, *, model_id: str | None = None, synth_views: int = 0) -> int:
+               metadata: dict[str, Any] | None = None, *, model_id: str | None = None, synth_views: int = 0,
+               check: FaceCheck | None = None) -> int:
         """Add templates to ``identity`` (created if new); returns how many were added.
 
         ``inputs``: image(s) (need a recognizer) and/or embedding(s). An image must show one
@@ -255,9 +262,12 @@ class GalleryBase(ABC):
         ``model_id``: the model that made raw embeddings, checked against the gallery's.
         ``synth_views``: also enroll that many views of each image's face re-rendered at other
         yaws on a generic 3D face (:func:`facerec.pose.synthesis_yaws`; one-to-many).
+        ``check(face, label)`` sees each image's chosen face (with its embedding and norm)
+        before it is added and may raise to refuse it (e.g. a quality gate,
+        :mod:`pipelines.enroll`); nothing is added then.
         """
         name = validate_identity(identity)
-        vectors = self._templates_from(inputs, face, model_id, synth_views)
+        vectors = self._templates_from(inputs, face, model_id, synth_views, check)
         meta = None if metadata is None else check_metadata(metadata)
         self._add(name, vectors, meta)
         log.debug("enrolled %d template(s) for %r", len(vectors), name)
@@ -311,7 +321,7 @@ class GalleryBase(ABC):
             return []
         emb = np.stack([f.embedding for f in faces])
         results = self.search_embeddings(emb, k, threshold)
-        return [SearchResult(r.matches, r.threshold, f.detection) for r, f in zip(results, faces)]
+        return [SearchResult(r.matches, r.threshold, f.detection, f.quality) for r, f in zip(results, faces)]
 
     def search_embeddings(self, embeddings: np.ndarray, k: int = 5, threshold: float | None = None,
                           *, model_id: str | None = None) -> list[SearchResult]:
@@ -396,7 +406,7 @@ class GalleryBase(ABC):
         return self._recognizer
 
     def _templates_from(self, inputs: GalleryInput, face: FaceChoice, model_id: str | None,
-                        synth_views: int = 0) -> np.ndarray:
+                        synth_views: int = 0, check: FaceCheck | None = None) -> np.ndarray:
         """(N, D) unit templates from images and/or embeddings."""
         items: Sequence[Any] = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if len(items) == 0:
@@ -408,13 +418,14 @@ class GalleryBase(ABC):
                 parts.append(self._as_unit(item))
             else:
                 label = os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"image {i}"
-                parts.append(self._embed_one(item, face, label, synth_views))
+                parts.append(self._embed_one(item, face, label, synth_views, check))
         vectors = np.concatenate(parts)
         if len(vectors) == 0:
             raise ValueError("nothing to enroll: the embedding batch is empty")
         return vectors
 
-    def _embed_one(self, image: ImageInput, face: FaceChoice, label: str, synth_views: int = 0) -> np.ndarray:
+    def _embed_one(self, image: ImageInput, face: FaceChoice, label: str, synth_views: int = 0,
+                   check: FaceCheck | None = None) -> np.ndarray:
         """(1 + synth_views, D) embeddings of the one face ``face`` selects in ``image``: its
         crop, then its synthesised views."""
         rec = self._require_recognizer()
@@ -443,7 +454,10 @@ class GalleryBase(ABC):
 
             crops += face_views(image, chosen.detection.landmarks, synthesis_yaws(synth_views),
                                 rec.embedder.preprocessing.template)
-        return self._as_unit(rec.embedder.embed(np.stack(crops)))
+        emb, norms = rec.embed_crops(np.stack(crops))
+        if check is not None:  # with its embedding: the raw norm is a quality signal
+            check(Face(chosen.detection, chosen.crop, emb[0], norms[0]), label)
+        return self._as_unit(emb)
 
     # -- storage primitives (backends) --------------------------------------------------------
     @abstractmethod

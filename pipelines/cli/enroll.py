@@ -8,6 +8,7 @@ from facerec.gallery.storage import gallery_write_lock
 
 from ..enroll import (
     EnrollReport,
+    QualityGate,
     enroll_cluster,
     enroll_folders,
     enroll_images,
@@ -49,6 +50,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--synth-views", type=int, default=0, metavar="N",
                    help="also enroll N views of each photo re-rendered at other yaws (up to ±30°) on a generic "
                         "3D face: for people with a single photo (default: 0)")
+    p.add_argument("--strict-quality", action="store_true",
+                   help="refuse photos whose face quality is below the threshold (default: enroll them with a "
+                        "warning saying why: too small, blurred, turned away)")
+    p.add_argument("--min-quality", type=float, metavar="Q",
+                   help="face quality threshold in [0, 1] for the warning and --strict-quality (default: the "
+                        "calibrated one, see docs/quality.md)")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     add_model_args(p)
     p.set_defaults(func=run)
@@ -72,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give NAME and at least one IMG (or --folders ROOT, or --cluster DIR/ID)")
     if args.synth_views < 0:
         raise ValueError(f"--synth-views must be >= 0, got {args.synth_views}")
+    if args.min_quality is not None and not 0.0 <= args.min_quality <= 1.0:
+        raise ValueError(f"--min-quality must be in [0, 1], got {args.min_quality}")
+    if cluster is not None and (args.strict_quality or args.min_quality is not None):
+        raise ValueError("--strict-quality and --min-quality apply to photos, not to --cluster")
+    gate = QualityGate(args.min_quality, strict=args.strict_quality)
     # A gallery not saved yet takes the cluster's model (the recorded model of choose_model's rule).
     recognizer = load_recognizer(args, gallery=args.gallery, recorded=cluster.model_name if cluster else None)
     # Load, enroll and save under the gallery's write lock: another writer (a second
@@ -82,15 +94,20 @@ def run(args: argparse.Namespace) -> int:
             report = enroll_cluster(gallery, args.name, cluster)
         elif args.folders:
             report = enroll_folders(gallery, args.folders, face=args.face, progress=not args.json,
-                                    synth_views=args.synth_views)
+                                    synth_views=args.synth_views, gate=gate)
         else:
             report = EnrollReport({args.name: enroll_images(gallery, args.name, args.images, face=args.face,
-                                                            synth_views=args.synth_views)})
+                                                            synth_views=args.synth_views, gate=gate)},
+                                  warnings=gate.warnings)
         if report.enrolled:
             gallery.save(args.gallery)
     if args.json:
         emit_json({**report.to_dict(), "gallery": args.gallery, "identities": len(gallery)})
         return 0 if report.enrolled else 1
+    for w in report.warnings:
+        why = ", ".join(map(str, w["reasons"])) or "poor overall"  # type: ignore[call-overload]
+        print(f"warning: {w['path']}: low face quality {w['quality']:.2f} < {w['min_quality']:.2f} ({why}): "
+              "wrong matches are likely; enroll a sharper, larger, frontal photo (--strict-quality refuses such photos)")
     for name, n in report.enrolled.items():
         what = "face(s) of cluster " + args.cluster if cluster is not None else (
             "template(s)" if args.synth_views else "photo(s)")

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "one saved with the gallery, else the model's open-set search threshold, calibrated so "
                         "that about 1e-4 of comparisons with strangers pass; see 'facerec models')")
     p.add_argument("--json", action="store_true", help="print JSON: {image, faces: [{identity, score, "
-                                                       "threshold, matches, detection}]}")
+                                                       "threshold, matches, detection, quality}]}")
     add_model_args(p)
     p.set_defaults(func=run)
 
@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
             verdict = f"{r.identity} (score {r.score:.4f}, threshold {thr})"
         else:
             verdict = f"unknown (best: {r.best.identity}, score {r.score:.4f} < threshold {thr})"
-        print(f"  face {i} [{box}]: {verdict}")
+        q = f", {r.quality.describe()}" if r.quality is not None else ""
+        print(f"  face {i} [{box}]: {verdict}{q}")
         for m in r.matches[1:]:
             print(f"      also: {m.identity} {m.score:.4f}")
     return 0

@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image_a")
     p.add_argument("image_b")
     p.add_argument("--threshold", type=float, help="decision threshold on the cosine score (default: the model's)")
-    p.add_argument("--json", action="store_true", help='print {"same": bool, "score": float, "threshold": float}')
+    p.add_argument("--json", action="store_true", help='print {"same": bool, "score": float, "threshold": float, '
+                                                       '"quality": {"a": {...}, "b": {...}}}')
     add_model_args(p)
     p.set_defaults(func=run)
 
@@ -26,4 +27,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         verdict = "SAME person" if res.same else "DIFFERENT people"
         print(f"{verdict}: score {res.score:.4f} (threshold {res.threshold:.4f})")
+        if res.faces is not None:
+            for path, face in zip((args.image_a, args.image_b), res.faces):
+                print(f"  {path}: {face.quality.describe()}")
     return 0

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pydantic import BaseModel
 
-from facerec.errors import (AlignmentError, FacerecError, ImageError, ImageTooLarge, ModelError,
+from facerec.errors import (AlignmentError, FacerecError, ImageError, ImageTooLarge, LowQualityError, ModelError,
                             MultipleFacesError, NoFaceError)
 
 from .quota import QuotaExceeded
@@ -30,6 +30,7 @@ FACEREC_ERRORS: tuple[tuple[type[FacerecError], int, str], ...] = (
     (NoFaceError, 422, "no_face"),
     (AlignmentError, 422, "no_face"),  # degenerate landmarks: no usable face
     (MultipleFacesError, 422, "multiple_faces"),
+    (LowQualityError, 422, "low_quality"),  # enrollment with strict_quality
     (ModelError, 409, "model_error"),  # e.g. a gallery built with another model
 )
 
@@ -60,8 +61,8 @@ STATUS_DESCRIPTIONS = {
     409: "the model cannot do this: no calibrated threshold, or a gallery of another model (model_error)",
     413: "request body over max_upload_bytes, an image over max_pixels, or images totalling more than "
          "max_pixels_in_flight (payload_too_large)",
-    422: "invalid parameters (validation_error), or no / several faces where one is needed "
-         "(no_face, multiple_faces)",
+    422: "invalid parameters (validation_error), no / several faces where one is needed "
+         "(no_face, multiple_faces), or a face below the quality an enrollment asked for (low_quality)",
     429: "over this client's request rate, or its or the service's pixels in flight; retry after "
          "Retry-After seconds (too_many_requests)",
     500: "server-side fault, logged (internal_error, gallery_error)",

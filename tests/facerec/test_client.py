@@ -84,6 +84,7 @@ def test_gallery_methods_equal_the_local_gallery(server, recognizer: FaceRecogni
         assert [m.identity for m in remote[0].matches] == [m.identity for m in here[0].matches]
         assert [m.score for m in remote[0].matches] == pytest.approx([m.score for m in here[0].matches], abs=1e-5)
         assert remote[0].detection.to_dict() == here[0].detection.to_dict()
+        assert remote[0].quality.to_dict() == here[0].quality.to_dict()  # each face's quality, over HTTP too
 
     def who(gallery, image) -> str | None:  # code written for the local API
         return gallery.search(image, k=1)[0].identity

@@ -25,7 +25,9 @@ def test_inputs_path_pil_array_agree(rec, aaron):
 def test_verify_same_image_scores_one(rec, aaron):
     res = rec.verify(aaron, aaron)
     assert res.same and abs(res.score - 1.0) < 1e-5 and res.threshold == 0.5
-    assert res.to_dict() == {"same": True, "score": res.score, "threshold": 0.5}
+    a, b = (f.quality.to_dict() for f in res.faces)
+    assert a == b  # one photo: one quality
+    assert res.to_dict() == {"same": True, "score": res.score, "threshold": 0.5, "quality": {"a": a, "b": b}}
 
 
 def test_verify_score_is_cosine_of_embeddings(rec, aaron, lfw_dir):

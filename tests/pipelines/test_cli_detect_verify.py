@@ -38,7 +38,8 @@ def test_verify_json(aaron, lfw_dir, random_model, capsys):
     rec = FaceRecognizer.load(random_model)
     ea, eb = rec.face(aaron).embedding, rec.face(b).embedding
     score = float(ea @ eb / (np.linalg.norm(ea) * np.linalg.norm(eb)))
-    assert set(doc) == {"same", "score", "threshold"} and doc["threshold"] == 0.5
+    assert set(doc) == {"same", "score", "threshold", "quality"} and doc["threshold"] == 0.5
+    assert doc["quality"]["a"] == rec.face(aaron).quality.to_dict()  # each face's quality, beside the score
     assert abs(doc["score"] - score) < 1e-5 and doc["same"] == (score >= 0.5) and score < 0.999
 
 

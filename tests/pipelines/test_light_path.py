@@ -34,7 +34,7 @@ def test_verify_with_the_default_model_imports_no_torch(lfw_dir, installed_model
     out, info = _probe("verify", str(a), str(b), "--json")
     assert info == {"rc": 0, "heavy": []}
     doc = json.loads(out)
-    assert set(doc) == {"same", "score", "threshold"} and doc["same"] is True  # two photos of one man
+    assert set(doc) == {"same", "score", "threshold", "quality"} and doc["same"] is True  # two photos of one man
     # (the torch path's answer on the same pair: tests/facerec/test_onnx_parity.py, in-process)
 
 

@@ -114,7 +114,8 @@ def test_verify_equals_cli_and_returns_the_crops(client: TestClient, recognizer:
         assert resp.status_code == 200, resp.text
         got = resp.json()
         want = cli_json(capsys, "verify", "verify", str(faces[a]), str(faces[b]), "--json", "--weights", str(random_model))
-        assert set(got) == {"same", "score", "threshold"}
+        assert set(got) == {"same", "score", "threshold", "quality"}
+        assert got["quality"] == want["quality"]  # each face's quality, as the CLI reports it
         assert got["threshold"] == want["threshold"] == 0.5
         assert got["score"] == pytest.approx(want["score"], abs=1e-5)
         assert got["same"] == (got["score"] >= 0.5)
@@ -167,8 +168,8 @@ def test_gallery_enroll_list_search_remove_equal_the_cli(client: TestClient, fac
                     files=[("images", (faces[f].name, faces[f].read_bytes())) for f in ("powell1", "powell2")],
                     data={"metadata": json.dumps({"role": "general"})}, headers=AUTH)
     assert r.status_code == 200, r.text
-    assert r.json() == {"enrolled": {"Colin Powell": 2}, "templates": 2, "skipped": [], "gallery": "people",
-                        "identities": 1}
+    assert r.json() == {"enrolled": {"Colin Powell": 2}, "templates": 2, "skipped": [], "warnings": [],
+                        "gallery": "people", "identities": 1}
     name = "Tony/Blair ünïcode"  # a name with a slash and non-ASCII stays a name, never a path
     r = client.post("/v1/galleries/people/identities/Tony%2FBlair%20%C3%BCn%C3%AFcode",
                     files={"images": (faces["blair1"].name, faces["blair1"].read_bytes())}, headers=AUTH)
@@ -369,3 +370,23 @@ def test_hash_key_matches_sha256() -> None:
     assert hash_key("s3cret") == hashlib.sha256(b"s3cret").hexdigest()
     with pytest.raises(ValueError):
         hash_key(" padded ")
+
+
+def test_enroll_warns_about_a_low_quality_photo_and_strict_quality_refuses_it(client: TestClient,
+                                                                             faces: dict[str, Path]) -> None:
+    import cv2
+
+    from facerec import load_image
+
+    small = cv2.GaussianBlur(cv2.resize(load_image(faces["powell1"]), None, fx=0.2, fy=0.2,
+                                        interpolation=cv2.INTER_AREA), (0, 0), 0.8)
+    buf = io.BytesIO()
+    Image.fromarray(small).save(buf, format="PNG")
+    files = {"images": ("thumb.png", buf.getvalue())}
+    r = client.post("/v1/galleries/people/identities/Colin Powell?strict_quality=true", files=files, headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "low_quality"
+    assert "blurred" in r.json()["error"]["message"]
+    r = client.post("/v1/galleries/people/identities/Colin Powell", files=files, headers=AUTH)
+    assert r.status_code == 200, r.text
+    (w,) = r.json()["warnings"]
+    assert w["path"] == "thumb.png" and "blurred" in w["reasons"] and w["quality"] < w["min_quality"]

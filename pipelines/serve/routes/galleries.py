@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from facerec.gallery import Gallery
 
-from ...enroll import EnrollReport, parse_face
+from ...enroll import EnrollReport, QualityGate, parse_face
 from ..deps import GalleryName, IdentityName, ReadCaller, State, WriteCaller, read_upload, user_errors
 from ..errors import ApiError, error_responses
 
@@ -52,6 +52,10 @@ async def enroll(state: State, caller: WriteCaller, name: GalleryName, identity:
                                                                "(highest detector score first) or 'largest'",
                                                    pattern="^(largest|[0-9]+)$")] = None,
                  metadata: Annotated[str | None, Form(description="JSON object stored with the identity")] = None,
+                 strict_quality: Annotated[bool, Query(description="refuse (422 low_quality) a photo whose face "
+                                                                   "quality is below the calibrated threshold; "
+                                                                   "otherwise it is enrolled and listed in "
+                                                                   "'warnings' with the reasons")] = False,
                  ) -> dict[str, Any]:
     try:
         choice = parse_face(face, option="face")
@@ -64,8 +68,12 @@ async def enroll(state: State, caller: WriteCaller, name: GalleryName, identity:
         rgbs = [state.decode(data, fname) for fname, data in uploads]  # all decoded before the lock
 
         def change(g: Gallery) -> dict[str, Any]:
-            n = user_errors(lambda: g.enroll(identity, rgbs, face=choice, metadata=meta))
-            return {**EnrollReport({identity: n}).to_dict(), "gallery": name, "identities": len(g)}
+            gate = QualityGate(strict=strict_quality)
+            labels = [fname for fname, _ in uploads]
+            n = user_errors(lambda: g.enroll(identity, rgbs, face=choice, metadata=meta,
+                                             check=lambda f, label: gate(f, _upload_label(label, labels))))
+            report = EnrollReport({identity: n}, warnings=gate.warnings)
+            return {**report.to_dict(), "gallery": name, "identities": len(g)}
 
         return state.store.write(name, change, create=True)
 
@@ -114,3 +122,10 @@ def parse_metadata(text: str | None) -> dict[str, Any] | None:
     if not isinstance(meta, dict):
         raise ApiError(422, "validation_error", "metadata must be a JSON object")
     return meta
+
+
+def _upload_label(label: str, names: list[str]) -> str:
+    """The gallery labels decoded uploads ``image I``: name them by their file names."""
+    if label.startswith("image ") and label[6:].isdigit() and int(label[6:]) < len(names):
+        return names[int(label[6:])]
+    return label
