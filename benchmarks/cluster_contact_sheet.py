@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from facerec import FaceRecognizer
-    from facerec.cluster_metrics import cluster_scores
+    from facerec.metrics.cluster_metrics import cluster_scores
     from pipelines.cluster import cluster_photos
     from pipelines.paths import data_dir
 

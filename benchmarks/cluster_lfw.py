@@ -28,7 +28,7 @@ the same rule on unit vectors; unweighted, 100 passes); scikit-learn's
 ``AgglomerativeClustering`` (average linkage, cosine distance, ``distance_threshold = 1 -
 threshold``) and ``HDBSCAN`` (min_cluster_size 2, min_samples 1, Euclidean on unit vectors ≡
 cosine order; noise → singletons; it has no threshold). Columns: pairwise and BCubed
-precision/recall/F1 (:mod:`facerec.cluster_metrics`), clusters against true people, wall and CPU
+precision/recall/F1 (:mod:`facerec.metrics.cluster_metrics`), clusters against true people, wall and CPU
 seconds, and peak memory = how far the resident set of a process forked for that one run rose
 above its start (Linux peak RSS, VmHWM, reset at the start; counts C/C++ allocations too,
 unlike tracemalloc). Scikit-learn's methods need
@@ -62,7 +62,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from facerec import clustering
-from facerec.cluster_metrics import cluster_scores
+from facerec.metrics.cluster_metrics import cluster_scores
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ Data: ``$FACEREC_DATA_DIR/lfw/<Name>/*.jpg``, whole people in name order until `
 and detector), cached in ``--work`` (reruns cost nothing). Truth: in each photo the face
 nearest the image centre is the folder's person (the LFW convention); the other faces (people
 in the background) are clustered with the rest but not scored. Scores: pairwise and BCubed
-F1 (:mod:`facerec.cluster_metrics`) of those centre faces.
+F1 (:mod:`facerec.metrics.cluster_metrics`) of those centre faces.
 
 Rows, all at the model's open-set search threshold (``--threshold``: another one; the looser
 1:1 verification threshold shows how often a rule without cannot-links joins two faces of
@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from facerec.cluster_metrics import cluster_scores
+from facerec.metrics.cluster_metrics import cluster_scores
 from facerec.clustering import Constraints, cluster_embeddings, same_photo_pairs
 
 from .machine import cpu_model

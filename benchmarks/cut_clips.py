@@ -41,7 +41,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from facerec.checksum import file_sha256
+from facerec.io.checksum import file_sha256
 
 log = logging.getLogger(__name__)
 

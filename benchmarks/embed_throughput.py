@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from facerec import Embedder, align_face, load_image
-from facerec.precision import cpu_bf16_capability, resolve_precision
+from facerec.runtime.precision import cpu_bf16_capability, resolve_precision
 from facerec.alignment import center_crop_landmarks
 from pipelines.paths import data_dir
 

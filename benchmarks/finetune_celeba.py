@@ -131,7 +131,7 @@ def ident(args: argparse.Namespace) -> None:
     """Closed-set rank-1/5: each identity's first photo enrolled, its other photos searched
     (exact cosine search over the 1,000 enrolled), through facerec's pipeline and its cache."""
     from facerec.recognizer import FaceRecognizer
-    from facerec.verification import rank_k_accuracy
+    from facerec.metrics.verification import rank_k_accuracy
     from pipelines.evaluate.embedding import default_cache_dir
     from pipelines.evaluate.embedding import embed_image_files
     from pipelines.evaluate.identification import search_gallery

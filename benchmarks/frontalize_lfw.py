@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 
 from facerec import AlignmentError, FaceRecognizer
-from facerec.pairs import read_lfw_pairs
+from facerec.metrics.pairs import read_lfw_pairs
 from facerec.pose import face_pose
 from facerec.similarity import l2_normalize
-from facerec.verification import evaluate_scores, roc_auc
-from facerec.cache import file_key
+from facerec.metrics.verification import evaluate_scores, roc_auc
+from facerec.io.cache import file_key
 from pipelines.evaluate import embed_image_files, evaluate_pairs, score_pairs
 from pipelines.evaluate.embedding import default_cache_dir, open_caches
 from pipelines.paths import data_dir

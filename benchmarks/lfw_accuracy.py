@@ -9,7 +9,7 @@ upsampling, the face nearest the image centre, 5-point ``shape_predictor``,
 ``face_recognition_model_v1`` (128-D), score = −euclidean distance. Where dlib's detector
 finds nothing, the fixed box :data:`DLIB_FALLBACK_BOX` (the median dlib box on LFW, scaled to
 the image size) is used and counted, like facerec's centre-crop fallback. Both go through the
-same k-fold protocol (:func:`facerec.verification.evaluate_scores`).
+same k-fold protocol (:func:`facerec.metrics.verification.evaluate_scores`).
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from facerec import FaceRecognizer, MTCNNConfig, load_image
-from facerec.pairs import Pair, read_lfw_pairs
-from facerec.verification import RocCurve, evaluate_scores
-from facerec.cache import ArrayCache, file_key
+from facerec.metrics.pairs import Pair, read_lfw_pairs
+from facerec.metrics.verification import RocCurve, evaluate_scores
+from facerec.io.cache import ArrayCache, file_key
 from pipelines.evaluate import evaluate_pairs, model_info, plot_roc, verification_dict
 from pipelines.evaluate.embedding import default_cache_dir
 from pipelines.paths import data_dir
@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-folds", type=int, help="use only the first N folds (development)")
     ap.add_argument("--flip", action="store_true", help="flip TTA for facerec models")
     ap.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
-                    help="auto: bf16 only where the CPU runs it natively (facerec.precision)")
+                    help="auto: bf16 only where the CPU runs it natively (facerec.runtime.precision)")
     ap.add_argument("--no-dlib", action="store_true", help="skip dlib")
     ap.add_argument("--cache", default=str(default_cache_dir()), help="embedding cache folder ('' for none)")
     ap.add_argument("--plot", default="out/lfw_roc.png", help="ROC comparison plot")

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from facerec.checksum import file_sha256
+from facerec.io.checksum import file_sha256
 
 MANIFEST = Path(__file__).with_name("video_real.json")
 VIDEOS_ENV = "FACEREC_VIDEOS_DIR"

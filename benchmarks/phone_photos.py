@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facerec.cache import cache_dir, models_dir
+from facerec.io.cache import cache_dir, models_dir
 from facerec.tracking import iou_matrix
 
 from .machine import cpu_model
@@ -104,8 +104,8 @@ def boxes_of(dets: list, scale: float) -> np.ndarray:
 
 
 def run_faces(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
-    from facerec.bounded import create_detector
-    from facerec.photo import open_photo
+    from facerec.detection.bounded import create_detector
+    from facerec.io.photo import open_photo
 
     ref_det = create_detector("mtcnn", detect_side=0)
     refs = {p.name: boxes_of(ref_det.detect(p), 1.0) for p in files}
@@ -146,7 +146,7 @@ def run_small(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
     """Recall against the face's size in the copy the detector sees: each published photo at
     several bounds, every reference face (MTCNN at full resolution) binned by its short side
     times the copy's scale. Gives the smallest face a bound finds in any photo size."""
-    from facerec.bounded import create_detector
+    from facerec.detection.bounded import create_detector
 
     ref_det = create_detector("mtcnn", detect_side=0)
     bins = [0, 8, 10, 12, 14, 16, 20, 24, 32, 10_000]
@@ -215,7 +215,7 @@ def run_cost(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
 def run_align(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
     from facerec import FaceRecognizer
     from facerec.alignment import align_face
-    from facerec.photo import open_photo
+    from facerec.io.photo import open_photo
 
     rec = FaceRecognizer.load()
     tpl = rec.embedder.preprocessing.template
@@ -255,7 +255,7 @@ def run_throughput(args: argparse.Namespace, files: list[Path]) -> dict[str, Any
     import shutil
     import tempfile
 
-    from facerec.bounded import create_detector
+    from facerec.detection.bounded import create_detector
 
     src = [sized(p, "12mp", args.work) for p in files]
     det = create_detector()

@@ -11,7 +11,7 @@ every threshold are chosen there) and a *held-out* half (measured only). Signals
 the centre, its landmarks and detector score, the aligned crop's sharpness, the raw model
 output's norm. Model: the default (SFace).
 
-1. **Error versus reject** (Grother & Tabassi; ISO/IEC 29794-1 EDC), :mod:`facerec.quality_erc`:
+1. **Error versus reject** (Grother & Tabassi; ISO/IEC 29794-1 EDC), :mod:`facerec.metrics.quality_erc`:
    threshold fixed at FMR 1e-3 on all impostor comparisons; the genuine comparisons of lowest
    quality (pair quality = the lower face's) are rejected, 0–30 %; FNMR of the rest. Rows:
    face size alone (the baseline), each other signal alone, the tracker's product score, the
@@ -50,14 +50,14 @@ import numpy as np
 from benchmarks.machine import cpu_model
 from facerec import FaceRecognizer, load_image
 from facerec.alignment import align_face
-from facerec.pairs import read_lfw_pairs
+from facerec.metrics.pairs import read_lfw_pairs
 from facerec.quality import (FEATURES, QualityModel, combine, face_size_px, frontalness,
                              quality_features, sharpness, yaw_degrees)
-from facerec.quality_erc import error_versus_reject, pair_quality, threshold_at_fmr
-from facerec.photo import open_photo
-from pipelines.embedding_cache import ArrayCache, default_cache_dir, file_key, spec_hash
+from facerec.metrics.quality_erc import error_versus_reject, pair_quality, threshold_at_fmr
+from facerec.io.cache import ArrayCache, file_key
+from facerec.io.photo import open_photo
 from pipelines.evaluate import embed_image_files
-from pipelines.evaluate.embedding import central_landmarks, open_caches
+from pipelines.evaluate.embedding import central_landmarks, default_cache_dir, open_caches
 from pipelines.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -107,10 +107,10 @@ def image_signals(rec: FaceRecognizer, paths: Sequence[str | os.PathLike], cache
               "laplacian": ((), "float64"), "norm": ((), "float32")}
     if norms:
         fields["embedding"] = ((e.embedding_size,), "float32")
-        spec: dict = {"format": 1, "fingerprint": e.fingerprint(), "det": str(det_cache.path)}
+        spec: dict = {"fingerprint": e.fingerprint(), "det": str(det_cache.path)}
     else:
-        spec = {"format": 2, "fingerprint": e.fingerprint(), "det": str(det_cache.path), "norms": False}
-    qcache = ArrayCache(cache_dir / f"quality-{spec_hash(spec)}.npz", fields)
+        spec = {"fingerprint": e.fingerprint(), "det": str(det_cache.path), "norms": False}
+    qcache = ArrayCache(cache_dir, "quality", spec, fields)
     keys = [file_key(p) for p in uniq]
     todo = [i for i, k in enumerate(keys) if k not in qcache]
     for start in tqdm(range(0, len(todo), batch_size), desc="quality signals", unit="batch"):
@@ -130,9 +130,9 @@ def image_signals(rec: FaceRecognizer, paths: Sequence[str | os.PathLike], cache
                 extra = {"embedding": raw[n] / max(nrm, 1e-12), "norm": nrm}
             qcache.put(keys[i], landmarks=lm, score=sc, detected=ok, laplacian=lap, **({"norm": np.nan} | extra))
         if start // batch_size % 20 == 19:
-            qcache.save()
-    qcache.save()
-    det_cache.save()
+            qcache.flush()
+    qcache.flush()
+    det_cache.flush()
     r = [qcache.get(k) for k in keys]
     embeddings = np.stack([x["embedding"] for x in r]) if norms else emb.embeddings  # type: ignore[union-attr]
     return ImageSignals(uniq, embeddings, np.stack([x["landmarks"] for x in r]),

@@ -21,7 +21,7 @@ file before its metadata is written, so evaluation caches never mix its embeddin
 Measured (each part against the fp32 file):
 
 ``cold``: fresh subprocesses, ``--reps`` each, models interleaved: open the session
-(``facerec.onnx_runtime.open_session``) and embed 2 crops, timed inside the child (wall and
+(``facerec.runtime.onnx_runtime.open_session``) and embed 2 crops, timed inside the child (wall and
 process CPU per phase) and from outside (whole process wall and CPU); then ``facerec verify A B
 --weights FILE --json`` on two LFW photos and the ``import onnxruntime, cv2`` floor.
 ``speed``: per-crop time at batch 1, 2 and 32 in one process (median over runs after a warm-up).
@@ -64,8 +64,8 @@ _COLD_CHILD = r"""
 import json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
 import numpy as np
-from facerec.checksum import file_sha256
-from facerec.onnx_runtime import open_session
+from facerec.io.checksum import file_sha256
+from facerec.runtime.onnx_runtime import open_session
 t1, c1 = time.perf_counter(), time.process_time()
 s = open_session(sys.argv[1], threads=int(sys.argv[3]))
 t2, c2 = time.perf_counter(), time.process_time()
@@ -217,7 +217,7 @@ def cold(models: dict[str, Path], crops2: np.ndarray, reps: int, threads: int) -
 
 
 def speed(models: dict[str, Path], x: np.ndarray, threads: int, batches: Sequence[int] = (1, 2, 32)) -> dict[str, Any]:
-    from facerec.onnx_runtime import open_session
+    from facerec.runtime.onnx_runtime import open_session
 
     res: dict[str, Any] = {}
     for name, path in models.items():
@@ -238,7 +238,7 @@ def speed(models: dict[str, Path], x: np.ndarray, threads: int, batches: Sequenc
 
 
 def _embed(path: Path, x: np.ndarray, threads: int) -> np.ndarray:
-    from facerec.onnx_runtime import open_session
+    from facerec.runtime.onnx_runtime import open_session
     from facerec.similarity import l2_normalize
 
     s = open_session(path, threads=threads)
@@ -258,7 +258,7 @@ def profile(models: dict[str, Path], x: np.ndarray, threads: int) -> dict[str, A
     res: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="sface-int8-prof.") as tmp:
         for name, path in models.items():
-            o = ort.SessionOptions()  # the options of facerec.onnx_runtime.open_session, plus profiling
+            o = ort.SessionOptions()  # the options of facerec.runtime.onnx_runtime.open_session, plus profiling
             o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             o.intra_op_num_threads, o.inter_op_num_threads = threads, 1
             o.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -286,8 +286,8 @@ def profile(models: dict[str, Path], x: np.ndarray, threads: int) -> dict[str, A
 
 def lfw(models: dict[str, Path], threads: int) -> dict[str, Any]:
     from facerec import FaceRecognizer
-    from facerec.onnx_embedder import OnnxEmbedder
-    from facerec.pairs import read_lfw_pairs
+    from facerec.runtime.onnx_embedder import OnnxEmbedder
+    from facerec.metrics.pairs import read_lfw_pairs
     from facerec.recognizer import create_detector
     from pipelines.evaluate.embedding import default_cache_dir
     from pipelines.evaluate import evaluate_pairs

@@ -28,7 +28,7 @@ import numpy as np
 from facerec import FaceRecognizer, load_image
 from facerec.pose import face_views, synthesis_yaws
 from facerec.similarity import l2_normalize
-from facerec.cache import file_key
+from facerec.io.cache import file_key
 from pipelines.evaluate import embed_image_files, lfw_identification_split
 from pipelines.evaluate.embedding import central_landmarks, default_cache_dir, open_caches
 from pipelines.paths import data_dir

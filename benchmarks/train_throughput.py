@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import losses
 from facerec.backbones import create_backbone
-from facerec.precision import cpu_bf16_capability, resolve_precision
+from facerec.runtime.precision import cpu_bf16_capability, resolve_precision
 from pipelines.training.config import config_from_dict
 from pipelines.training.trainer import TrainModule, autocast_context, build_optimizer, param_groups, train_step
 

@@ -126,7 +126,7 @@ def embed(models: Sequence[str], n: int = 64, batch: int = 32, min_time: float =
     import numpy as np
 
     from facerec import FaceRecognizer
-    from facerec.precision import cpu_has_native_bf16
+    from facerec.runtime.precision import cpu_has_native_bf16
     from facerec.recognizer import load_embedder
 
     det = FaceRecognizer.load(model=models[-1])
@@ -205,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     a = DATA / "lfw" / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
     b = DATA / "lfw" / "Abel_Pacheco" / "Abel_Pacheco_0001.jpg"
-    from facerec.precision import cpu_bf16_capability
+    from facerec.runtime.precision import cpu_bf16_capability
 
     print(f"models {', '.join(args.models)}; {args.reps} runs per cold row; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores; CPU bf16: {cpu_bf16_capability()}\n")

@@ -33,7 +33,7 @@ recall of labelled faces by size; tracks that carry a name across a cut; frames 
 (wall and process CPU). Pin it for timings: ``taskset -c 1 env OMP_NUM_THREADS=1 python -m
 benchmarks.video_real``.
 
-``sizes`` — the detection rule alone (:meth:`facerec.bounded.BoundedDetector.for_frames`) at
+``sizes`` — the detection rule alone (:meth:`facerec.detection.bounded.BoundedDetector.for_frames`) at
 several copy sizes per clip: recall of labelled faces per size bin and CPU ms per frame.
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (AlignmentError, FacerecError, ImageError, ImageTooLarge, LowQualityError, ModelError,
+from facerec.errors import (AlignmentError, FacerecError, ImageError, ImageTooLarge, LowQualityError, ModelError,
                      MultipleFacesError, NoFaceError)
 
 __version__ = "0.1.0"
@@ -17,10 +17,10 @@ __version__ = "0.1.0"
 _LAZY = {
     "ARCFACE_112": "alignment", "SPHEREFACE_112x96": "alignment", "align_face": "alignment",
     "estimate_similarity": "alignment", "create_backbone": "backbones", "list_backbones": "backbones",
-    "MTCNNConfig": "detection", "MTCNNDetector": "detection", "Embedder": "embedder", "load_image": "image",
-    "OnnxEmbedder": "onnx_embedder", "Preprocessing": "preprocessing", "FaceRecognizer": "recognizer",
+    "MTCNNConfig": "detection.detector", "MTCNNDetector": "detection.detector", "Embedder": "runtime.embedder", "load_image": "io.image",
+    "OnnxEmbedder": "runtime.onnx_embedder", "Preprocessing": "runtime.preprocessing", "FaceRecognizer": "recognizer",
     "cosine_similarity": "similarity", "Detection": "types", "Face": "types", "VerificationResult": "types",
-    "create_detector": "bounded", "Photo": "photo", "open_photo": "photo",
+    "create_detector": "detection.bounded", "Photo": "io.photo", "open_photo": "io.photo",
     "FaceQuality": "quality", "face_quality": "quality",
 }
 
@@ -32,8 +32,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'facerec' has no attribute {name!r}")
-    if module in ("embedder", "backbones"):  # torch modules: without torch, one line naming the extra
-        from .extras import require_torch
+    if module in ("runtime.embedder", "backbones"):  # torch modules: without torch, one line naming the extra
+        from facerec.extras import require_torch
 
         require_torch(f"facerec.{name}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
@@ -46,16 +46,16 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .alignment import ARCFACE_112, SPHEREFACE_112x96, align_face, estimate_similarity
-    from .backbones import create_backbone, list_backbones
-    from .bounded import create_detector
-    from .detection import MTCNNConfig, MTCNNDetector
-    from .embedder import Embedder
-    from .image import load_image
-    from .onnx_embedder import OnnxEmbedder
-    from .photo import Photo, open_photo
-    from .preprocessing import Preprocessing
-    from .quality import FaceQuality, face_quality
-    from .recognizer import FaceRecognizer
-    from .similarity import cosine_similarity
-    from .types import Detection, Face, VerificationResult
+    from facerec.alignment import ARCFACE_112, SPHEREFACE_112x96, align_face, estimate_similarity
+    from facerec.backbones import create_backbone, list_backbones
+    from facerec.detection.bounded import create_detector
+    from facerec.detection.detector import MTCNNConfig, MTCNNDetector
+    from facerec.runtime.embedder import Embedder
+    from facerec.io.image import load_image
+    from facerec.runtime.onnx_embedder import OnnxEmbedder
+    from facerec.io.photo import Photo, open_photo
+    from facerec.runtime.preprocessing import Preprocessing
+    from facerec.quality import FaceQuality, face_quality
+    from facerec.recognizer import FaceRecognizer
+    from facerec.similarity import cosine_similarity
+    from facerec.types import Detection, Face, VerificationResult

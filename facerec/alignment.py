@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import AlignmentError
+from facerec.errors import AlignmentError
 
 
 @dataclass(frozen=True)

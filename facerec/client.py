@@ -28,10 +28,10 @@ import numpy as np
 import requests
 from PIL import Image
 
-from .errors import FacerecError, ImageError, ModelError, MultipleFacesError, NoFaceError
-from .gallery.base import FaceChoice, GalleryError, IdentityInfo, Match, SearchResult
-from .image import ImageInput, load_image
-from .types import LANDMARK_NAMES, Detection, VerificationResult
+from facerec.errors import FacerecError, ImageError, ModelError, MultipleFacesError, NoFaceError
+from facerec.gallery.base import FaceChoice, GalleryError, IdentityInfo, Match, SearchResult
+from facerec.io.image import ImageInput, load_image
+from facerec.types import LANDMARK_NAMES, Detection, VerificationResult
 
 __all__ = ["AuthenticationError", "FaceRecognitionClient", "RemoteError"]
 
@@ -67,7 +67,7 @@ def _detection(d: dict[str, Any]) -> Detection:
 
 def _search_result(r: dict[str, Any]) -> SearchResult:
     """Inverse of :meth:`SearchResult.to_dict`."""
-    from .quality import FaceQuality
+    from facerec.quality import FaceQuality
 
     return SearchResult(matches=tuple(Match(m["identity"], float(m["score"])) for m in r["matches"]),
                         threshold=None if r["threshold"] is None else float(r["threshold"]),

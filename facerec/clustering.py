@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components as _csgraph_components
 
-from .similarity import l2_normalize
+from facerec.similarity import l2_normalize
 
 log = logging.getLogger(__name__)
 

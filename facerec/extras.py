@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .errors import FacerecError
+from facerec.errors import FacerecError
 
 #: What installs PyTorch (named by every "needs PyTorch" error).
 TORCH_INSTALL = "pip install 'facerec[train]'"

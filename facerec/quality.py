@@ -34,7 +34,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .alignment import ARCFACE_112, estimate_similarity
+from facerec.alignment import ARCFACE_112, estimate_similarity
 
 # Nose height between the eye line and the mouth line on the frontal template (≈ 0.49): the
 # pitch reference of :func:`frontalness`.

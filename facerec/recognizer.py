@@ -13,31 +13,31 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 
 import numpy as np
 
-from .alignment import align_face, center_crop_landmarks
-from .bounded import create_detector, crop_face
-from .detection import Detector, FaceSelect, choose_face
-from .errors import ModelError, MultipleFacesError, NoFaceError
-from .extras import require_torch
-from .image import ImageInput
-from .photo import Photo, open_photo
-from .preprocessing import Preprocessing
-from .similarity import cosine_similarity
-from .types import Detection, Face, VerificationResult
+from facerec.alignment import align_face, center_crop_landmarks
+from facerec.detection.bounded import create_detector, crop_face
+from facerec.detection.detector import Detector, FaceSelect, choose_face
+from facerec.errors import ModelError, MultipleFacesError, NoFaceError
+from facerec.extras import require_torch
+from facerec.io.image import ImageInput
+from facerec.io.photo import Photo, open_photo
+from facerec.runtime.preprocessing import Preprocessing
+from facerec.similarity import cosine_similarity
+from facerec.types import Detection, Face, VerificationResult
 
 if TYPE_CHECKING:
-    from .embedder import Embedder
-    from .onnx_embedder import OnnxEmbedder
+    from facerec.runtime.embedder import Embedder
+    from facerec.runtime.onnx_embedder import OnnxEmbedder
 
 log = logging.getLogger(__name__)
 
-Select = FaceSelect  # the one face-choice rule: facerec.detection.choose_face
+Select = FaceSelect  # the one face-choice rule: facerec.detection.detector.choose_face
 Runtime = Literal["auto", "onnx", "torch"]
 RUNTIMES: tuple[str, ...] = ("auto", "onnx", "torch")
 
 
 class EmbedderLike(Protocol):
     """What the recognizer needs of an embedder (torch :class:`~facerec.Embedder` or
-    :class:`~facerec.onnx_embedder.OnnxEmbedder`)."""
+    :class:`~facerec.runtime.onnx_embedder.OnnxEmbedder`)."""
 
     preprocessing: Preprocessing
     metadata: dict[str, Any]
@@ -62,7 +62,7 @@ def choose_runtime(weights: str | os.PathLike | None = None, runtime: str = "aut
     (``"torch"``: as torch ops, for graphs :mod:`facerec.backbones.onnx_torch` supports), other weights
     (``.pt``) on torch.
     """
-    from .models import get_model
+    from facerec.models import get_model
 
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
@@ -88,11 +88,11 @@ def choose_runtime(weights: str | os.PathLike | None = None, runtime: str = "aut
 def load_embedder(weights: str | os.PathLike | None = None, *, model: str | None = None, runtime: str = "auto",
                   device: str = "cpu", **embedder_opts: Any) -> "EmbedderLike":
     """The embedder alone (no detector), on the runtime :func:`choose_runtime` picks: an
-    :class:`~facerec.onnx_embedder.OnnxEmbedder` or a torch :class:`~facerec.embedder.Embedder`
+    :class:`~facerec.runtime.onnx_embedder.OnnxEmbedder` or a torch :class:`~facerec.runtime.embedder.Embedder`
     (``embedder_opts``: precision, channels_last). Without ``weights`` the model is
     :func:`facerec.models.choose_model`'s choice. A named model's file, however it was named,
     gets the registry's thresholds."""
-    from .models import choose_model
+    from facerec.models import choose_model
 
     name = None if weights is not None else choose_model(model)
     if weights is not None and model:
@@ -101,12 +101,12 @@ def load_embedder(weights: str | os.PathLike | None = None, *, model: str | None
     log.info("runtime %s: %s", kind, path)
     embedder: Any
     if kind == "onnx":
-        from .onnx_embedder import OnnxEmbedder
+        from facerec.runtime.onnx_embedder import OnnxEmbedder
 
         embedder = OnnxEmbedder(path)
     else:
         require_torch(f"the torch runtime ({path.name})")
-        from .embedder import Embedder
+        from facerec.runtime.embedder import Embedder
 
         embedder = Embedder.load(path, device=device, **embedder_opts)
     _use_registry_thresholds(embedder, name)
@@ -117,7 +117,7 @@ def _use_registry_thresholds(embedder: EmbedderLike, name: str | None) -> None:
     """A named model's thresholds are the registry's (their one home): set on the embedder of
     any file with a named model's fingerprint. ``name``: the model asked for, whose installed
     files must be the registered ones."""
-    from .models import get_model, thresholds_of
+    from facerec.models import get_model, thresholds_of
 
     if name is not None:
         spec = get_model(name)
@@ -157,7 +157,7 @@ class FaceRecognizer:
 
         ``detector``: a named detector (default ``$FACEREC_DETECTOR``, else the registry's), with
         its own settings ``detector_config`` and ``detect_side``, the longest side of the copy it
-        detects on (:mod:`facerec.bounded`; default: the detector's; 0: full resolution). MTCNN
+        detects on (:mod:`facerec.detection.bounded`; default: the detector's; 0: full resolution). MTCNN
         runs on the embedder's runtime.
 
         ``runtime``: see :func:`choose_runtime` (default: ONNX on the CPU for named models and
@@ -165,7 +165,7 @@ class FaceRecognizer:
         (precision, channels_last) on torch; the ONNX path computes in fp32 and ignores them.
         ``frontalize``: embed each face's frontal view (:mod:`facerec.pose`).
         """
-        from .onnx_embedder import OnnxEmbedder  # light: onnxruntime is imported by its sessions only
+        from facerec.runtime.onnx_embedder import OnnxEmbedder  # light: onnxruntime is imported by its sessions only
 
         embedder = load_embedder(weights, model=model, runtime=runtime, device=device, **embedder_opts)
         on_onnx = isinstance(embedder, OnnxEmbedder)
@@ -188,7 +188,7 @@ class FaceRecognizer:
     @property
     def runtime(self) -> str:
         """``"onnx"`` or ``"torch"``: what runs the embedder."""
-        from .onnx_embedder import OnnxEmbedder  # light: onnxruntime is imported by its sessions only
+        from facerec.runtime.onnx_embedder import OnnxEmbedder  # light: onnxruntime is imported by its sessions only
 
         return "onnx" if isinstance(self.embedder, OnnxEmbedder) else "torch"
 
@@ -212,7 +212,7 @@ class FaceRecognizer:
     @property
     def model_name(self) -> str | None:
         """The registry name of this model (``facerec models``), or None for other weights."""
-        from .models import model_name_of
+        from facerec.models import model_name_of
 
         return model_name_of(self.model_id)
 
@@ -225,11 +225,11 @@ class FaceRecognizer:
     # -- faces ----------------------------------------------------------------------------
     def crop(self, image: "np.ndarray | Photo", landmarks: np.ndarray) -> np.ndarray:
         """The crop the embedder takes for the face with ``landmarks`` (5, 2) in the image's
-        pixels: aligned to the model's template (from a :class:`~facerec.photo.Photo`, at the
+        pixels: aligned to the model's template (from a :class:`~facerec.io.photo.Photo`, at the
         coarsest decoded level with the crop's resolution), frontalised when ``frontalize`` is set."""
         tpl = self.embedder.preprocessing.template
         if self.frontalize:
-            from .pose import frontalize_face  # imported on use: the plain path does not need it
+            from facerec.pose import frontalize_face  # imported on use: the plain path does not need it
 
             align: Any = frontalize_face
         else:
@@ -240,7 +240,7 @@ class FaceRecognizer:
 
     def detect(self, image: "ImageInput | Photo") -> list[Detection]:
         """All faces in ``image``, in its pixels, highest score first (the bounded-cost rule:
-        :mod:`facerec.bounded`)."""
+        :mod:`facerec.detection.bounded`)."""
         return self.detector.detect(open_photo(image))
 
     def embed_crops(self, crops: "np.ndarray | Sequence[np.ndarray]", flip: bool = False,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .quality import FaceQuality
+    from facerec.quality import FaceQuality
 
 # Order of the 5 landmarks everywhere in facerec (and in MTCNN / insightface):
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
@@ -62,7 +62,7 @@ class Face:
     def quality(self) -> "FaceQuality":
         """How far this face can be trusted (:func:`facerec.quality.face_quality`: size in the
         photo, blur, pose, detector score; ``.quality`` in [0, 1], ``.low``, ``.reasons``)."""
-        from .quality import face_quality  # cv2 work on use only
+        from facerec.quality import face_quality  # cv2 work on use only
 
         d = self.detection
         return face_quality(self.crop, d.landmarks, d.box, det_score=float(d.score), norm=self.norm)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from facerec.recognizer import EmbedderLike
-from facerec.verification import best_threshold, open_set_threshold
+from facerec.metrics.verification import best_threshold, open_set_threshold
 
 from .training.config import DataConfig
 from .training.data import load_crop, scan_identities

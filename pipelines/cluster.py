@@ -46,13 +46,13 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from facerec.atomic import atomic_path, atomic_write, atomic_write_text
-from facerec.cache import ArrayCache, detector_settings, embedder_settings
-from facerec.checksum import file_sha256
+from facerec.io.atomic import atomic_path, atomic_write, atomic_write_text
+from facerec.io.cache import ArrayCache, detector_settings, embedder_settings
+from facerec.io.checksum import file_sha256
 from facerec.clustering import METHOD_K, cluster_embeddings, match_previous
 from facerec.errors import FacerecError, ModelError
-from facerec.locking import file_lock
-from facerec.photo import open_photo
+from facerec.io.locking import file_lock
+from facerec.io.photo import open_photo
 from facerec.quality import face_quality
 from facerec.recognizer import FaceRecognizer
 from facerec.types import LANDMARK_NAMES, Detection
@@ -143,13 +143,13 @@ class PhotoFaces:
 
 
 def settings_key(recognizer: FaceRecognizer) -> dict[str, Any]:
-    """Everything besides a photo's bytes that changes its faces (:mod:`facerec.cache`'s key)."""
+    """Everything besides a photo's bytes that changes its faces (:mod:`facerec.io.cache`'s key)."""
     return {"embedder": embedder_settings(recognizer.embedder), "detector": detector_settings(recognizer.detector)
             or repr(getattr(recognizer.detector, "config", None)), "frontalize": recognizer.frontalize}
 
 
 class FaceCache:
-    """A photo's faces by the sha256 of its bytes (a :class:`facerec.cache.ArrayCache` in
+    """A photo's faces by the sha256 of its bytes (a :class:`facerec.io.cache.ArrayCache` in
     ``root``) and ``<sha>_<i>.jpg``, the aligned thumbnail of its face ``i``, beside it. The
     entry is written after its thumbnails, so an entry means they are there."""
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from facerec.atomic import atomic_write_text
+from facerec.io.atomic import atomic_write_text
 from facerec.errors import FacerecError
 
 from .cluster import (CLUSTERS_JSON, EMBEDDINGS_NPY, MIN_QUALITY, ClusterReport, FaceRecord, assign_clusters,

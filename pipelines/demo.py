@@ -18,7 +18,7 @@ from pathlib import Path
 
 from facerec import FaceRecognizer, FacerecError
 from facerec.gallery import Gallery
-from facerec.pairs import read_lfw_pairs
+from facerec.metrics.pairs import read_lfw_pairs
 
 from .paths import data_dir
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from facerec.detection import Detector
-from facerec.image import load_image
+from facerec.detection.detector import Detector
+from facerec.io.image import load_image
 from facerec.types import Detection
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from facerec.gallery import Gallery, validate_identity
 from facerec.gallery.base import FaceChoice
 from facerec.types import Face
 from facerec.gallery.storage import current_version
-from facerec.photo import open_photo
+from facerec.io.photo import open_photo
 
 from .photos import identity_folders
 

@@ -3,9 +3,9 @@ Models as ONNX, for the light (torch-free) inference path.
 
 ``facerec export --weights W --format onnx --out model.onnx`` writes one embedder. The graph
 maps a preprocessed batch ``input`` (N, 3, H, W) float32 — aligned crops after
-:class:`facerec.preprocessing.Preprocessing`, whose spec is stored in the model's metadata
-(``facerec.preprocessing``) — to ``embedding`` (N, D) float32, L2-normalised, like
-:meth:`facerec.embedder.Embedder.embed_tensor` (without flip augmentation), and to
+:class:`facerec.runtime.preprocessing.Preprocessing`, whose spec is stored in the model's metadata
+(``facerec.runtime.preprocessing``) — to ``embedding`` (N, D) float32, L2-normalised, like
+:meth:`facerec.runtime.embedder.Embedder.embed_tensor` (without flip augmentation), and to
 ``features`` (N, D), the backbone's raw output (flip augmentation sums those). The batch axis
 is dynamic. The checkpoint's whole metadata (fingerprint, threshold, search_threshold...) is
 stored as JSON under ``facerec.metadata``, so the ONNX model has the same model id.
@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facerec.atomic import atomic_path
-from facerec.embedder import Embedder
-from facerec.onnx_runtime import FORMAT_KEY, METADATA_FORMAT, METADATA_KEY
+from facerec.io.atomic import atomic_path
+from facerec.runtime.embedder import Embedder
+from facerec.runtime.onnx_runtime import FORMAT_KEY, METADATA_FORMAT, METADATA_KEY
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,9 @@ def export_onnx(embedder: Embedder, out: str | os.PathLike, opset: int = DEFAULT
 def export_mtcnn(folder: str | os.PathLike, opset: int = DEFAULT_OPSET) -> list[Path]:
     """Write MTCNN's P-Net (dynamic height and width), R-Net and O-Net (dynamic batch) as
     ``mtcnn_{pnet,rnet,onet}.onnx`` in ``folder``, from facenet-pytorch's bundled weights."""
-    from facerec.detection import FACENET_INSTALL
+    from facerec.detection.detector import FACENET_INSTALL
     from facerec.errors import ModelError
-    from facerec.mtcnn_onnx import mtcnn_onnx_path
+    from facerec.detection.mtcnn_onnx import mtcnn_onnx_path
 
     try:
         from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
@@ -134,6 +134,6 @@ def export_default(folder: str | os.PathLike | None = None, opset: int = DEFAULT
 
 
 def _mtcnn_folder() -> Path:
-    from facerec.mtcnn_onnx import mtcnn_onnx_path
+    from facerec.detection.mtcnn_onnx import mtcnn_onnx_path
 
     return mtcnn_onnx_path("pnet").parent

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from facerec import ARCFACE_112, NoFaceError, align_face, load_image
-from facerec.detection import Detector, choose_face
+from facerec.detection.detector import Detector, choose_face
 from facerec.pose import Pose, face_pose, face_views, render_face
 
 DEFAULT_YAWS = (-45.0, -30.0, -15.0, 15.0, 30.0, 45.0)

@@ -26,12 +26,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from facerec.alignment import TEMPLATES, align_face, center_crop_landmarks
-from facerec.atomic import atomic_path, atomic_write_text
-from facerec.bounded import create_detector, crop_face
-from facerec.detection import Detector, MTCNNConfig, MTCNNDetector, choose_face
+from facerec.io.atomic import atomic_path, atomic_write_text
+from facerec.detection.bounded import create_detector, crop_face
+from facerec.detection.detector import Detector, MTCNNConfig, MTCNNDetector, choose_face
 from facerec.errors import FacerecError
-from facerec.onnx_runtime import THREADS_ENV
-from facerec.photo import open_photo
+from facerec.runtime.onnx_runtime import THREADS_ENV
+from facerec.io.photo import open_photo
 
 from .photos import list_files
 

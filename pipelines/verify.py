@@ -3,7 +3,7 @@ Are two photos the same person?"""
 from __future__ import annotations
 
 from facerec import FaceRecognizer, VerificationResult
-from facerec.image import ImageInput
+from facerec.io.image import ImageInput
 
 
 def verify_pair(recognizer: FaceRecognizer, a: ImageInput, b: ImageInput,

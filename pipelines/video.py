@@ -3,7 +3,7 @@ Who appears in a video, and when.
 
 SOURCE is a video file, a camera index (``0``) or a stream URL, read with OpenCV. Faces are
 detected every ``--detect-every`` frames (and on every scene cut) on a copy of the frame sized
-by the library's detection rule for video (:meth:`facerec.bounded.BoundedDetector.for_frames`:
+by the library's detection rule for video (:meth:`facerec.detection.bounded.BoundedDetector.for_frames`:
 a face of 40 source pixels, 60 in 1080p, is as large in the copy as the smallest face the
 detector finds; ``--detect-width`` fixes the size instead), tracked in between with :class:`facerec.tracking.FaceTracker`
 (constant-velocity prediction, IoU + Hungarian matching, appearance only where boxes overlap),
@@ -42,7 +42,7 @@ from facerec.tracking import (
 )
 
 if TYPE_CHECKING:
-    from facerec.bounded import BoundedDetector
+    from facerec.detection.bounded import BoundedDetector
     from facerec.gallery import GalleryBase
     from facerec.recognizer import FaceRecognizer
 
@@ -325,8 +325,8 @@ def frame_detector(recognizer: "FaceRecognizer", width: int, height: int,
     """The recognizer's detector bounded for ``width`` × ``height`` frames: ``detect_width``
     fixes the copy's longest side (0: full size); None keeps a size fixed on the recognizer's
     detector (``--detect-size``), else sizes the copy to the source so that faces of
-    ``min_face`` source pixels (default 40, 60 in 1080p) are found (:mod:`facerec.bounded`)."""
-    from facerec.bounded import BoundedDetector, create_detector
+    ``min_face`` source pixels (default 40, 60 in 1080p) are found (:mod:`facerec.detection.bounded`)."""
+    from facerec.detection.bounded import BoundedDetector, create_detector
 
     det = recognizer.detector
     if not isinstance(det, BoundedDetector):  # a bare detector handed in by the caller

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .registry import register_backbone
+from facerec.backbones.registry import register_backbone
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:

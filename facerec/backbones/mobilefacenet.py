@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .registry import register_backbone
+from facerec.backbones.registry import register_backbone
 
 
 class ConvBlock(nn.Sequential):

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from .registry import register_backbone
+from facerec.backbones.registry import register_backbone
 
 
 @register_backbone("onnx_graph")
@@ -19,7 +19,7 @@ def onnx_graph(graph: dict[str, Any], input_size: tuple[int, int] | None = None,
                embedding_size: int | None = None) -> nn.Module:
     """The module of ``graph`` (a :func:`~facerec.backbones.onnx_torch.read_graph` spec) with zero weights;
     ``input_size``/``embedding_size`` are checked against the graph when given."""
-    from .onnx_torch import OnnxGraphModule
+    from facerec.backbones.onnx_torch import OnnxGraphModule
 
     module = OnnxGraphModule(graph)
     if input_size is not None and module.input_size is not None and tuple(input_size) != tuple(module.input_size):

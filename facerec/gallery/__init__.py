@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import (AGGREGATIONS, GalleryBase, GalleryError, IdentityInfo, Match, SearchResult)
-from .faiss_gallery import Gallery, gallery_model
-from .names import MAX_NAME_LENGTH, validate_identity
+from facerec.gallery.base import (AGGREGATIONS, GalleryBase, GalleryError, IdentityInfo, Match, SearchResult)
+from facerec.gallery.faiss_gallery import Gallery, gallery_model
+from facerec.gallery.names import MAX_NAME_LENGTH, validate_identity
 
 __all__ = ["AGGREGATIONS", "Gallery", "GalleryBase", "GalleryError", "IdentityInfo", "MAX_NAME_LENGTH", "Match",
            "MilvusGallery", "SearchResult", "gallery_model", "validate_identity"]
@@ -19,6 +19,6 @@ __all__ = ["AGGREGATIONS", "Gallery", "GalleryBase", "GalleryError", "IdentityIn
 def __getattr__(name: str) -> Any:
     # pymilvus is optional and slow to import: load the Milvus backend only when asked for.
     if name == "MilvusGallery":
-        from .milvus_gallery import MilvusGallery
+        from facerec.gallery.milvus_gallery import MilvusGallery
         return MilvusGallery
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,16 +34,16 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence, Union
 
 import numpy as np
 
-from ..detection import choose_face
-from ..errors import FacerecError, ModelError, MultipleFacesError, NoFaceError
-from ..image import ImageInput, load_image
-from ..similarity import l2_normalize
-from ..types import Detection, Face
-from .names import validate_identity
+from facerec.detection.detector import choose_face
+from facerec.errors import FacerecError, ModelError, MultipleFacesError, NoFaceError
+from facerec.io.image import ImageInput, load_image
+from facerec.similarity import l2_normalize
+from facerec.types import Detection, Face
+from facerec.gallery.names import validate_identity
 
 if TYPE_CHECKING:
-    from ..quality import FaceQuality
-    from ..recognizer import FaceRecognizer
+    from facerec.quality import FaceQuality
+    from facerec.recognizer import FaceRecognizer
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class GalleryBase(ABC):
     def model_name(self) -> str | None:
         """Registry name of the model that built this gallery (``facerec models``): the recorded
         one, else the named model with :attr:`model_id`'s fingerprint; None for other models."""
-        from ..models import model_name_of
+        from facerec.models import model_name_of
 
         return model_name_of(self._model_id, self._model_name)
 
@@ -450,7 +450,7 @@ class GalleryBase(ABC):
             raise ValueError(f"face must be None, an index or 'largest', got {face!r}")
         crops = [chosen.crop]
         if synth_views:
-            from ..pose import face_views, synthesis_yaws
+            from facerec.pose import face_views, synthesis_yaws
 
             crops += face_views(image, chosen.detection.landmarks, synthesis_yaws(synth_views),
                                 rec.embedder.preprocessing.template)

@@ -41,16 +41,16 @@ from typing import TYPE_CHECKING, Any
 import faiss
 import numpy as np
 
-from ..checksum import file_sha256
-from ..errors import ModelError
-from ..similarity import l2_normalize
-from .base import Aggregation, GalleryBase, GalleryError, IdentityInfo, check_metadata
-from .names import validate_identity
-from .storage import POINTER, current_version, save_version
-from .templates import TemplateStore
+from facerec.io.checksum import file_sha256
+from facerec.errors import ModelError
+from facerec.similarity import l2_normalize
+from facerec.gallery.base import Aggregation, GalleryBase, GalleryError, IdentityInfo, check_metadata
+from facerec.gallery.names import validate_identity
+from facerec.gallery.storage import POINTER, current_version, save_version
+from facerec.gallery.templates import TemplateStore
 
 if TYPE_CHECKING:
-    from ..recognizer import FaceRecognizer
+    from facerec.recognizer import FaceRecognizer
 
 log = logging.getLogger(__name__)
 
@@ -480,7 +480,7 @@ def gallery_model(directory: str | os.PathLike) -> str | None:
     """The registry name of the model that built the gallery saved in ``directory`` (read from
     its metadata, nothing else loaded); None when nothing is saved there yet. A gallery built
     with a model that has no name (``--weights``) raises :class:`ModelError` saying so."""
-    from ..models import model_name_of
+    from facerec.models import model_name_of
 
     try:
         folder = current_version(directory)

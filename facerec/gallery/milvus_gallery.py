@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-from ..errors import ModelError
-from ..similarity import l2_normalize
-from .base import Aggregation, GalleryBase, GalleryError, IdentityInfo
+from facerec.errors import ModelError
+from facerec.similarity import l2_normalize
+from facerec.gallery.base import Aggregation, GalleryBase, GalleryError, IdentityInfo
 
 if TYPE_CHECKING:
-    from ..recognizer import FaceRecognizer
+    from facerec.recognizer import FaceRecognizer
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..atomic import atomic_write_text, fsync_dir, fsync_file
-from ..locking import file_lock
+from facerec.io.atomic import atomic_write_text, fsync_dir, fsync_file
+from facerec.io.locking import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ POINTER = "CURRENT"
 LOCK = ".lock"
 _VERSION_RE = re.compile(r"^v(\d{6,})$")
 _TMP_PREFIX = ".tmp-"
-#: Temporary files of :func:`facerec.atomic.atomic_write_text` replacing the pointer.
+#: Temporary files of :func:`facerec.io.atomic.atomic_write_text` replacing the pointer.
 _POINTER_TMP_PREFIX = f".{POINTER}."
 
 
@@ -73,7 +73,7 @@ def _versions(root: Path) -> list[tuple[int, Path]]:
 @contextmanager
 def gallery_write_lock(directory: str | os.PathLike) -> Iterator[None]:
     """Hold the exclusive inter-process write lock of a gallery folder (created if missing):
-    :func:`facerec.locking.file_lock` of ``DIR/.lock``.
+    :func:`facerec.io.locking.file_lock` of ``DIR/.lock``.
 
     Hold it around the whole load -> modify -> save of a saved gallery, so that no other
     writer (process or thread) saves in between and no update is lost. Re-entrant within a

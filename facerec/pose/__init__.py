@@ -7,10 +7,10 @@ pose (:mod:`.headpose`), ray casting + ``cv2.remap`` with soft-symmetric filling
 """
 from __future__ import annotations
 
-from .face3d import FaceModel, SurfaceParams, generic_face
-from .headpose import Pose, estimate_pose, landmarks_in_crop, rotation_matrix
-from .render import Rendering, render
-from .views import (face_pose, face_views, frontalize_crop, frontalize_face, render_face, rotate_crop,
+from facerec.pose.face3d import FaceModel, SurfaceParams, generic_face
+from facerec.pose.headpose import Pose, estimate_pose, landmarks_in_crop, rotation_matrix
+from facerec.pose.render import Rendering, render
+from facerec.pose.views import (face_pose, face_views, frontalize_crop, frontalize_face, render_face, rotate_crop,
                     synthesis_yaws, synthesize_views, template_for)
 
 __all__ = ["FaceModel", "Pose", "Rendering", "SurfaceParams", "estimate_pose", "face_pose", "face_views",

@@ -27,7 +27,7 @@ from functools import cached_property, lru_cache
 import cv2
 import numpy as np
 
-from ..alignment import ARCFACE_112, Template, get_template
+from facerec.alignment import ARCFACE_112, Template, get_template
 
 
 @dataclass(frozen=True)

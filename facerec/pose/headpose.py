@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..alignment import Template, estimate_similarity
-from ..errors import AlignmentError
-from .face3d import FaceModel
+from facerec.alignment import Template, estimate_similarity
+from facerec.errors import AlignmentError
+from facerec.pose.face3d import FaceModel
 
 #: Poses beyond these are refused: a 5-point detector's landmarks stop meaning anything there.
 MAX_YAW = 75.0

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..errors import ImageError
-from .face3d import FaceModel
-from .headpose import Pose
+from facerec.errors import ImageError
+from facerec.pose.face3d import FaceModel
+from facerec.pose.headpose import Pose
 
 #: Ray-march step along the view direction, in crop pixels.
 MARCH_STEP = 1.0

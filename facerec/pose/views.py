@@ -11,11 +11,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ..alignment import ARCFACE_112, Template, estimate_similarity, get_template
-from ..errors import ImageError
-from .face3d import FaceModel, generic_face
-from .headpose import Pose, estimate_pose, landmarks_in_crop
-from .render import Rendering, render
+from facerec.alignment import ARCFACE_112, Template, estimate_similarity, get_template
+from facerec.errors import ImageError
+from facerec.pose.face3d import FaceModel, generic_face
+from facerec.pose.headpose import Pose, estimate_pose, landmarks_in_crop
+from facerec.pose.render import Rendering, render
 
 #: Default largest |yaw| of synthesised views, degrees.
 DEFAULT_MAX_YAW = 30.0

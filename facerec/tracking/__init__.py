@@ -14,13 +14,13 @@ each track is. One concept per module, as supervision's ByteTrack is laid out:
 * :mod:`.cuts` — shot-cut detection (:class:`SceneCutDetector`; at a cut every track ends);
 * :mod:`.config` — :class:`TrackerConfig`; :mod:`.tracker` — :class:`FaceTracker`.
 """
-from .association import ambiguous_detections, assign, revive_pairs
-from .config import CUT_METHODS, TrackerConfig
-from .cuts import DEFAULT_THRESHOLDS, SceneCutDetector, histogram_distance, hsv_histogram
-from .identification import PENDING, UNKNOWN, CropRecord, EmbedFn, GallerySearch, IdentityState, embed_reason
-from .lifecycle import EventKind, Track, TrackEvent, TrackView
-from .motion import box_jumped, iou_matrix, predict_box
-from .tracker import FaceTracker
+from facerec.tracking.association import ambiguous_detections, assign, revive_pairs
+from facerec.tracking.config import CUT_METHODS, TrackerConfig
+from facerec.tracking.cuts import DEFAULT_THRESHOLDS, SceneCutDetector, histogram_distance, hsv_histogram
+from facerec.tracking.identification import PENDING, UNKNOWN, CropRecord, EmbedFn, GallerySearch, IdentityState, embed_reason
+from facerec.tracking.lifecycle import EventKind, Track, TrackEvent, TrackView
+from facerec.tracking.motion import box_jumped, iou_matrix, predict_box
+from facerec.tracking.tracker import FaceTracker
 
 __all__ = [
     "CUT_METHODS", "DEFAULT_THRESHOLDS", "PENDING", "UNKNOWN", "CropRecord", "EmbedFn", "EventKind", "FaceTracker",

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .motion import iou_matrix
+from facerec.tracking.motion import iou_matrix
 
 log = logging.getLogger(__name__)
 

@@ -38,8 +38,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import FacerecError
-from .config import CUT_METHODS
+from facerec.errors import FacerecError
+from facerec.tracking.config import CUT_METHODS
 
 #: Default threshold of each method (its own units).
 DEFAULT_THRESHOLDS = {"hsv": 0.15, "grey": 30.0, "content": 27.0}

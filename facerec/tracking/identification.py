@@ -34,9 +34,9 @@ from typing import Any, Callable, Literal, Protocol, Sequence
 
 import numpy as np
 
-from ..quality import face_quality
-from ..similarity import l2_normalize
-from .config import TrackerConfig
+from facerec.quality import face_quality
+from facerec.similarity import l2_normalize
+from facerec.tracking.config import TrackerConfig
 
 log = logging.getLogger(__name__)
 

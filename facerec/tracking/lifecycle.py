@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .identification import IdentityState
-from .motion import predict_box, update_velocity
+from facerec.tracking.identification import IdentityState
+from facerec.tracking.motion import predict_box, update_velocity
 
 EventKind = Literal["appeared", "identified", "left"]
 

@@ -6,12 +6,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..similarity import l2_normalize
-from .association import ambiguous_detections, assign, overlap_with_others, revive_pairs
-from .config import TrackerConfig
-from .identification import CropRecord, EmbedFn, GallerySearch, Identifier, crop_quality, embed_reason
-from .lifecycle import Lifecycle, Track, TrackEvent, TrackView
-from .motion import box_jumped, iou_matrix
+from facerec.similarity import l2_normalize
+from facerec.tracking.association import ambiguous_detections, assign, overlap_with_others, revive_pairs
+from facerec.tracking.config import TrackerConfig
+from facerec.tracking.identification import CropRecord, EmbedFn, GallerySearch, Identifier, crop_quality, embed_reason
+from facerec.tracking.lifecycle import Lifecycle, Track, TrackEvent, TrackView
+from facerec.tracking.motion import box_jumped, iou_matrix
 
 log = logging.getLogger(__name__)
 

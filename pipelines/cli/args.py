@@ -7,8 +7,8 @@ import os
 import sys
 from typing import Any
 
-from facerec.bounded import create_detector
-from facerec.detection import Detector, MTCNNConfig
+from facerec.detection.bounded import create_detector
+from facerec.detection.detector import Detector, MTCNNConfig
 from facerec.models import DEFAULT_MODEL, MODEL_ENV, choose_model
 from facerec.models.detectors import DETECTOR_ENV, DETECTORS, default_detector_name
 from facerec.recognizer import RUNTIMES, FaceRecognizer

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from facerec.atomic import atomic_write_text
+from facerec.io.atomic import atomic_write_text
 from facerec.models import choose_model
 from facerec.recognizer import load_embedder
 

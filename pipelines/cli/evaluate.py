@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from facerec.binset import load_bin
-from facerec.pairs import Pair, read_csv_pairs, read_lfw_pairs
+from facerec.metrics.binset import load_bin
+from facerec.metrics.pairs import Pair, read_csv_pairs, read_lfw_pairs
 from facerec.recognizer import load_embedder
 from facerec.similarity import cosine_similarity
-from facerec.verification import evaluate_scores
+from facerec.metrics.verification import evaluate_scores
 
-from facerec.cache import ArrayCache
+from facerec.io.cache import ArrayCache
 from ..evaluate.embedding import _embed_prefix, default_cache_dir, embed_fields, embed_settings
 from ..evaluate.identification import (
     evaluate_identification,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from facerec.embedder import Embedder
+from facerec.runtime.embedder import Embedder
 
 from ..export import DEFAULT_OPSET, FORMATS, export_default, export_onnx
 

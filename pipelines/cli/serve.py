@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import sys
 
-from facerec.image import MAX_PIXELS
+from facerec.io.image import MAX_PIXELS
 
 from ..extras import require
 from ..serve.auth import hash_key, load_key_hashes, new_key

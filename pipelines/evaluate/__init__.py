@@ -2,7 +2,7 @@
 
 * ``lfw``: the standard LFW protocol on the official ``pairs.txt`` (10 folds; threshold chosen
   on the other 9; mean ± std), plus ROC AUC, EER, TAR@FAR and the best global threshold.
-* ``csv``: the same on any CSV pair list (:func:`facerec.pairs.read_csv_pairs`).
+* ``csv``: the same on any CSV pair list (:func:`facerec.metrics.pairs.read_csv_pairs`).
 * ``bin``: insightface ``.bin`` sets (already aligned 112×112 crops, no detection).
 * ``lfw-ident``: closed-set rank-1/5 and open-set DIR@FAR on LFW (1,680 people with ≥ 2
   images enrolled with their first image; the other images probe; the 4,069 single-image
@@ -12,7 +12,7 @@ Images are detected with MTCNN and the face nearest the image centre is aligned 
 convention, as ``FaceRecognizer.face(select="central", fallback_center=True)``); an image
 without a detection falls back to the fixed centre crop of
 :func:`facerec.alignment.center_crop_landmarks` and is counted and listed in the report.
-Detections and embeddings are cached (:mod:`facerec.cache`).
+Detections and embeddings are cached (:mod:`facerec.io.cache`).
 
 Modules: :mod:`.embedding` (image files → cached embeddings), :mod:`.pair_scores` (pairs,
 reports, ROC, ``.bin`` sets), :mod:`.identification` (LFW open/closed set), :mod:`.cli`.

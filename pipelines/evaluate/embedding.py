@@ -1,6 +1,6 @@
 """Embedding image files for evaluation: detect → the face nearest the image centre (the
 LFW convention; no detection falls back to the fixed centre crop, counted) → align →
-batched embed, with detections and embeddings cached (:mod:`facerec.cache`)."""
+batched embed, with detections and embeddings cached (:mod:`facerec.io.cache`)."""
 from __future__ import annotations
 
 import logging
@@ -13,12 +13,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from facerec import FaceRecognizer
-from facerec.photo import Photo, open_photo
+from facerec.io.photo import Photo, open_photo
 from facerec.recognizer import EmbedderLike
 from facerec.alignment import center_crop_landmarks
-from facerec.detection import choose_face
+from facerec.detection.detector import choose_face
 
-from facerec.cache import ArrayCache, cache_dir, detector_settings, embedder_settings, file_key, remove_caches
+from facerec.io.cache import ArrayCache, cache_dir, detector_settings, embedder_settings, file_key, remove_caches
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class EmbeddedImages:
 
 
 def default_cache_dir() -> Path:
-    """``<cache root>/embeddings`` (:func:`facerec.cache.cache_root`: ``$FACEREC_CACHE_DIR``,
+    """``<cache root>/embeddings`` (:func:`facerec.io.cache.cache_root`: ``$FACEREC_CACHE_DIR``,
     else ``~/.cache/facerec``)."""
     return cache_dir("embeddings")
 

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from facerec import FaceRecognizer
-from facerec.verification import OpenSetPoint, dir_at_far, rank_k_accuracy
+from facerec.metrics.verification import OpenSetPoint, dir_at_far, rank_k_accuracy
 
 from ..photos import identity_folders
 from .embedding import embed_image_files

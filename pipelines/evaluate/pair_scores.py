@@ -13,12 +13,12 @@ import numpy as np
 from facerec import FaceRecognizer, load_image
 from facerec.recognizer import EmbedderLike
 from facerec.alignment import ARCFACE_112, get_template
-from facerec.atomic import atomic_write
-from facerec.binset import BinSet
-from facerec.cache import ArrayCache, content_key
-from facerec.pairs import Pair
+from facerec.io.atomic import atomic_write
+from facerec.metrics.binset import BinSet
+from facerec.io.cache import ArrayCache, content_key
+from facerec.metrics.pairs import Pair
 from facerec.similarity import cosine_similarity
-from facerec.verification import DEFAULT_FARS, RocCurve, VerificationReport, evaluate_scores
+from facerec.metrics.verification import DEFAULT_FARS, RocCurve, VerificationReport, evaluate_scores
 
 from ..extras import require
 from .embedding import EmbeddedImages, embed_fields, embed_image_files

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facerec.image import MAX_PIXELS
+from facerec.io.image import MAX_PIXELS
 
 from .quota import Rate
 
@@ -58,7 +58,7 @@ class ServeConfig:
     api_key_hashes: sha256 hex digests of the accepted API keys (see :mod:`.auth`).
     auth: False turns the key check off (``--no-auth``, local demos only).
     max_upload_bytes: largest accepted request body; bigger ones get 413 payload_too_large.
-    max_pixels: largest accepted image (width × height); at most :data:`facerec.image.MAX_PIXELS`.
+    max_pixels: largest accepted image (width × height); at most :data:`facerec.io.image.MAX_PIXELS`.
     workers: size of the inference thread pool.
     torch_threads: intra-op threads per inference (None: leave torch's setting alone).
     host: the address served on; with :attr:`open_reads` and :attr:`auth` it decides which
@@ -93,7 +93,7 @@ class ServeConfig:
         if self.max_upload_bytes < 1:
             raise ValueError(f"max_upload_bytes (--max-upload-mb) must be positive, got {self.max_upload_bytes}")
         if not 1 <= self.max_pixels <= MAX_PIXELS:
-            raise ValueError(f"max_pixels (--max-pixels) must lie in [1, {MAX_PIXELS}] (facerec.image.MAX_PIXELS), "
+            raise ValueError(f"max_pixels (--max-pixels) must lie in [1, {MAX_PIXELS}] (facerec.io.image.MAX_PIXELS), "
                              f"got {self.max_pixels}")
         if self.workers < 1:
             raise ValueError(f"workers (--workers) must be at least 1, got {self.workers}")

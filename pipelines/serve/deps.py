@@ -14,7 +14,7 @@ from fastapi import Depends, Path as PathParam, Request, Security, UploadFile
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from facerec import FaceRecognizer
-from facerec.photo import Photo
+from facerec.io.photo import Photo
 
 from .auth import key_digest, key_matches, key_required
 from .config import ServeConfig

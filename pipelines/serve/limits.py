@@ -8,7 +8,7 @@
 * :func:`decode_upload` identifies an upload by its content (PIL reads the magic bytes; the
   file name and Content-Type are ignored), accepts only common photo formats, checks the
   pixel count from the header, and decodes it at the size the detector needs
-  (:class:`facerec.photo.Photo`: a 48 MP JPEG is decoded at 1/4 or 1/8 of its size, never in
+  (:class:`facerec.io.photo.Photo`: a 48 MP JPEG is decoded at 1/4 or 1/8 of its size, never in
   full unless a face needs it), so an upload's memory is bounded by the detector's copy.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Callable
 from PIL import Image
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facerec.photo import Photo, open_photo
+from facerec.io.photo import Photo, open_photo
 
 from .errors import ApiError, error_response
 
@@ -96,11 +96,11 @@ class BodyLimitMiddleware:
 
 def decode_upload(data: bytes, max_pixels: int, what: str = "upload",
                   side_for: Callable[[int], int] | None = None) -> Photo:
-    """An uploaded file → a :class:`~facerec.photo.Photo` (the one image rule,
-    :func:`facerec.photo.open_photo`), identified by content (:data:`ALLOWED_FORMATS` only),
+    """An uploaded file → a :class:`~facerec.io.photo.Photo` (the one image rule,
+    :func:`facerec.io.photo.open_photo`), identified by content (:data:`ALLOWED_FORMATS` only),
     its pixel count checked once, from the header, against ``max_pixels``, and decoded now at
     the level the service's detector will see — ``side_for(longest side)`` pixels, the rule of
-    :meth:`facerec.bounded.BoundedDetector.side_for` (None: in full) — so a corrupt file is
+    :meth:`facerec.detection.bounded.BoundedDetector.side_for` (None: in full) — so a corrupt file is
     refused here, before any model runs, and nothing is decoded twice.
 
     Raises :class:`facerec.errors.ImageError` for an empty, unknown, disallowed or corrupt file and its

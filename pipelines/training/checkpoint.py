@@ -10,7 +10,7 @@ A training state is a plain dict loadable with ``torch.load(weights_only=True)``
 
 ``backbone``, ``backbone_kwargs`` and ``preprocessing`` (as in an embedder checkpoint) rebuild
 the backbone without the run's ``model.init`` file; states written before they were recorded
-lack them (the trainer then rebuilds the backbone from the config). Written atomically with :func:`facerec.embedder.atomic_torch_save`. Numpy's RNG state is
+lack them (the trainer then rebuilds the backbone from the config). Written atomically with :func:`facerec.runtime.embedder.atomic_torch_save`. Numpy's RNG state is
 stored as plain lists/tensors (not an ndarray pickle) so ``weights_only`` loading accepts it.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from facerec.embedder import atomic_torch_save
+from facerec.runtime.embedder import atomic_torch_save
 from facerec.errors import ModelError
 
 STATE_FORMAT = "facerec.train_state"

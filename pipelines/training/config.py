@@ -19,10 +19,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import tomli_w
 
-from facerec.atomic import atomic_write_text
-from facerec.precision import CHOICES as PRECISION_CHOICES
-from facerec.precision import resolve_precision
-from facerec.preprocessing import InputSpec
+from facerec.io.atomic import atomic_write_text
+from facerec.runtime.precision import CHOICES as PRECISION_CHOICES
+from facerec.runtime.precision import resolve_precision
+from facerec.runtime.preprocessing import InputSpec
 
 from ..paths import data_dir
 
@@ -83,7 +83,7 @@ class ModelConfig:
     init: "" (random ``backbone``); a named model (``facerec models``, e.g. ``"sface"``); an
     ``.onnx`` embedding model — a facerec export, or any other whose input is
     ``(pixel·init_scale − init_mean) / init_std`` on crops of ``data.template`` with channels in
-    ``init_color`` order (:meth:`init_spec`, a :class:`facerec.preprocessing.InputSpec`); a facerec
+    ``init_color`` order (:meth:`init_spec`, a :class:`facerec.runtime.preprocessing.InputSpec`); a facerec
     ``.pt``; or a run's training state (``last.pt``, whose loss head and distillation projection
     are also taken when they fit). A pretrained model brings its own architecture,
     preprocessing and embedding size (``backbone`` and ``embedding_size`` are then ignored).
@@ -144,7 +144,7 @@ class DistillConfig:
     ``(pixel·scale − mean) / std``) or a facerec ``.pt`` checkpoint (its own spec).
     Loss: ``margin_weight·margin (labelled samples) + cosine_weight·(1 − cos(P·s, t)) +
     similarity_weight·MSE(batch cosine matrices)``. Teacher embeddings are cached in ``cache_dir``
-    (default ``<cache root>/teacher``, :func:`facerec.cache.cache_root`).
+    (default ``<cache root>/teacher``, :func:`facerec.io.cache.cache_root`).
     exclude_near: a folder of aligned crops (e.g. LFW's) — training crops whose teacher cosine
     to any of them is ≥ ``exclude_threshold`` are dropped (near-duplicates of the test set).
     """

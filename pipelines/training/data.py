@@ -1,8 +1,8 @@
 """Folder-per-identity face datasets: scanning, the identity-disjoint split, batches.
 
-Images are decoded with PIL (:func:`facerec.image.load_image`), aligned if asked
+Images are decoded with PIL (:func:`facerec.io.image.load_image`), aligned if asked
 (``data.align = "center"``), augmented as uint8 crops and turned into tensors by
-:meth:`facerec.preprocessing.Preprocessing.to_tensor` — the preprocessing inference uses.
+:meth:`facerec.runtime.preprocessing.Preprocessing.to_tensor` — the preprocessing inference uses.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import torch
 from tqdm import tqdm
 
 from facerec.alignment import align_face, center_crop_landmarks, get_template
-from facerec.image import load_image
-from facerec.preprocessing import Preprocessing
+from facerec.io.image import load_image
+from facerec.runtime.preprocessing import Preprocessing
 
 from ..photos import identity_folders, list_images
 from .augment import augment, sample_rng

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facerec.atomic import atomic_write_text
+from facerec.io.atomic import atomic_write_text
 
 from .config import Config
 from .data import FaceDataset, load_crop, scan_unlabeled

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facerec.checksum import file_sha256
-from facerec.embedder import Embedder
+from facerec.io.checksum import file_sha256
+from facerec.runtime.embedder import Embedder
 from facerec.errors import ModelError
-from facerec.preprocessing import InputSpec
+from facerec.runtime.preprocessing import InputSpec
 
 from .config import ModelConfig
 
@@ -50,7 +50,7 @@ def resolve_source(name: str, spec: InputSpec, key: str = "model.init") -> Pretr
     """The model ``name`` denotes (a named model, an ``.onnx`` or a facerec ``.pt``); ``spec``
     applies only to an ONNX file without facerec metadata. FileNotFoundError naming ``key``."""
     from facerec.models import MODELS, model_file
-    from facerec.onnx_runtime import file_metadata
+    from facerec.runtime.onnx_runtime import file_metadata
 
     path = model_file(name)
     if not path.is_file():

@@ -5,7 +5,7 @@ cached targets of ``[distill] teacher`` (:mod:`.distillation`), ``teacher = "ini
 original of ``model.init``), the class means of ``classifier_init = "class_means"`` and the
 per-batch teacher of ``distill.online``. A teacher is named by a :class:`~.pretrained.PretrainedSource`
 (:func:`teacher_source`): a named model, a facerec ``.pt``/``.onnx`` (their own preprocessing)
-or an ONNX graph without facerec metadata read with an :class:`~facerec.preprocessing.InputSpec`.
+or an ONNX graph without facerec metadata read with an :class:`~facerec.runtime.preprocessing.InputSpec`.
 Its embeddings are computed once per training crop and cached (:mod:`.teacher_cache`), keyed
 by the crop's content and the teacher's ``cache_settings``: the source's ``sha256`` (file and
 input spec) and what runs it (runtime, precision, preprocessing).
@@ -18,12 +18,12 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from facerec.cache import embedder_settings
-from facerec.embedder import Embedder
+from facerec.io.cache import embedder_settings
+from facerec.runtime.embedder import Embedder
 from facerec.errors import ModelError
-from facerec.onnx_runtime import make_batchable, open_session
-from facerec.precision import resolve_precision
-from facerec.preprocessing import Preprocessing
+from facerec.runtime.onnx_runtime import make_batchable, open_session
+from facerec.runtime.precision import resolve_precision
+from facerec.runtime.preprocessing import Preprocessing
 from facerec.similarity import l2_normalize
 
 from .config import DISTILL_RUNTIMES, DistillConfig, ModelConfig

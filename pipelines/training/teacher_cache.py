@@ -1,6 +1,6 @@
 """Teacher embeddings computed once per crop and kept on disk outside the repository, in
-:mod:`facerec.cache`'s store: an entry per crop, keyed by the content of its decoded pixels
-(:func:`facerec.cache.content_key`), in a cache named by the teacher's ``cache_settings`` —
+:mod:`facerec.io.cache`'s store: an entry per crop, keyed by the content of its decoded pixels
+(:func:`facerec.io.cache.content_key`), in a cache named by the teacher's ``cache_settings`` —
 its file's sha256 and everything else that changes its output (input spec: crop template,
 colour order, scale/mean/std; runtime; precision). Another teacher or another setting, another
 cache. Entries are written every :data:`PART_SIZE` crops, so an interrupted run keeps what it
@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from facerec.cache import ArrayCache, cache_dir, content_key
+from facerec.io.cache import ArrayCache, cache_dir, content_key
 
 from .teacher import Teacher
 
@@ -26,7 +26,7 @@ PART_SIZE = 2048
 
 
 def default_teacher_cache() -> Path:
-    """``<cache root>/teacher`` (:func:`facerec.cache.cache_root`)."""
+    """``<cache root>/teacher`` (:func:`facerec.io.cache.cache_root`)."""
     return cache_dir("teacher")
 
 

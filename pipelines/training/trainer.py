@@ -23,9 +23,9 @@ from tqdm import tqdm
 
 import losses
 from facerec.backbones import create_backbone
-from facerec.embedder import Embedder
+from facerec.runtime.embedder import Embedder
 from facerec.errors import FacerecError
-from facerec.preprocessing import Preprocessing
+from facerec.runtime.preprocessing import Preprocessing
 
 from .checkpoint import load_state, read_training_state, rng_state, save_state, set_rng_state
 from .config import Config, config_from_dict, config_to_dict, portable_paths, save_config

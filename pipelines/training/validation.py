@@ -1,7 +1,7 @@
 """Verification during training: generated pairs of the held-out identities, and a pairs
 file (LFW ``pairs.txt`` format, evaluation only) through ``pipelines.evaluate``.
 
-The protocol maths (k-fold accuracy, best threshold) are :mod:`facerec.verification`'s.
+The protocol maths (k-fold accuracy, best threshold) are :mod:`facerec.metrics.verification`'s.
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from facerec.detection import MTCNNDetector
-from facerec.embedder import Embedder
-from facerec.pairs import Pair, read_lfw_pairs
+from facerec.detection.detector import MTCNNDetector
+from facerec.runtime.embedder import Embedder
+from facerec.metrics.pairs import Pair, read_lfw_pairs
 from facerec.recognizer import FaceRecognizer
 from facerec.similarity import cosine_similarity
-from facerec.verification import evaluate_scores
+from facerec.metrics.verification import evaluate_scores
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
-"""facerec.atomic: the one durability rule (temp beside the target, fsync, replace, fsync dir)."""
+"""facerec.io.atomic: the one durability rule (temp beside the target, fsync, replace, fsync dir)."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from facerec import atomic
-from facerec.atomic import atomic_path, atomic_write, atomic_write_text
+from facerec.io import atomic
+from facerec.io.atomic import atomic_path, atomic_write, atomic_write_text
 
 
 def test_replaces_whole_file_and_leaves_no_temp(tmp_path):

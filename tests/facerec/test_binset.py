@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facerec.binset import BinFormatError, _restricted_loads, load_bin, loads_bin, save_bin
+from facerec.metrics.binset import BinFormatError, _restricted_loads, load_bin, loads_bin, save_bin
 
 
 def _jpegs(lfw_dir: Path, n: int) -> list[bytes]:

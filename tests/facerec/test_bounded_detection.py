@@ -1,4 +1,4 @@
-"""The bounded-cost detection rule (facerec.bounded, facerec.photo) and the named detectors.
+"""The bounded-cost detection rule (facerec.detection.bounded, facerec.io.photo) and the named detectors.
 
 Oracles: PIL's own reduced JPEG decode, the same detector on the original small photo (boxes
 mapped by the pixel-centre formula written here), MTCNN's landmarks for YuNet + O-Net, and the
@@ -15,12 +15,12 @@ import pytest
 from PIL import Image
 
 from facerec.alignment import align_face
-from facerec.bounded import BoundedDetector, create_detector, crop_face
+from facerec.detection.bounded import BoundedDetector, create_detector, crop_face
 from facerec.errors import ImageError, ModelError
-from facerec.image import load_image
+from facerec.io.image import load_image
 from facerec.models.detectors import DEFAULT_DETECTOR, DETECTOR_ENV, DETECTORS, get_detector
 from facerec.models.registry import PACKAGED_WEIGHTS
-from facerec.photo import open_photo
+from facerec.io.photo import open_photo
 
 PEOPLE = ("Aaron_Peirsol/Aaron_Peirsol_0001.jpg", "Colin_Powell/Colin_Powell_0001.jpg",
           "Serena_Williams/Serena_Williams_0001.jpg", "Tony_Blair/Tony_Blair_0001.jpg")
@@ -210,7 +210,7 @@ def test_gallery_records_its_detector(group, tmp_path, installed_model):
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_photo_decodes_every_exif_orientation_like_pil(tmp_path, aaron, orientation):
-    """OpenCV decodes plain JPEGs (orientation applied by facerec.photo.orient): the result
+    """OpenCV decodes plain JPEGs (orientation applied by facerec.io.photo.orient): the result
     equals PIL's exif_transpose of its own decode, at full size and at a reduced level."""
     from PIL import ImageOps
 

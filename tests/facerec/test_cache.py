@@ -1,4 +1,4 @@
-"""facerec's one cache (:mod:`facerec.cache`): entries round-trip exactly, keys are content,
+"""facerec's one cache (:mod:`facerec.io.cache`): entries round-trip exactly, keys are content,
 settings and format version name the file, and concurrent writer processes all land."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facerec import cache as cache_mod
-from facerec.cache import ArrayCache, content_key, file_key, remove_caches, settings_hash
+from facerec.io import cache as cache_mod
+from facerec.io.cache import ArrayCache, content_key, file_key, remove_caches, settings_hash
 
 FIELDS = {"embedding": ((4,), "float32"), "detected": ((), "bool")}
 RAGGED = {"boxes": ((-1, 4), "float32"), "emb": ((-1, 3), "float32"), "ok": ((), "bool")}
@@ -154,7 +154,7 @@ def test_remove_caches_by_prefix(tmp_path: Path):
 WRITER = """
 import sys
 import numpy as np
-from facerec.cache import ArrayCache
+from facerec.io.cache import ArrayCache
 folder, who = sys.argv[1], int(sys.argv[2])
 c = ArrayCache(folder, "emb", {"model": "m"}, {"v": ((64,), "float64"), "n": ((-1,), "int32")})
 for i in range(WRITES):

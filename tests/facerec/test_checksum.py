@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from facerec.checksum import file_sha256
+from facerec.io.checksum import file_sha256
 
 
 @pytest.mark.parametrize("size", [0, 1, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 17])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics.cluster import pair_confusion_matrix
 
-from facerec.cluster_metrics import bcubed_scores, cluster_scores, contingency, pairwise_scores, singletons
+from facerec.metrics.cluster_metrics import bcubed_scores, cluster_scores, contingency, pairwise_scores, singletons
 
 
 def _random_labels(seed: int, n: int, n_true: int, n_pred: int, unclustered: float = 0.0):

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from facerec import MTCNNConfig
-from facerec.detection import _to_detections, pick_central
+from facerec.detection.detector import _to_detections, pick_central
 
 LFW_SAMPLES = ["Aaron_Eckhart/Aaron_Eckhart_0001.jpg", "Serena_Williams/Serena_Williams_0001.jpg",
                "Colin_Powell/Colin_Powell_0001.jpg", "Gloria_Macapagal_Arroyo/Gloria_Macapagal_Arroyo_0001.jpg"]

@@ -10,7 +10,7 @@ from facerec.alignment import align_face
 
 @pytest.fixture(scope="module")
 def crops(lfw_dir):
-    from facerec.bounded import create_detector
+    from facerec.detection.bounded import create_detector
 
     det = create_detector(runtime="onnx")
     out = []

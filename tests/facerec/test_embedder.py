@@ -10,7 +10,7 @@ import torch
 
 from facerec import Embedder, ModelError, Preprocessing
 from facerec.alignment import align_face
-from facerec.image import load_image
+from facerec.io.image import load_image
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Face selection rules (one home: facerec.detection.choose_face, over Detection.area, pick_largest, pick_central) and the
+"""Face selection rules (one home: facerec.detection.detector.choose_face, over Detection.area, pick_largest, pick_central) and the
 recognizer's batched and verify-with-faces calls, on real LFW photos (ONNX runtime: no torch)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from facerec import Detection, FaceRecognizer, MultipleFacesError, NoFaceError
-from facerec.detection import choose_face, pick_central, pick_largest
+from facerec.detection.detector import choose_face, pick_central, pick_largest
 
 
 def _det(x1, y1, x2, y2, score=0.99) -> Detection:
@@ -52,7 +52,12 @@ def test_verify_hands_back_the_faces_it_compared(rec, lfw_dir, aaron):
     np.testing.assert_array_equal(fa.crop, rec.face(aaron).crop)
     np.testing.assert_array_equal(fb.crop, rec.face(other).crop)
     assert abs(float(fa.embedding @ fb.embedding) - res.score) < 1e-5
-    assert res.to_dict() == {"same": res.same, "score": res.score, "threshold": res.threshold}  # format unchanged
+    d = res.to_dict()
+    # the format of before, plus each face's quality
+    assert {k: d[k] for k in ("same", "score", "threshold")} == {"same": res.same, "score": res.score,
+                                                                 "threshold": res.threshold}
+    assert set(d) == {"same", "score", "threshold", "quality"}
+    assert d["quality"]["a"] == fa.quality.to_dict() and d["quality"]["b"] == fb.quality.to_dict()
 
 
 def test_largest_face_chosen_and_fallback(rec, aaron):

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from facerec import ImageError, ImageTooLarge, load_image
-from facerec.image import MAX_PIXELS
+from facerec.io.image import MAX_PIXELS
 
 
 def _gradient(w: int = 40, h: int = 30) -> np.ndarray:

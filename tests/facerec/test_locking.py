@@ -1,4 +1,4 @@
-"""facerec's one inter-process write lock (:func:`facerec.locking.file_lock`): writer
+"""facerec's one inter-process write lock (:func:`facerec.io.locking.file_lock`): writer
 processes doing read-modify-write on one store under it lose no update."""
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 WRITER = """
 import json, sys, time
 from pathlib import Path
-from facerec.atomic import atomic_write_text
-from facerec.locking import file_lock
+from facerec.io.atomic import atomic_write_text
+from facerec.io.locking import file_lock
 store, who, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 for i in range(n):
     with file_lock(store.with_name(".lock")):

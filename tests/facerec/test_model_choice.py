@@ -65,9 +65,10 @@ def test_fingerprint_to_name_and_thresholds():
     for name, spec in MODELS.items():
         assert model_name_of(spec.fingerprint) == name
         assert model_name_of(spec.fingerprint, "recorded-name") == "recorded-name"  # a saved name is kept
+        norm = {} if spec.norm_ref is None else {"norm_ref": spec.norm_ref}  # the face quality's reference
         assert thresholds_of(spec.fingerprint) == {"threshold": spec.threshold,
                                                    "search_threshold": spec.search_threshold,
-                                                   "search_far": spec.search_far}
+                                                   "search_far": spec.search_far, **norm}
     assert model_name_of("0" * 16) is None and model_name_of(None) is None and thresholds_of("0" * 16) is None
 
 

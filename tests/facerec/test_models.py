@@ -15,15 +15,15 @@ import pytest
 
 from facerec import FaceRecognizer, ModelError
 from facerec.alignment import align_face
-from facerec.checksum import file_sha256
-from facerec.image import load_image
+from facerec.io.checksum import file_sha256
+from facerec.io.image import load_image
 from facerec.models import MODELS, get_model, model_by_fingerprint
 from facerec.models.detectors import DEFAULT_DETECTOR, DETECTORS
 from facerec.models.install import convert_onnx, fetch_model
 from facerec.models.registry import Artifact
-from facerec.mtcnn_onnx import OnnxMTCNNDetector
-from facerec.onnx_runtime import METADATA_KEY
-from facerec.precision import cpu_has_native_bf16
+from facerec.detection.mtcnn_onnx import OnnxMTCNNDetector
+from facerec.runtime.onnx_runtime import METADATA_KEY
+from facerec.runtime.precision import cpu_has_native_bf16
 from pipelines.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,7 +76,7 @@ def test_sface_upstream_file_is_the_pinned_artifact(installed_model):
 
 
 def test_converted_sface_matches_opencv_on_real_faces(crops, opencv_features, installed_model):
-    from facerec.onnx_embedder import OnnxEmbedder
+    from facerec.runtime.onnx_embedder import OnnxEmbedder
 
     spec = installed_model("sface")
     emb = OnnxEmbedder(spec.onnx_path())
@@ -90,7 +90,7 @@ def test_converted_sface_matches_opencv_on_real_faces(crops, opencv_features, in
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_sface_on_torch_matches_opencv(crops, opencv_features, installed_model, precision):
-    from facerec.embedder import Embedder
+    from facerec.runtime.embedder import Embedder
 
     if precision == "bf16" and not cpu_has_native_bf16():
         pytest.skip("bf16 is emulated on this CPU (slow); the fp32 case covers the runner")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from facerec.alignment import align_face
-from facerec.image import load_image
-from facerec.mtcnn_onnx import OnnxMTCNNDetector, area_resize, nms, nms_min
+from facerec.io.image import load_image
+from facerec.detection.mtcnn_onnx import OnnxMTCNNDetector, area_resize, nms, nms_min
 from facerec.models import MODELS
 from facerec.recognizer import FaceRecognizer
 
@@ -127,8 +127,8 @@ def test_verify_agrees_across_runtimes(both, lfw_dir):
 @pytest.mark.parametrize("name", [n for n, m in MODELS.items() if m.packaged])
 def test_shipped_onnx_is_exported_from_shipped_pt(name):
     """Fails when a packaged .pt was replaced without `facerec export --default`."""
-    from facerec.embedder import Embedder
-    from facerec.onnx_embedder import OnnxEmbedder
+    from facerec.runtime.embedder import Embedder
+    from facerec.runtime.onnx_embedder import OnnxEmbedder
 
     spec = MODELS[name]
     assert spec.torch_path().is_file() and spec.onnx_path().is_file(), "run: facerec export --default"

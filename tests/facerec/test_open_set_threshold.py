@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facerec.verification import open_set_threshold
+from facerec.metrics.verification import open_set_threshold
 
 
 @pytest.mark.parametrize("far", [1e-1, 1e-2, 3e-3])

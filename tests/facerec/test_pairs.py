@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from facerec.pairs import Pair, lfw_image_path, parse_lfw_pairs, read_csv_pairs, read_lfw_pairs
+from facerec.metrics.pairs import Pair, lfw_image_path, parse_lfw_pairs, read_csv_pairs, read_lfw_pairs
 
 # From the data README: sha256 of the official pairs.txt and the number of images it uses.
 PAIRS_SHA256 = "ea42330c62c92989f9d7c03237ed5d591365e89b3e649747777b70e692dc1592"

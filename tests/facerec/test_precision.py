@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from facerec.precision import cpu_bf16_capability, cpu_flags, cpu_has_native_bf16, resolve_precision
+from facerec.runtime.precision import cpu_bf16_capability, cpu_flags, cpu_has_native_bf16, resolve_precision
 
 SPR = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})  # Intel Sapphire Rapids
 ZEN3 = frozenset({"avx2", "fma"})                                          # AMD EPYC Zen 3

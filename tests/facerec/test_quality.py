@@ -48,7 +48,7 @@ def test_yaw_of_the_generic_face_turned_by_a_known_angle() -> None:
 def lfw_crop(lfw_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """A real LFW photo and 5 landmarks from YuNet's detection of it."""
     from facerec import load_image
-    from facerec.bounded import create_detector
+    from facerec.detection.bounded import create_detector
 
     img = load_image(lfw_dir / "Colin_Powell" / "Colin_Powell_0001.jpg")
     det = create_detector(runtime="onnx").detect(img)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_curve
 
-from facerec.quality_erc import error_versus_reject, pair_quality, threshold_at_fmr
+from facerec.metrics.quality_erc import error_versus_reject, pair_quality, threshold_at_fmr
 
 
 def _brute_fnmr(scores, same, quality, thr, fraction):

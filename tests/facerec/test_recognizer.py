@@ -72,7 +72,7 @@ def test_threshold_required_when_model_has_none(tmp_path, mtcnn):
 
 
 def test_search_threshold_from_metadata_else_verification_threshold() -> None:
-    from facerec.embedder import Embedder
+    from facerec.runtime.embedder import Embedder
     from facerec.recognizer import FaceRecognizer
 
     emb = Embedder.create("mobilefacenet", embedding_size=32)

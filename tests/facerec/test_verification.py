@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from facerec.verification import (accuracy_at, best_threshold, dir_at_far, equal_error_rate, evaluate_scores,
+from facerec.metrics.verification import (accuracy_at, best_threshold, dir_at_far, equal_error_rate, evaluate_scores,
                                   kfold_accuracy, rank_k_accuracy, roc_auc, roc_curve, tar_at_far)
 
 

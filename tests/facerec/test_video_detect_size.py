@@ -1,4 +1,4 @@
-"""The detection-size rule for video frames (facerec.bounded.BoundedDetector.for_frames,
+"""The detection-size rule for video frames (facerec.detection.bounded.BoundedDetector.for_frames,
 pipelines.video.frame_detector).
 
 Oracles: the rule's arithmetic written out here (ceil(long side × smallest face / min face)),
@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facerec.bounded import MIN_FACE, VIDEO_MIN_SIDE, VIDEO_SMALLEST_FACE, BoundedDetector, create_detector, video_min_face
-from facerec.image import load_image
+from facerec.detection.bounded import MIN_FACE, VIDEO_MIN_SIDE, VIDEO_SMALLEST_FACE, BoundedDetector, create_detector, video_min_face
+from facerec.io.image import load_image
 from facerec.models.detectors import get_detector
 
 

@@ -17,7 +17,7 @@ def orl_crops(orl_dir, tmp_path_factory):
     from PIL import Image
 
     from facerec.alignment import align_face, center_crop_landmarks, get_template
-    from facerec.image import load_image
+    from facerec.io.image import load_image
 
     out = tmp_path_factory.mktemp("orl_crops")
     tpl = get_template("arcface_112")

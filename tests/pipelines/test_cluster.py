@@ -4,7 +4,7 @@ default model.
 The library: 7 people (5 × 3 photos, one with 3 more added later, one with a single photo) and
 a two-face photo made by pasting two LFW photos side by side, so every face of a photo must be
 found (21 faces in 20 photos). Oracles: the folder names (the truth, scored with
-:mod:`facerec.cluster_metrics`) and scikit-learn's ``AgglomerativeClustering`` (average
+:mod:`facerec.metrics.cluster_metrics`) and scikit-learn's ``AgglomerativeClustering`` (average
 linkage, cosine) on the same embeddings. The contact sheet is opened in a real headless
 Chromium (selenium + Debian's chromium-driver; skips without them, fails when
 ``FACEREC_REQUIRE_BROWSER`` is set).
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facerec.cluster_metrics import cluster_scores
+from facerec.metrics.cluster_metrics import cluster_scores
 from pipelines import cli
 from pipelines.cluster import CLUSTERS_JSON, EMBEDDINGS_NPY, cluster_photos, find_photos
 

@@ -1,5 +1,5 @@
 """``facerec cluster`` runs one at a time per output folder: a second run waits for the
-first's :func:`facerec.locking.file_lock` (it reads the previous clusters.json, then replaces
+first's :func:`facerec.io.locking.file_lock` (it reads the previous clusters.json, then replaces
 the outputs whole), so two runs never interleave their writes."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import threading
 from pathlib import Path
 
-from facerec.locking import file_lock
+from facerec.io.locking import file_lock
 from pipelines.cli import cluster as cli_cluster
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from facerec import FaceRecognizer
 from facerec.models import MODELS, get_model
-from facerec.pairs import read_lfw_pairs
+from facerec.metrics.pairs import read_lfw_pairs
 from pipelines.evaluate import embed_image_files, score_pairs
 
 

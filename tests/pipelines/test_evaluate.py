@@ -15,7 +15,7 @@ from PIL import Image
 
 from facerec import Embedder, FaceRecognizer, MTCNNDetector, Preprocessing, align_face
 from facerec.alignment import center_crop_landmarks
-from facerec.binset import save_bin
+from facerec.metrics.binset import save_bin
 from pipelines.cli import main
 from pipelines.evaluate import embed_image_files, search_gallery
 from pipelines.evaluate.pair_scores import _fit_bin_crop

@@ -1,4 +1,4 @@
-"""Evaluation's detection and embedding caches (:mod:`facerec.cache`): keyed by image content,
+"""Evaluation's detection and embedding caches (:mod:`facerec.io.cache`): keyed by image content,
 and missed whenever the model, runtime, precision, input spec or detector settings change."""
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def test_metadata_format_version_is_checked(tmp_path):
     """An export of a newer facerec is refused in one line; one from before the version key
     existed (version 0) still reads, through the older keys."""
     from facerec.errors import ModelError
-    from facerec.onnx_runtime import FORMAT_KEY, METADATA_FORMAT, describe_model
+    from facerec.runtime.onnx_runtime import FORMAT_KEY, METADATA_FORMAT, describe_model
 
     props = {"facerec.preprocessing": json.dumps(Preprocessing().to_dict()), "facerec.embedding_size": "128",
              "facerec.fingerprint": "abcd"}

@@ -14,9 +14,9 @@ import torch
 
 from facerec.alignment import align_face
 from facerec.backbones import create_backbone
-from facerec.embedder import Embedder
-from facerec.image import load_image
-from facerec.mtcnn_onnx import OnnxMTCNNDetector
+from facerec.runtime.embedder import Embedder
+from facerec.io.image import load_image
+from facerec.detection.mtcnn_onnx import OnnxMTCNNDetector
 from pipelines.training.config import ModelConfig, config_from_dict
 from pipelines.training.freeze import Freezer, blocks
 from pipelines.training.pretrained import class_means, load_pretrained, resolve_init
@@ -214,7 +214,7 @@ def test_finetuned_pt_exports_to_onnx_with_parity(orl_runs, crops, installed_mod
     assert emb.backbone_name == "onnx_graph"
     assert emb.fingerprint() != installed_model("sface").fingerprint  # the weights did move
     export_onnx(emb, tmp_path / "ft.onnx")
-    from facerec.onnx_embedder import OnnxEmbedder
+    from facerec.runtime.onnx_embedder import OnnxEmbedder
 
     onnx = OnnxEmbedder(tmp_path / "ft.onnx")
     a, b = emb.embed(crops), onnx.embed(crops)

@@ -1,4 +1,4 @@
-"""One ONNX input spec (:class:`facerec.preprocessing.InputSpec`): one set of defaults for the
+"""One ONNX input spec (:class:`facerec.runtime.preprocessing.InputSpec`): one set of defaults for the
 registry, ``[model] init_*`` and ``[distill]``, and one conversion whatever runs the graph.
 
 Oracles: ``(pixel·scale − mean) / std`` in the stated channel order written out here with
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from facerec.models import get_model
-from facerec.preprocessing import InputSpec, Preprocessing
+from facerec.runtime.preprocessing import InputSpec, Preprocessing
 from pipelines.training.config import DistillConfig, ModelConfig, load_config
 
 SPECS = [InputSpec(), InputSpec(color="bgr", scale=1.0, mean=(127.5, 120.0, 100.0), std=(128.0, 64.0, 32.0)),

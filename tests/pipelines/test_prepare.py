@@ -41,7 +41,7 @@ def _largest_aligned(path, detector):
 
 
 def test_prepare_tree_report_and_resume(raw_tree, tmp_path, capsys):
-    from facerec.bounded import create_detector
+    from facerec.detection.bounded import create_detector
 
     detector = create_detector()  # the default detector, as prepare uses it
     dst = tmp_path / "crops"

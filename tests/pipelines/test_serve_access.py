@@ -420,7 +420,7 @@ def test_concurrent_maximum_size_uploads(recognizer: FaceRecognizer, tmp_path: P
     uploads of the maximum size (64 MP) at once and answers a third with 429, from any clients.
     The uploads are real 8000 x 8000 PNGs (1-bit, so small on the wire); their decoding is
     replaced by a small image here (this test is about admission, not the decoder's memory)."""
-    from facerec.image import MAX_PIXELS
+    from facerec.io.image import MAX_PIXELS
 
     buf = io.BytesIO()
     Image.new("1", (8000, 8000)).save(buf, format="PNG")

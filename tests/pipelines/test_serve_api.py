@@ -309,7 +309,7 @@ def test_upload_limits(recognizer: FaceRecognizer, faces: dict[str, Path], tmp_p
                         "payload_too_large")
     assert "400x400" in body["error"]["message"]
     with pytest.raises(ValueError, match="max_pixels"):
-        ServeConfig(gallery_dir=tmp_path, max_pixels=10**9)  # cannot exceed facerec.image.MAX_PIXELS
+        ServeConfig(gallery_dir=tmp_path, max_pixels=10**9)  # cannot exceed facerec.io.image.MAX_PIXELS
 
 
 # -- durability, rollback, metrics ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from facerec import Embedder
-from facerec.preprocessing import Preprocessing
+from facerec.runtime.preprocessing import Preprocessing
 from pipelines.train import CONFIG_DIR
 from pipelines.training.augment import augment, downscale, sample_rng, to_grayscale
 from pipelines.training.config import (AugmentConfig, DataConfig, config_from_dict, config_to_dict, expand_paths,
@@ -170,9 +170,9 @@ def test_checkpoint_metadata_carries_no_machine_paths():
     names data and teacher folders by their last component only."""
     import json as _json
 
-    from facerec.embedder import Embedder
+    from facerec.runtime.embedder import Embedder
     from facerec.models import MODELS
-    from facerec.onnx_runtime import METADATA_KEY, file_metadata
+    from facerec.runtime.onnx_runtime import METADATA_KEY, file_metadata
     from pipelines.training.config import PATH_KEYS, portable_paths
 
     d = {"data": {"root": "/home/someone/crops", "unlabeled": ["/x/y/u1", ""]}, "distill": {"teacher": "sface"},

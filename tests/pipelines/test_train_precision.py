@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from facerec.precision import resolve_precision
+from facerec.runtime.precision import resolve_precision
 from pipelines.train import config_path
 from pipelines.training.config import config_from_dict, load_config
 

@@ -166,7 +166,7 @@ def test_a_run_that_fine_tuned_an_onnx_graph_starts_the_next_run(crops, tmp_path
     pytest.importorskip("onnx")
     from train_helpers import tiny_onnx_embedder
 
-    from facerec.embedder import Embedder
+    from facerec.runtime.embedder import Embedder
 
     graph = tiny_onnx_embedder(tmp_path / "foreign.onnx")
     d = tiny_config(crops, model={"init": str(graph), "init_color": "bgr", "init_scale": 1.0,

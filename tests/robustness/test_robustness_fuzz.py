@@ -16,7 +16,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 from facerec import AlignmentError
 from facerec.alignment import ARCFACE_112, align_face, estimate_similarity
 from facerec.gallery import Gallery
-from facerec.pairs import parse_lfw_pairs
+from facerec.metrics.pairs import parse_lfw_pairs
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

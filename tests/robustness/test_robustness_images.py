@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from facerec import FacerecError, FaceRecognizer, ImageError, MultipleFacesError, NoFaceError
-from facerec.image import MAX_PIXELS
+from facerec.io.image import MAX_PIXELS
 from pipelines.cli import main
 
 

@@ -3,7 +3,7 @@ bounded by design.
 
 A detector's cost grows with the pixels it sees (MTCNN's pyramid over a 48 MP photo: ~80 s
 and 6 GB), not with the faces. So :class:`BoundedDetector` gives the network a copy of bounded
-size (decoded at reduced size where the format allows, see :class:`facerec.photo.Photo`, then
+size (decoded at reduced size where the format allows, see :class:`facerec.io.photo.Photo`, then
 area-resampled), and maps boxes and landmarks back to the original's pixels. The copy's longest
 side is the detector's ``detect_side`` (1280 px), grown for big photos until a face of
 :data:`MIN_FACE` original pixels is as large in the copy as the smallest face the detector finds
@@ -26,11 +26,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .alignment import Template, estimate_similarity, get_template
-from .detection import Detector, MTCNNConfig
-from .image import ImageInput
-from .photo import Photo, open_photo
-from .types import Detection
+from facerec.alignment import Template, estimate_similarity, get_template
+from facerec.detection.detector import Detector, MTCNNConfig
+from facerec.io.image import ImageInput
+from facerec.io.photo import Photo, open_photo
+from facerec.types import Detection
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,11 @@ def scale_detection(d: Detection, sx: float, sy: float) -> Detection:
 
 
 class BoundedDetector:
-    """A detector (``inner``: any :class:`~facerec.detection.Detector` on RGB arrays) run on a
+    """A detector (``inner``: any :class:`~facerec.detection.detector.Detector` on RGB arrays) run on a
     bounded copy: longest side ``detect_side`` when given (0: the full image), else
     :meth:`side_for`'s rule.
 
-    ``detect(image)`` takes a path, bytes, an array, a PIL image or a :class:`~facerec.photo.Photo`
+    ``detect(image)`` takes a path, bytes, an array, a PIL image or a :class:`~facerec.io.photo.Photo`
     and returns detections in the original's pixels, highest score first.
     """
 
@@ -186,18 +186,18 @@ def create_detector(name: str | None = None, config: Any = None, runtime: str = 
                     detect_side: int | None = None) -> BoundedDetector:
     """The named detector (default ``$FACEREC_DETECTOR``, else the registry's default) under the
     bounded-cost rule. ``config``: the detector's own settings (:class:`MTCNNConfig` for mtcnn,
-    :class:`facerec.yunet.YuNetConfig` for yunet); ``runtime``/``device``: mtcnn runs on
+    :class:`facerec.detection.yunet.YuNetConfig` for yunet); ``runtime``/``device``: mtcnn runs on
     onnxruntime (``"auto"`` on the CPU) or torch; yunet on OpenCV + onnxruntime only.
     ``detect_side``: a fixed bound (0: full resolution); default: the detector's rule (registry)."""
-    from .errors import ModelError
-    from .models.detectors import get_detector
+    from facerec.errors import ModelError
+    from facerec.models.detectors import get_detector
 
     spec = get_detector(name)
     if runtime not in ("auto", "onnx", "torch"):
         raise ValueError(f"runtime must be one of auto, onnx, torch; got {runtime!r}")
     inner: Detector
     if spec.name == "yunet":
-        from .yunet import YuNetConfig, YuNetDetector
+        from facerec.detection.yunet import YuNetConfig, YuNetDetector
 
         if config is not None and not isinstance(config, YuNetConfig):
             config = None  # MTCNN's knobs (the CLI's defaults) do not apply to YuNet
@@ -205,8 +205,8 @@ def create_detector(name: str | None = None, config: Any = None, runtime: str = 
             log.info("yunet runs on OpenCV + onnxruntime on the CPU (runtime %s, device %s ignored)", runtime, device)
         inner = YuNetDetector(config)
     else:
-        from .detection import MTCNNDetector
-        from .mtcnn_onnx import NETS, OnnxMTCNNDetector, mtcnn_onnx_path
+        from facerec.detection.detector import MTCNNDetector
+        from facerec.detection.mtcnn_onnx import NETS, OnnxMTCNNDetector, mtcnn_onnx_path
 
         if config is not None and not isinstance(config, MTCNNConfig):
             raise ModelError(f"mtcnn takes an MTCNNConfig, got {type(config).__name__}")

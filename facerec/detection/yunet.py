@@ -16,9 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .image import ImageInput, load_image
-from .models.registry import PACKAGED_WEIGHTS
-from .types import Detection
+from facerec.io.image import ImageInput, load_image
+from facerec.models.registry import PACKAGED_WEIGHTS
+from facerec.types import Detection
 
 #: The packaged YuNet file (sha256 in :data:`facerec.models.detectors.YUNET`).
 YUNET_FILE = PACKAGED_WEIGHTS / "yunet_2023mar.onnx"
@@ -50,7 +50,7 @@ class YuNetDetector:
     """
 
     def __init__(self, config: YuNetConfig | None = None, model: str | Path | None = None) -> None:
-        from .mtcnn_onnx import OnnxRunner, mtcnn_onnx_path
+        from facerec.detection.mtcnn_onnx import OnnxRunner, mtcnn_onnx_path
 
         self.config = config or YuNetConfig()
         self.model = Path(model) if model is not None else YUNET_FILE
@@ -96,7 +96,7 @@ def onet_landmarks(rgb: np.ndarray, boxes: np.ndarray, onet, fallback: np.ndarra
     """MTCNN O-Net's five landmarks (N, 5, 2) for boxes (N, 4) of the (H, W, 3) uint8 image:
     each box squared about its centre, cropped (clipped to the image), resampled to 48×48 and
     run once; rows whose crop is empty keep ``fallback``."""
-    from .mtcnn_onnx import crops, normalise, onet_points, square
+    from facerec.detection.mtcnn_onnx import crops, normalise, onet_points, square
 
     sq = square(boxes.astype(np.float32))
     patches, kept = crops(rgb.astype(np.float32), sq, 48)

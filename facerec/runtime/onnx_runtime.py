@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError
+from facerec.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def file_metadata(path: str | os.PathLike) -> dict[str, str]:
 def describe_model(props: dict[str, str], name: str) -> tuple[Any, int, str, dict[str, Any]]:
     """``(preprocessing, embedding_size, backbone name, metadata)`` of a facerec ONNX model from
     its ``metadata_props``; :class:`ModelError` if they are not a facerec embedder's."""
-    from .preprocessing import Preprocessing
+    from facerec.runtime.preprocessing import Preprocessing
 
     check_metadata_format(props, name)
     try:

@@ -3,7 +3,7 @@
 Two runners of the same MTCNN: :class:`MTCNNDetector` (here) runs ``facenet-pytorch``, whose
 P/R/O-Net weights ship inside its wheel, so nothing is downloaded; under numpy 2 its
 ``detect()`` returns object arrays (and ``None`` when there is no face), converted here to
-plain float32 arrays. :class:`facerec.mtcnn_onnx.OnnxMTCNNDetector` runs the same networks
+plain float32 arrays. :class:`facerec.detection.mtcnn_onnx.OnnxMTCNNDetector` runs the same networks
 exported to ONNX without torch; parity tests hold the two to the same detections.
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ import threading
 
 import numpy as np
 
-from .errors import ModelError, MultipleFacesError
-from .extras import require_torch
-from .image import ImageInput, load_image
-from .types import Detection
+from facerec.errors import ModelError, MultipleFacesError
+from facerec.extras import require_torch
+from facerec.io.image import ImageInput, load_image
+from facerec.types import Detection
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .checksum import file_sha256
+from facerec.io.checksum import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def embedder_settings(embedder: Any) -> dict[str, Any]:
 
 def detector_settings(detector: Any) -> dict[str, Any] | None:
     """What of a detector changes its detections: its settings' type and values (a
-    :class:`~facerec.bounded.DetectorSettings`: registry name, copy size rule, the network's own
+    :class:`~facerec.detection.bounded.DetectorSettings`: registry name, copy size rule, the network's own
     settings), or None when its settings cannot be named (then nothing of it may be cached)."""
     cfg = getattr(detector, "config", None)
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):

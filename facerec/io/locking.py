@@ -5,8 +5,8 @@ save, a cluster run's previous ``clusters.json`` -> new one) holds the store's l
 the whole read-modify-write, so a writer in another process (or thread) waits instead of
 slipping in between and having its update overwritten. Advisory ``fcntl.flock``: nothing to
 install, released by the kernel when a process dies (no stale locks), local file systems.
-Readers need no lock where writes are atomic (:mod:`facerec.atomic`). The caches of
-:mod:`facerec.cache` need none either: SQLite locks its own transactions.
+Readers need no lock where writes are atomic (:mod:`facerec.io.atomic`). The caches of
+:mod:`facerec.io.cache` need none either: SQLite locks its own transactions.
 """
 from __future__ import annotations
 

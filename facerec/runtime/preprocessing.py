@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .alignment import get_template
+from facerec.alignment import get_template
 
 if TYPE_CHECKING:
     import torch

@@ -22,11 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .atomic import atomic_write
-from .backbones import create_backbone
-from .errors import ModelError
-from .precision import resolve_precision
-from .preprocessing import Preprocessing
+from facerec.io.atomic import atomic_write
+from facerec.backbones import create_backbone
+from facerec.errors import ModelError
+from facerec.runtime.precision import resolve_precision
+from facerec.runtime.preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ PRECISIONS = ("fp32", "bf16")
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` under :func:`facerec.atomic.atomic_write`'s rule: a crash leaves either
+    """``torch.save`` under :func:`facerec.io.atomic.atomic_write`'s rule: a crash leaves either
     the old file or the new one, never a truncated one."""
     with atomic_write(path) as f:
         torch.save(obj, f)
@@ -55,11 +55,11 @@ class Embedder:
     """A backbone plus its preprocessing: aligned uint8 crops → (N, D) unit vectors.
 
     ``precision="bf16"`` runs the backbone under CPU/CUDA bf16 autocast, ``"auto"`` does so
-    only where bf16 is native (:mod:`facerec.precision`); ``channels_last`` uses NHWC memory
+    only where bf16 is native (:mod:`facerec.runtime.precision`); ``channels_last`` uses NHWC memory
     layout (about 2× faster on CPU for these CNNs).
     """
 
-    runtime = "torch"  # what runs the network (part of a cache key: :func:`facerec.cache.embedder_settings`)
+    runtime = "torch"  # what runs the network (part of a cache key: :func:`facerec.io.cache.embedder_settings`)
 
     def __init__(self, backbone: nn.Module, backbone_name: str, preprocessing: Preprocessing | None = None,
                  backbone_kwargs: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
@@ -130,7 +130,7 @@ class Embedder:
     def embed_with_norms(self, crops: np.ndarray | Sequence[np.ndarray], batch_size: int = 64,
                          flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`embed` and the (N,) norms of the raw features (with ``flip``, of the mean of
-        the two views' features), as :meth:`facerec.onnx_embedder.OnnxEmbedder.embed_with_norms`."""
+        the two views' features), as :meth:`facerec.runtime.onnx_embedder.OnnxEmbedder.embed_with_norms`."""
         crops = list(crops) if not isinstance(crops, np.ndarray) else crops
         if len(crops) == 0:
             return np.zeros((0, self.embedding_size), dtype=np.float32), np.zeros(0, np.float32)
@@ -192,7 +192,7 @@ class Embedder:
         """A facerec ONNX model (e.g. a converted named model) on torch: its graph as torch ops
         (:class:`facerec.backbones.onnx_torch.OnnxGraphModule`), with the file's preprocessing and metadata,
         so the fingerprint and thresholds are those of the ONNX runtime. ``opts`` as :meth:`load`."""
-        from .onnx_runtime import describe_model, file_metadata
+        from facerec.runtime.onnx_runtime import describe_model, file_metadata
 
         path = Path(path)
         if not path.is_file():
@@ -205,7 +205,7 @@ class Embedder:
                    embedding_size: int | None = None, **opts: Any) -> "Embedder":
         """Any ONNX embedding graph as backbone ``onnx_graph`` (trainable, savable as ``.pt``),
         with the ``preprocessing`` its input expects. ``opts`` as :meth:`load`."""
-        from .backbones.onnx_torch import OnnxGraphModule
+        from facerec.backbones.onnx_torch import OnnxGraphModule
 
         try:
             module = OnnxGraphModule(path)

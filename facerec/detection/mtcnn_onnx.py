@@ -23,10 +23,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .detection import MTCNNConfig
-from .models.registry import PACKAGED_WEIGHTS
-from .image import ImageInput, load_image
-from .types import Detection
+from facerec.detection.detector import MTCNNConfig
+from facerec.models.registry import PACKAGED_WEIGHTS
+from facerec.io.image import ImageInput, load_image
+from facerec.types import Detection
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ class OnnxRunner:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    from .onnx_runtime import open_session
+                    from facerec.runtime.onnx_runtime import open_session
 
                     self._session = open_session(self.path)
         return self._session.run(None, {"input": x})

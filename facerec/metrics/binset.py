@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .atomic import atomic_write
+from facerec.io.atomic import atomic_write
 
 # What a .bin written by Python 2 or 3 contains; nothing here can name or call an object.
 _ALLOWED_OPCODES = frozenset({

@@ -16,7 +16,7 @@ from typing import Sequence, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError, ImageTooLarge
+from facerec.errors import ImageError, ImageTooLarge
 
 ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
@@ -85,7 +85,7 @@ def _array_to_rgb(arr: np.ndarray, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 def _open_pil(data: Union[str, os.PathLike, bytes], what: str, max_pixels: int,
               formats: Sequence[str] | None) -> Image.Image:
-    """Open and check the size from the header, decoding no pixel (:class:`facerec.photo.Photo`
+    """Open and check the size from the header, decoding no pixel (:class:`facerec.io.photo.Photo`
     decodes later, at the size it needs)."""
     try:
         src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else os.fspath(data)
@@ -129,7 +129,7 @@ def load_image(image: ImageInput, *, max_pixels: int = MAX_PIXELS, formats: Sequ
     Raises :class:`~facerec.errors.ImageError` for unreadable, corrupt or tiny input, and its
     subclass :class:`~facerec.errors.ImageTooLarge` over the pixel limit.
     """
-    # One reading of every kind of input: facerec.photo.open_photo (here at full size).
-    from .photo import open_photo
+    # One reading of every kind of input: facerec.io.photo.open_photo (here at full size).
+    from facerec.io.photo import open_photo
 
     return open_photo(image, max_pixels=max_pixels, formats=formats, what=what).full()

@@ -1,5 +1,5 @@
 """Aligned crops → L2-normalised embeddings on onnxruntime: :class:`OnnxEmbedder`, the
-torch-free twin of :class:`facerec.embedder.Embedder`.
+torch-free twin of :class:`facerec.runtime.embedder.Embedder`.
 
 It reads models written by ``facerec export`` (``input`` (N, 3, H, W) → ``embedding``, and
 ``features`` in newer exports), with the preprocessing spec and the checkpoint's metadata
@@ -15,9 +15,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ModelError
-from .onnx_runtime import describe_model, open_session, session_metadata
-from .similarity import l2_normalize
+from facerec.errors import ModelError
+from facerec.runtime.onnx_runtime import describe_model, open_session, session_metadata
+from facerec.similarity import l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class OnnxEmbedder:
     """
 
     precision = "fp32"  # what the ONNX graph computes in (recorded by evaluation caches)
-    runtime = "onnx"  # what runs the network (part of a cache key: :func:`facerec.cache.embedder_settings`)
+    runtime = "onnx"  # what runs the network (part of a cache key: :func:`facerec.io.cache.embedder_settings`)
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
         self.path = Path(path)

@@ -30,8 +30,8 @@ from typing import Callable, Union
 import numpy as np
 from PIL import Image
 
-from .errors import ImageError, ImageTooLarge
-from .image import MAX_PIXELS, ImageInput, _array_to_rgb, _check_size, _open_pil, _pil_to_rgb
+from facerec.errors import ImageError, ImageTooLarge
+from facerec.io.image import MAX_PIXELS, ImageInput, _array_to_rgb, _check_size, _open_pil, _pil_to_rgb
 
 #: The DCT scales libjpeg decodes at directly (PIL's ``draft`` picks among them).
 DCT_SCALES = (1.0, 0.5, 0.25, 0.125)
@@ -179,7 +179,7 @@ def open_photo(image: "ImageInput | Photo", *, max_pixels: int = MAX_PIXELS, for
     """A :class:`Photo` of ``image`` (a path, bytes, a PIL image, an RGB array, or a Photo).
 
     Files and bytes are opened and their size checked from the header (``max_pixels``,
-    ``formats`` and ``what`` as in :func:`facerec.image.load_image`); a colour or grey JPEG is
+    ``formats`` and ``what`` as in :func:`facerec.io.image.load_image`); a colour or grey JPEG is
     not decoded yet, any other image is decoded in full now.
     Raises :class:`~facerec.errors.ImageError` for unreadable input.
     """

@@ -1,0 +1,1 @@
+"""Face detectors and the one detection rule (bounded cost, original pixels out)."""

@@ -1,0 +1,1 @@
+"""Files in and out: image and photo decoding, atomic writes, checksums, cache folders."""

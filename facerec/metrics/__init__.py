@@ -1,0 +1,1 @@
+"""Evaluation maths: verification/identification protocols, pair lists, clustering scores."""

@@ -1,0 +1,1 @@
+"""Running embedding networks: torch and onnxruntime embedders, preprocessing, precision."""
