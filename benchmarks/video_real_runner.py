@@ -22,6 +22,10 @@ import time
 from pathlib import Path
 
 
+#: process_video arguments a variant may set ("new:cut_detector=off,identity_guard=false").
+KNOBS = ("detect_every", "detect_width", "min_face", "cut_detector", "identity_guard")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clip", required=True)
@@ -30,6 +34,9 @@ def main() -> int:
     ap.add_argument("--detect-every", type=int)
     ap.add_argument("--detect-width", type=int)
     ap.add_argument("--min-face", type=int)
+    ap.add_argument("--cut-detector", help="tracker: the shot-cut rule (hsv, grey, content, off)")
+    ap.add_argument("--identity-guard", type=lambda v: v.lower() in ("1", "true", "yes", "on"),
+                    help="tracker: true/false")
     ap.add_argument("--frames", help="naive: comma-separated frame indices to process")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", required=True)
@@ -54,13 +61,13 @@ def main() -> int:
 
         kw = {}
         params = inspect.signature(video.process_video).parameters
-        for name in ("detect_every", "detect_width", "min_face"):
+        for name in KNOBS:
             value = getattr(args, name)
             if value is not None:
                 if name not in params:
                     raise SystemExit(f"this revision's process_video has no {name}")
                 kw[name] = value
-        for name in ("detect_every", "detect_width", "min_face"):
+        for name in KNOBS:
             if name in params:
                 info.setdefault("settings", {})[name] = kw.get(name, params[name].default)
 
