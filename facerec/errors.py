@@ -36,3 +36,7 @@ class LowQualityError(FacerecError):
 
 class ModelError(FacerecError):
     """A model checkpoint is missing, corrupt, untrusted or incompatible."""
+
+
+class NewerFormat(FacerecError):
+    """A file written by a newer facerec, in a format version this one does not know."""

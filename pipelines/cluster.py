@@ -49,6 +49,7 @@ from tqdm import tqdm
 from facerec.io.atomic import atomic_path, atomic_write, atomic_write_text
 from facerec.io.cache import ArrayCache, detector_settings, embedder_settings
 from facerec.io.checksum import file_sha256
+from facerec.io.formats import check_version
 from facerec.clustering import METHOD_K, cluster_embeddings, match_previous
 from facerec.errors import FacerecError, ModelError
 from facerec.io.locking import file_lock
@@ -527,23 +528,13 @@ def _face_keys(items: Iterable[tuple[str, int]]) -> list[tuple[str, int, int]]:
     return keys
 
 
-class NewerFormat(FacerecError):
-    """A file written by a newer facerec, in a format version this one does not know."""
-
-
 def read_clusters_json(path: Path) -> dict[str, Any]:
-    """A ``clusters.json`` document, its format and version checked: :class:`NewerFormat` for a
+    """A ``clusters.json`` document, its format and version checked: :class:`facerec.errors.NewerFormat` for a
     version above :data:`FORMAT_VERSION` (never overwritten or misread), ValueError for a file
     that is not one."""
     doc = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(doc, dict) or doc.get("format") != "facerec.clusters":
-        raise ValueError("not a facerec clusters file")
-    version = doc.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise ValueError(f"no valid format version ({version!r})")
-    if version > FORMAT_VERSION:
-        raise NewerFormat(f"{path}: clusters format version {version} was written by a newer facerec "
-                          f"(this one reads up to {FORMAT_VERSION}); upgrade facerec or use another --out folder")
+    check_version(doc, "facerec.clusters", FORMAT_VERSION, path.name, invalid=ValueError,
+                  advice="upgrade facerec or use another --out folder")
     return doc
 
 

@@ -34,6 +34,7 @@ from scipy.sparse.csgraph import connected_components
 
 from facerec.clustering import Constraints, same_photo_pairs
 from facerec.errors import FacerecError
+from facerec.io.formats import check_version
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,6 @@ OPS = ("name", "merge", "not", "move", "split")
 #: A recorded box matches a face of the same photo when their IoU reaches this (a detector
 #: change moves boxes by a few pixels; another face of the photo overlaps far less).
 MATCH_IOU = 0.5
-
-
-class NewerDecisions(FacerecError):
-    """A decisions file written by a newer facerec, in a version this one does not know."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +76,7 @@ class FaceRef:
 # -- the file ---------------------------------------------------------------------------------
 def read_decisions(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """The decisions of a library folder, oldest first ([] without a file). The version is
-    checked: :class:`NewerDecisions` for a newer one, :class:`FacerecError` for a file that is
+    checked: :class:`facerec.errors.NewerFormat` for a newer one, :class:`FacerecError` for a file that is
     not a decisions file (never silently ignored: it holds a user's work)."""
     path = Path(out_dir) / DECISIONS_JSON
     if not path.is_file():
@@ -88,14 +85,7 @@ def read_decisions(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise FacerecError(f"{path}: unreadable decisions file ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != DECISIONS_FORMAT:
-        raise FacerecError(f"{path}: not a facerec decisions file")
-    version = doc.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise FacerecError(f"{path}: no valid format version ({version!r})")
-    if version > DECISIONS_VERSION:
-        raise NewerDecisions(f"{path}: decisions format version {version} was written by a newer facerec "
-                             f"(this one reads up to {DECISIONS_VERSION}); upgrade facerec")
+    check_version(doc, DECISIONS_FORMAT, DECISIONS_VERSION, os.fspath(path))
     decisions = doc.get("decisions")
     if not isinstance(decisions, list) or not all(isinstance(d, dict) and d.get("op") in OPS for d in decisions):
         raise FacerecError(f"{path}: malformed decisions list (each needs an op: {', '.join(OPS)})")
