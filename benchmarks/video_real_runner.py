@@ -23,7 +23,7 @@ from pathlib import Path
 
 
 #: process_video arguments a variant may set ("new:cut_detector=off,identity_guard=false").
-KNOBS = ("detect_every", "detect_width", "min_face", "cut_detector", "identity_guard")
+KNOBS = ("detect_every", "detect_width", "min_face", "lost_timeout_s", "cut_detector", "identity_guard")
 
 
 def main() -> int:
@@ -34,6 +34,7 @@ def main() -> int:
     ap.add_argument("--detect-every", type=int)
     ap.add_argument("--detect-width", type=int)
     ap.add_argument("--min-face", type=int)
+    ap.add_argument("--lost-timeout-s", type=float, help="tracker: seconds a lost track waits to be found again")
     ap.add_argument("--cut-detector", help="tracker: the shot-cut rule (hsv, grey, content, off)")
     ap.add_argument("--identity-guard", type=lambda v: v.lower() in ("1", "true", "yes", "on"),
                     help="tracker: true/false")
