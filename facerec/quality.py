@@ -159,9 +159,10 @@ def face_size_px(landmarks: np.ndarray) -> float:
     return float(np.sqrt(abs(np.linalg.det(m[:, :2]))) * ARCFACE_112.size[1])
 
 
-def _eye_frame(lm: np.ndarray) -> tuple[float, float, float] | None:
-    """(nose offset along the eye line, nose and mouth depth below it) and the eye distance,
-    in the frame of the eye line (which removes roll); None for coincident eyes."""
+def _eye_frame(lm: np.ndarray) -> tuple[float, float, float, float] | None:
+    """In the frame of the eye line (which removes roll): the nose's offset along the eye line,
+    the nose's and the mouth centre's depth below it, and the eye distance; None for
+    coincident eyes."""
     left, right, nose = lm[0], lm[1], lm[2]
     eyes = right - left
     dist = float(np.hypot(*eyes))
@@ -170,7 +171,8 @@ def _eye_frame(lm: np.ndarray) -> tuple[float, float, float] | None:
     ux = eyes / dist
     uy = np.array([-ux[1], ux[0]])  # perpendicular, pointing down the face
     mid = (left + right) / 2
-    return float((nose - mid) @ ux), float((nose - mid) @ uy), dist
+    mouth = (lm[3] + lm[4]) / 2
+    return float((nose - mid) @ ux), float((nose - mid) @ uy), float((mouth - mid) @ uy), dist
 
 
 def yaw_degrees(landmarks: np.ndarray) -> float:
@@ -180,7 +182,7 @@ def yaw_degrees(landmarks: np.ndarray) -> float:
     f = _eye_frame(lm)
     if f is None:
         return 90.0
-    nose_x, _, dist = f
+    nose_x, _, _, dist = f
     return float(np.degrees(np.arctan(abs(nose_x) / (dist / 2) / _YAW_K)))
 
 
@@ -195,10 +197,7 @@ def frontalness(landmarks: np.ndarray) -> float:
     f = _eye_frame(lm)
     if f is None:
         return 0.0
-    nose_x, nose_y, dist = f
-    ux = (lm[1] - lm[0]) / dist
-    uy = np.array([-ux[1], ux[0]])
-    mouth_y = float(((lm[3] + lm[4]) / 2 - (lm[0] + lm[1]) / 2) @ uy)
+    nose_x, nose_y, mouth_y, dist = f
     yaw = min(1.0, abs(nose_x) / (dist / 2))
     pitch = min(1.0, abs(nose_y / mouth_y - _NOSE_RATIO) / _NOSE_RATIO) if mouth_y > 1e-6 else 1.0
     return (1.0 - yaw) * (1.0 - pitch)
