@@ -112,8 +112,7 @@ class BoundedDetector:
         ``long_side``: never more than the photo's own."""
         if self.detect_side is not None:
             return long_side if self.detect_side == 0 else min(long_side, self.detect_side)
-        # A MIN_FACE-pixel face of the original must be `smallest_face` pixels in the copy.
-        need = -(-long_side * self.smallest_face // MIN_FACE)  # ceil
+        need = copy_side_for_face(long_side, MIN_FACE, self.smallest_face)
         return min(long_side, max(self.base_side, min(need, self.max_side)))
 
     def for_frames(self, width: int, height: int, detect_side: int | None = None,
@@ -128,7 +127,7 @@ class BoundedDetector:
             face = min_face if min_face is not None else video_min_face(width, height)
             if face < 1:
                 raise ValueError(f"min_face must be at least 1 pixel, got {face}")
-            need = -(-long_side * max(self.smallest_face, VIDEO_SMALLEST_FACE) // face)  # ceil
+            need = copy_side_for_face(long_side, face, max(self.smallest_face, VIDEO_SMALLEST_FACE))
             detect_side = min(long_side, max(need, VIDEO_MIN_SIDE))
         return BoundedDetector(self.inner, self.name, detect_side, base_side=self.base_side, max_side=self.max_side,
                                smallest_face=self.smallest_face)
@@ -156,6 +155,13 @@ class BoundedDetector:
     def detect_many(self, images: Sequence["ImageInput | Photo"]) -> list[list[Detection]]:
         """:meth:`detect` for each image."""
         return [self.detect(im) for im in images]
+
+
+def copy_side_for_face(long_side: int, face: int, smallest: int) -> int:
+    """The longest side of the copy (of an image whose longest side is ``long_side``) in which a
+    face of ``face`` original pixels is ``smallest`` pixels: the one size rule of photos and
+    video, rounded up so the face is never smaller than asked."""
+    return -(-long_side * smallest // face)  # ceil
 
 
 def video_min_face(width: int, height: int) -> int:
